@@ -1,0 +1,63 @@
+# Relay Novel: `make run` serves the site, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SCALED_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+SCALED_REDIS_URL ?= redis://127.0.0.1:6379/0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint format install system-packages test-embedded test-scaled run-scaled bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py bootstrap_demo
+	$(BIN)/daphne -b $(HOST) -p $(PORT) relay.asgi:application
+
+# Debian's chromium drives the browser tests; a Korean font renders the screenshots.
+system-packages:
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum; then \
+		echo "installing chromium and fonts-nanum"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-nanum fontconfig >/dev/null; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(STAMP) system-packages lint test-embedded test-scaled
+
+test-embedded: $(STAMP)
+	@echo "== embedded profile: SQLite, in-memory channel layer =="
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest
+
+test-scaled: $(STAMP)
+	@echo "== scaled profile: PostgreSQL, Redis =="
+	@if DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL) $(BIN)/python scripts/check_services.py; then \
+		DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL) $(BIN)/python -m pytest; \
+	elif [ "$$CI" = true ]; then \
+		echo "scaled profile: the servers above must answer under CI=true"; exit 1; \
+	else \
+		echo "SKIPPED the scaled profile: PostgreSQL or Redis does not answer (see above)"; \
+	fi
+
+clean:
+	rm -rf var/test.sqlite3 .pytest_cache test-artifacts

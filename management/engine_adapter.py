@@ -1,0 +1,122 @@
+"""The one place where Django reaches the engine.
+
+It decides where model files live and which device runs them, loads the
+active model once per version (so a newly activated model is picked up by the
+next generation, without a restart) and keeps one story-state cache per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from engine.checkpoint import Bundle
+    from engine.generate import StateCache
+
+    from management.models import ModelVersion
+
+_lock = threading.Lock()
+_bundles: dict[int, Bundle] = {}
+_state_cache: StateCache | None = None
+
+
+def model_root() -> Path:
+    return Path(settings.MODEL_DIR)
+
+
+def device() -> str:
+    if settings.ENGINE_DEVICE != "auto":
+        return settings.ENGINE_DEVICE
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def checkpoint_path(version: ModelVersion) -> Path:
+    return model_root() / version.directory / version.checkpoint
+
+
+def active_version() -> ModelVersion | None:
+    from management.models import ModelVersion
+
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def bundle_for(version: ModelVersion) -> Bundle:
+    """The loaded model of a version; loaded once per process and version."""
+    from engine.checkpoint import load_checkpoint
+
+    with _lock:
+        bundle = _bundles.get(version.pk)
+        if bundle is None:
+            bundle = load_checkpoint(checkpoint_path(version), device=device())
+            bundle.model.eval()
+            # Keep the newest two: the active one and the one it replaced,
+            # which a generation already under way may still be using.
+            for old in sorted(_bundles)[:-1]:
+                del _bundles[old]
+            _bundles[version.pk] = bundle
+        return bundle
+
+
+def state_cache() -> StateCache:
+    global _state_cache
+    from engine.generate import StateCache
+
+    with _lock:
+        if _state_cache is None:
+            _state_cache = StateCache()
+        return _state_cache
+
+
+def generate_text(
+    *,
+    version: ModelVersion,
+    novel_id: int,
+    story: str,
+    keyword: str,
+    sentences: int,
+    style: str | None,
+    seed: int,
+    max_chars: int | None = None,
+) -> Iterator[str]:
+    """Stream the continuation of a novel's story, piece by piece."""
+    from engine.generate import generate
+
+    bundle = bundle_for(version)
+    known_style = style if style and style in bundle.vocab.styles else None
+    return generate(
+        bundle,
+        story=story,
+        keyword=keyword,
+        sentences=sentences,
+        max_chars=max_chars,
+        style=known_style,
+        seed=seed,
+        cache=state_cache(),
+        cache_key=f"novel-{novel_id}/model-{version.pk}",
+    )
+
+
+def generate_candidates(
+    *, version: ModelVersion, story: str, keyword: str, sentences: int, style: str | None, seed: int, n: int
+) -> list[str]:
+    """Several continuations for the same prompt, written in one batch."""
+    from engine.generate import generate_candidates as engine_candidates
+
+    bundle = bundle_for(version)
+    known_style = style if style and style in bundle.vocab.styles else None
+    return engine_candidates(
+        bundle, n=n, story=story, keyword=keyword, sentences=sentences, style=known_style, seed=seed
+    )
+
+
+def forget_loaded_models() -> None:
+    """Drop every loaded model (tests, and after a rollback deletes files)."""
+    with _lock:
+        _bundles.clear()

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class ModelVersion(models.Model):
+    """A trained GRU on disk: its files, what it learned from and how well."""
+
+    label = models.CharField(max_length=100)
+    directory = models.CharField(max_length=255, help_text="MODEL_DIR 아래의 폴더")
+    checkpoint = models.CharField(max_length=100, default="model.pt")
+    vocab_hash = models.CharField(max_length=64)
+    vocab_size = models.PositiveIntegerField(default=0)
+    config = models.JSONField(default=dict)
+    trained_on = models.JSONField(default=dict, help_text="passages, source_texts, characters")
+    val_bpc = models.FloatField(null=True, blank=True)
+    parent_val_bpc = models.FloatField(null=True, blank=True)
+    train_seconds = models.FloatField(default=0)
+    curve = models.JSONField(default=list, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    is_active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="model_one_active"),
+        ]
+        verbose_name = "모델 버전"
+        verbose_name_plural = "모델 버전"
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class TrainingRun(models.Model):
+    """One makedata run, whatever its outcome."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "진행 중"
+        ACTIVATED = "activated", "새 모델 적용"
+        KEPT = "kept", "기존 모델 유지"
+        SKIPPED = "skipped", "새 데이터 없음"
+        FAILED = "failed", "실패"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    options = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+    data_fingerprint = models.CharField(max_length=64, blank=True)
+    version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = "학습 실행"
+        verbose_name_plural = "학습 실행"
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"

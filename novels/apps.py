@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class NovelsConfig(AppConfig):
+    name = "novels"
+    verbose_name = "소설"

@@ -1,0 +1,97 @@
+"""Fixtures shared by the whole suite: named users, the profile, a tiny active model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SCALED = os.environ.get("DATABASE_URL", "").startswith("postgres") and bool(os.environ.get("REDIS_URL"))
+
+TINY_STORY = (
+    "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다. “내일 다시 올게.” 바람이 불었다. "
+    "오리는 물 위에서 잠이 들었다. 마을 사람들은 저녁마다 등불을 켰다. 비가 오면 모두 집으로 돌아갔다. "
+) * 6
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if SCALED:
+        return
+    skip = pytest.mark.skip(reason="scaled profile only (DATABASE_URL=postgres://…, REDIS_URL)")
+    for item in items:
+        if "scaled" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="bob-password-1")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_user(username="charlie", password="charlie-password-1")
+
+
+@pytest.fixture
+def editor(django_user_model):
+    """A staff member who reviews passages."""
+    return django_user_model.objects.create_user(username="editor", password="editor-password-1", is_staff=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny GRU trained once per test session on a short Korean text."""
+    from engine.model import GRUConfig
+    from engine.train import Source, TrainConfig, train
+    from engine.vocab import Vocab
+
+    root = tmp_path_factory.mktemp("models")
+    out = root / "tiny"
+    out.mkdir()
+    sources = [Source(name="tiny", text=TINY_STORY)]
+    vocab = Vocab.build([TINY_STORY], styles=["tiny"])
+    config = GRUConfig(vocab_size=len(vocab), n_styles=1, embed=16, hidden=32, layers=1, dropout=0.0)
+    result = train(
+        sources,
+        out_dir=out,
+        vocab=vocab,
+        model_config=config,
+        train_config=TrainConfig(epochs=2, batch_size=4, seq_len=32, device="cpu", seed=7),
+        progress=False,
+    )
+    (root / "result.txt").write_text(f"{result.best_path.name}\n{result.val_bpc}\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def active_model(db, tiny_model_dir, settings):
+    """The tiny model registered and active, as makedata would leave it."""
+    from engine.checkpoint import load_checkpoint
+
+    from management import engine_adapter
+    from management.models import ModelVersion
+
+    settings.MODEL_DIR = tiny_model_dir
+    checkpoint, val_bpc = (tiny_model_dir / "result.txt").read_text(encoding="utf-8").split()
+    bundle = load_checkpoint(tiny_model_dir / "tiny" / checkpoint)
+    engine_adapter.forget_loaded_models()
+    version = ModelVersion.objects.create(
+        label="tiny",
+        directory="tiny",
+        checkpoint=checkpoint,
+        vocab_hash=bundle.vocab.hash,
+        vocab_size=len(bundle.vocab),
+        config={"hidden": 32},
+        trained_on={"passages": 0, "source_texts": 1, "characters": len(TINY_STORY)},
+        val_bpc=float(val_bpc),
+        is_active=True,
+    )
+    yield version
+    engine_adapter.forget_loaded_models()

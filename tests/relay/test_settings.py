@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from relay.settings import channel_layers_from_url, database_from_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_it_uses_sqlite_under_var_without_database_url(tmp_path):
+    config = database_from_url("", tmp_path)
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == tmp_path / "relay.sqlite3"
+
+
+def test_it_parses_a_postgres_database_url(tmp_path):
+    config = database_from_url("postgres://relay:secret@db.internal:5433/relaydb", tmp_path)
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.internal", 5433, "relaydb", "relay")
+
+
+def test_it_uses_the_in_memory_layer_without_redis_url():
+    layers = channel_layers_from_url("")
+    assert layers["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_it_uses_channels_redis_with_redis_url():
+    layers = channel_layers_from_url("redis://cache.internal:6380/2")
+    assert layers["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layers["default"]["CONFIG"]["hosts"] == ["redis://cache.internal:6380/2"]
+
+
+def run_check(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "HTTPS"}}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_it_refuses_to_start_with_debug_off_and_no_secret_key():
+    proc = run_check({"DEBUG": "0"})
+    assert proc.returncode != 0
+    assert "SECRET_KEY must be set" in proc.stderr
+
+
+def test_production_settings_pass_check_deploy_without_warnings():
+    proc = run_check(
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": "k" * 20 + "-a-long-random-production-key-0123456789",
+            "HTTPS": "1",
+            "ALLOWED_HOSTS": "relay.example",
+        },
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no issues" in proc.stdout

@@ -100,6 +100,9 @@ TEMPLATES = [
 ]
 
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+# Lets several test runs share one machine without sharing a test database
+# or channel-layer keys (e.g. TEST_DB_SUFFIX=_b).
+TEST_DB_SUFFIX = os.environ.get("TEST_DB_SUFFIX", "")
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 
 
@@ -107,11 +110,12 @@ def database_from_url(url: str, var_dir: Path) -> dict:
     """The default database: DATABASE_URL when given, else SQLite under var/."""
     if url:
         config = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+        config["TEST"] = {"NAME": f"test_{config['NAME']}{TEST_DB_SUFFIX}"}
     else:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": var_dir / "relay.sqlite3"}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # A file, not memory, so that test servers in other processes share it.
-        config["TEST"] = {"NAME": str(var_dir / "test.sqlite3")}
+        config["TEST"] = {"NAME": str(var_dir / f"test{TEST_DB_SUFFIX}.sqlite3")}
         # WAL lets readers go on while the generation thread writes; IMMEDIATE
         # makes writers queue instead of failing with "database is locked".
         config["OPTIONS"] = {
@@ -134,7 +138,7 @@ def channel_layers_from_url(url: str) -> dict:
         return {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [url], "capacity": 1500, "expiry": 30},
+                "CONFIG": {"hosts": [url], "capacity": 1500, "expiry": 30, "prefix": f"relay{TEST_DB_SUFFIX}"},
             }
         }
     return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

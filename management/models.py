@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -21,6 +22,14 @@ class ModelVersion(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="직접 되돌린 관리자 (makedata가 적용했으면 비어 있음)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     notes = models.TextField(blank=True)
 
@@ -50,6 +59,7 @@ class TrainingRun(models.Model):
     options = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
     data_fingerprint = models.CharField(max_length=64, blank=True)
+    exit_code = models.PositiveSmallIntegerField(null=True, blank=True)
     version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -5,19 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from management.models import ModelVersion
+from management.models import ModelVersion, TrainingRun
 from relay import events
+from relay.errors import DomainError, PermissionDenied
 
 
-class RegistryError(Exception):
+class RegistryError(DomainError):
     code = "registry_error"
+    status = 409
+    message = "모델 목록을 바꿀 수 없습니다."
 
 
 class ModelFilesMissing(RegistryError):
     code = "model_files_missing"
+    message = "모델 파일이 없습니다."
 
 
 def model_version_create(
@@ -59,18 +64,19 @@ def model_version_create(
 
 
 @transaction.atomic
-def model_version_activate(*, version: ModelVersion) -> ModelVersion:
+def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser | None = None) -> ModelVersion:
     """Make one version the live model: one database change, then tell every open page."""
     from management.engine_adapter import checkpoint_path
 
     if not checkpoint_path(version).is_file():
-        raise ModelFilesMissing(f"the files of {version.label} are missing")
+        raise ModelFilesMissing(f"{version.label} 모델의 파일이 없습니다.")
     # Lock the registry rows so two activations cannot both win.
     list(ModelVersion.objects.select_for_update().filter(is_active=True))
     ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False)
     version.is_active = True
     version.activated_at = timezone.now()
-    version.save(update_fields=["is_active", "activated_at"])
+    version.activated_by = by
+    version.save(update_fields=["is_active", "activated_at", "activated_by"])
     events.broadcast_site(
         {"type": "model.activated", "version": version.pk, "label": version.label, "val_bpc": version.val_bpc}
     )
@@ -98,4 +104,38 @@ def register_training_result(
         train_seconds=result.seconds,
         curve=list(result.curve),
         parent=parent,
+    )
+
+
+def model_version_rollback(*, version: ModelVersion, user: AbstractBaseUser) -> ModelVersion:
+    """Staff put an earlier (or a kept) version back in service in one action."""
+    if not (user.is_authenticated and user.is_staff):
+        raise PermissionDenied("관리자만 모델을 되돌릴 수 있습니다.")
+    return model_version_activate(version=version, by=user)
+
+
+def training_run_start(*, options: dict[str, Any], data_fingerprint: str = "") -> TrainingRun:
+    """Record that a makedata run has begun."""
+    return TrainingRun.objects.create(
+        status=TrainingRun.Status.RUNNING, options=options, data_fingerprint=data_fingerprint
+    )
+
+
+def training_run_finish(
+    *, run: TrainingRun, status: str, exit_code: int, reason: str = "", version: ModelVersion | None = None
+) -> TrainingRun:
+    """Record how a makedata run ended."""
+    run.status = status
+    run.exit_code = exit_code
+    run.reason = reason[:2000]
+    run.version = version
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "exit_code", "reason", "version", "finished_at"])
+    return run
+
+
+def training_runs_mark_interrupted() -> int:
+    """Runs still marked running belong to processes that died; call only while holding the makedata lock."""
+    return TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).update(
+        status=TrainingRun.Status.FAILED, reason="interrupted", exit_code=1, finished_at=timezone.now()
     )

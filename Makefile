@@ -59,5 +59,10 @@ test-scaled: $(STAMP)
 		echo "SKIPPED the scaled profile: PostgreSQL or Redis does not answer (see above)"; \
 	fi
 
+# The scaled profile on this machine (docs/scaled.md): WEB_PROCESSES daphne processes from BASE_PORT, WORKERS
+# relayworkers, against DATABASE_URL (default postgres://postgres@127.0.0.1:5432/relay, created if missing) and REDIS_URL.
+run-scaled: $(STAMP)
+	$(BIN)/python scripts/run_scaled.py
+
 clean:
 	rm -rf var/test.sqlite3 .pytest_cache test-artifacts

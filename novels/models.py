@@ -98,6 +98,8 @@ class SourceText(models.Model):
     title = models.CharField("제목", max_length=200)
     author_credit = models.CharField("지은이", max_length=200, blank=True)
     text = models.TextField()
+    # sha256 of the text, so the same text is not proposed twice.
+    text_hash = models.CharField(max_length=64, blank=True, db_index=True)
     char_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
     proposed_by = models.ForeignKey(

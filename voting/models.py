@@ -21,6 +21,14 @@ class Round(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     winner = models.ForeignKey("Proposal", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     failure_reason = models.TextField(blank=True)
+    # Added by the relay loop: who closed it early (None: the deadline or the
+    # quorum), how often it was extended for lack of proposals, and which
+    # candidate won the second vote.
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="closed_rounds"
+    )
+    extensions = models.PositiveSmallIntegerField(default=0)
+    winning_candidate = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["novel", "number"]
@@ -143,3 +151,21 @@ class GenerationJob(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.pk} ({self.status})"
+
+
+class CandidateVote(models.Model):
+    """A reader's choice among the AI's candidates for the winning proposal (the short second vote)."""
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="candidate_votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="candidate_votes")
+    index = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["round", "user"], name="candidate_vote_once_per_round")]
+        verbose_name = "후보 투표"
+        verbose_name_plural = "후보 투표"
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → 후보 {self.index}"

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from voting.jobs import default_worker_name, worker_loop
+
+
+class Command(BaseCommand):
+    help = "Run generation jobs and the round timers (the scaled profile's worker process)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--once", action="store_true", help="close overdue rounds, run queued jobs, then exit")
+        parser.add_argument("--name", default="", help="worker name recorded on its jobs (default: host-pid)")
+        parser.add_argument("--poll", type=float, default=0.25, help="seconds between looks for new jobs")
+
+    def handle(self, *args, once: bool, name: str, poll: float, **options) -> None:
+        worker = name or default_worker_name()
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        self.stdout.write(f"relay worker {worker}: {'one pass' if once else 'running'}")
+        ran = worker_loop(worker=worker, stop=stop, poll_s=poll, once=once)
+        self.stdout.write(f"relay worker {worker}: {ran} job(s) run")

@@ -1,0 +1,378 @@
+"""Every write to novels, turns and source texts goes through here.
+
+Services are keyword-only, run in one transaction, raise coded domain errors
+(relay.errors) and tell the browsers after commit (relay.events).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from novels.models import Novel, SourceText, SourceTextVote, Turn
+from novels.selectors import last_story_turn
+from novels.text_rules import clean_passage, nfc, refuse_banned
+from relay import events
+from relay.errors import (
+    Duplicate,
+    FileTooLarge,
+    GenerationBusy,
+    InvalidAction,
+    InvalidFile,
+    InvalidSettings,
+    InvalidTitle,
+    NotAuthenticated,
+    NothingToRevert,
+    NovelFinished,
+    PassageTooLong,
+    PassageTooShort,
+    PermissionDenied,
+    RateLimited,
+)
+from voting import services as voting_services
+from voting.models import Round
+from voting.selectors import active_job, current_round
+
+if TYPE_CHECKING:
+    from management.models import ModelVersion
+    from voting.models import Proposal
+
+TITLE_MAX_CHARS = 200
+PREMISE_MAX_CHARS = 2000
+# Sentences an AI continuation asked for with a passage (no vote) is given.
+AI_CONTINUATION_SENTENCES = 3
+
+
+def setting(name: str, default: int) -> int:
+    return getattr(settings, name, default)
+
+
+def passage_bounds() -> tuple[int, int]:
+    """Characters a human passage may have (RELAY_TURN_MIN_CHARS, RELAY_TURN_MAX_CHARS)."""
+    return setting("RELAY_TURN_MIN_CHARS", 10), setting("RELAY_TURN_MAX_CHARS", 2000)
+
+
+def _require_user(user) -> None:
+    if user is None or not user.is_authenticated:
+        raise NotAuthenticated()
+
+
+def _require_staff(user) -> None:
+    _require_user(user)
+    if not user.is_staff:
+        raise PermissionDenied("관리자만 검토할 수 있습니다.")
+
+
+def _clean_title(raw: str) -> str:
+    title = " ".join(nfc(raw or "").split())
+    if not title or len(title) > TITLE_MAX_CHARS:
+        raise InvalidTitle()
+    return title
+
+
+def _checked_passage(raw: str) -> str:
+    text = clean_passage(raw)
+    shortest, longest = passage_bounds()
+    if len(text) < shortest:
+        raise PassageTooShort(f"{shortest}자 이상 써 주세요.")
+    if len(text) > longest:
+        raise PassageTooLong(f"{longest}자까지 쓸 수 있습니다.")
+    refuse_banned(text)
+    return text
+
+
+# Turns.
+
+
+def turn_append(
+    *,
+    novel: Novel,
+    text: str,
+    kind: str,
+    author=None,
+    status: str = Turn.Status.PENDING,
+    proposal: Proposal | None = None,
+    model_version: ModelVersion | None = None,
+) -> Turn:
+    """Add a turn at the end of the story (the novel row must be locked) and tell the page."""
+    last = Turn.objects.filter(novel=novel).aggregate(last=Max("position"))["last"]
+    turn = Turn.objects.create(
+        novel=novel,
+        position=(last or 0) + 1,
+        text=text,
+        kind=kind,
+        author=author,
+        status=status,
+        proposal=proposal,
+        model_version=model_version,
+    )
+    events.turn_added(turn)
+    return turn
+
+
+def _human_turn(novel: Novel, author, text: str) -> Turn:
+    # Staff passages need no review; everyone else's wait in the queue.
+    staff = author is not None and author.is_staff
+    status = Turn.Status.APPROVED if staff else Turn.Status.PENDING
+    turn = turn_append(novel=novel, text=text, kind=Turn.Kind.HUMAN, author=author, status=status)
+    if staff:
+        turn.reviewed_by, turn.reviewed_at = author, turn.created_at
+        turn.save(update_fields=["reviewed_by", "reviewed_at"])
+    return turn
+
+
+def _queue_ai_continuation(novel: Novel) -> None:
+    sentences = min(max(AI_CONTINUATION_SENTENCES, novel.min_sentences), novel.max_sentences)
+    job = voting_services.job_queue(novel=novel, keyword="", sentences=sentences)
+    if job.model_version_id is None:
+        voting_services.job_fail(job=job, novel=novel, reason=voting_services.NO_ACTIVE_MODEL)
+
+
+def _novel_rules(**given) -> dict:
+    rules = {}
+    limits = {
+        "round_seconds": (10, 7 * 24 * 3600),
+        "vote_quorum": (0, 100_000),
+        "min_sentences": (1, 20),
+        "max_sentences": (1, 20),
+        "candidates": (0, 5),
+    }
+    for name, (low, high) in limits.items():
+        value = given[name]
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidSettings(f"{name}: {low}~{high} 사이의 정수여야 합니다.")
+        rules[name] = value
+    if given["review_first"] is not None:
+        rules["review_first"] = bool(given["review_first"])
+    low = rules.get("min_sentences", Novel._meta.get_field("min_sentences").default)
+    high = rules.get("max_sentences", Novel._meta.get_field("max_sentences").default)
+    if low > high:
+        raise InvalidSettings("최소 문장 수가 최대 문장 수보다 큽니다.")
+    return rules
+
+
+@transaction.atomic
+def novel_create(
+    *,
+    title: str,
+    premise: str = "",
+    created_by,
+    first_passage: str = "",
+    continue_with_ai: bool = False,
+    round_seconds: int | None = None,
+    vote_quorum: int | None = None,
+    min_sentences: int | None = None,
+    max_sentences: int | None = None,
+    review_first: bool | None = None,
+    candidates: int | None = None,
+) -> Novel:
+    """Start a novel, optionally from a first passage; then either the first round opens or,
+    when asked, the AI continues the first passage first."""
+    title = _clean_title(title)
+    premise = clean_passage(premise)[:PREMISE_MAX_CHARS]
+    rules = _novel_rules(
+        round_seconds=round_seconds,
+        vote_quorum=vote_quorum,
+        min_sentences=min_sentences,
+        max_sentences=max_sentences,
+        review_first=review_first,
+        candidates=candidates,
+    )
+    passage = _checked_passage(first_passage) if first_passage and first_passage.strip() else ""
+    if continue_with_ai and not passage:
+        raise InvalidAction("AI가 이어 쓸 첫 글을 적어 주세요.")
+    novel = Novel.objects.create(title=title, premise=premise, created_by=created_by, **rules)
+    events.novel_created(novel)
+    if passage:
+        _human_turn(novel, created_by, passage)
+    if continue_with_ai:
+        _queue_ai_continuation(novel)
+    else:
+        voting_services.maybe_open_round(novel)
+    return novel
+
+
+@transaction.atomic
+def turn_write(*, novel: Novel, author, text: str, continue_with_ai: bool = False) -> Turn:
+    """A contributor's passage joins the story (and the review queue); optionally the AI continues it."""
+    _require_user(author)
+    text = _checked_passage(text)
+    novel = Novel.objects.select_for_update().get(pk=novel.pk)
+    if not novel.is_open:
+        raise NovelFinished()
+    # The AI is writing, or readers are choosing among its candidates: a passage
+    # now would land in the middle of that continuation.
+    running = current_round(novel)
+    if active_job(novel) is not None or (running is not None and running.status == Round.Status.CANDIDATES):
+        raise GenerationBusy()
+    wait = setting("RELAY_TURN_RATE_SECONDS", 30)
+    since = timezone.now() - timedelta(seconds=wait)
+    if Turn.objects.filter(novel=novel, author=author, kind=Turn.Kind.HUMAN, created_at__gt=since).exists():
+        raise RateLimited(f"한 사람은 {wait}초에 한 번만 쓸 수 있습니다.")
+    turn = _human_turn(novel, author, text)
+    if continue_with_ai:
+        _queue_ai_continuation(novel)
+    else:
+        voting_services.maybe_open_round(novel)
+    return turn
+
+
+# Review.
+
+
+def _mark_reviewed(turn: Turn, reviewer, status: str, note: str) -> None:
+    turn.status = status
+    turn.reviewed_by = reviewer
+    turn.reviewed_at = timezone.now()
+    turn.review_note = nfc(note or "").strip()
+    turn.save()
+
+
+@transaction.atomic
+def turn_review(*, turn: Turn, reviewer, action: str, text: str | None = None, note: str = "") -> Turn:
+    """Approve (with `text`: edit, then approve; the original is kept) or reject a turn."""
+    _require_staff(reviewer)
+    novel = Novel.objects.select_for_update().get(pk=turn.novel_id)
+    turn = Turn.objects.select_for_update().get(pk=turn.pk)
+    if action == "approve":
+        if text is not None:
+            edited = clean_passage(text)
+            if not edited:
+                raise PassageTooShort("고친 글이 비어 있습니다.")
+            if len(edited) > passage_bounds()[1] * 4:
+                raise PassageTooLong()
+            if edited != turn.text:
+                turn.original_text = turn.original_text or turn.text
+                turn.text = edited
+        _mark_reviewed(turn, reviewer, Turn.Status.APPROVED, note)
+    elif action == "reject":
+        _mark_reviewed(turn, reviewer, Turn.Status.REJECTED, note)
+    else:
+        raise InvalidAction("action은 approve 또는 reject입니다.")
+    events.turn_reviewed(turn)
+    voting_services.maybe_open_round(novel)
+    return turn
+
+
+@transaction.atomic
+def turn_revert_last(*, novel: Novel, reviewer, note: str = "") -> Turn:
+    """Take the last turn out of the story (kept, rejected, with the note); the relay continues without it."""
+    _require_staff(reviewer)
+    novel = Novel.objects.select_for_update().get(pk=novel.pk)
+    if active_job(novel) is not None:
+        raise GenerationBusy()
+    turn = last_story_turn(novel)
+    if turn is None:
+        raise NothingToRevert()
+    turn = Turn.objects.select_for_update().get(pk=turn.pk)
+    _mark_reviewed(turn, reviewer, Turn.Status.REJECTED, note or "되돌림 (reverted)")
+    events.turn_reverted(turn)
+    voting_services.maybe_open_round(novel)
+    return turn
+
+
+# Source texts.
+
+
+def _source_body(text: str | None, data: bytes | None, filename: str) -> str:
+    from engine.text import TextDecodeError, decode_bytes
+
+    limit = settings.SOURCE_TEXT_MAX_BYTES
+    too_large = FileTooLarge(f"{limit // (1024 * 1024) or 1}MB까지 올릴 수 있습니다.")
+    if (text is None) == (data is None):
+        raise InvalidFile("글을 붙여 넣거나 .txt 파일 하나를 올려 주세요.")
+    if data is not None:
+        if filename and not filename.lower().endswith(".txt"):
+            raise InvalidFile(".txt 파일만 올릴 수 있습니다.")
+        if len(data) > limit:
+            raise too_large
+        if not data.strip():
+            raise InvalidFile("빈 파일입니다.")
+        try:
+            text = decode_bytes(data, name=filename or "upload.txt")
+        except TextDecodeError as exc:
+            raise InvalidFile(f"UTF-8이나 CP949(EUC-KR) 텍스트 파일만 읽을 수 있습니다 ({exc}).") from exc
+    elif len(text.encode("utf-8")) > limit:
+        raise too_large
+    body = clean_passage(text)
+    if not body:
+        raise InvalidFile("내용이 비어 있습니다.")
+    return body
+
+
+@transaction.atomic
+def source_text_propose(
+    *,
+    title: str,
+    author_credit: str = "",
+    text: str | None = None,
+    data: bytes | None = None,
+    filename: str = "",
+    proposed_by,
+) -> SourceText:
+    """Propose a training text, pasted (`text`) or uploaded (`data`, a .txt file's bytes)."""
+    _require_user(proposed_by)
+    title = _clean_title(title)
+    credit = " ".join(nfc(author_credit or "").split())[:200]
+    body = _source_body(text, data, filename)
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    if SourceText.objects.filter(text_hash=digest).exclude(status=SourceText.Status.REJECTED).exists():
+        raise Duplicate()
+    source = SourceText.objects.create(
+        title=title, author_credit=credit, text=body, text_hash=digest, char_count=len(body), proposed_by=proposed_by
+    )
+    events.source_proposed(source)
+    return source
+
+
+def _vote_count(source: SourceText) -> int:
+    return SourceText.objects.filter(pk=source.pk).aggregate(n=Count("votes"))["n"]
+
+
+@transaction.atomic
+def source_text_vote(*, source: SourceText, user) -> int:
+    """Vote for a proposed source text (once per user); returns its votes."""
+    _require_user(user)
+    source = SourceText.objects.select_for_update().get(pk=source.pk)
+    if source.status != SourceText.Status.PROPOSED:
+        raise InvalidAction("검토가 끝난 글입니다.")
+    SourceTextVote.objects.get_or_create(source=source, user=user)
+    votes = _vote_count(source)
+    events.source_voted(source, votes=votes)
+    return votes
+
+
+@transaction.atomic
+def source_text_unvote(*, source: SourceText, user) -> int:
+    """Take back a vote for a source text; returns its votes."""
+    _require_user(user)
+    source = SourceText.objects.select_for_update().get(pk=source.pk)
+    SourceTextVote.objects.filter(source=source, user=user).delete()
+    votes = _vote_count(source)
+    events.source_voted(source, votes=votes)
+    return votes
+
+
+@transaction.atomic
+def source_text_review(*, source: SourceText, reviewer, action: str, note: str = "") -> SourceText:
+    """Approve (training data, and a style proposals can name) or reject a source text."""
+    _require_staff(reviewer)
+    source = SourceText.objects.select_for_update().get(pk=source.pk)
+    statuses = {"approve": SourceText.Status.APPROVED, "reject": SourceText.Status.REJECTED}
+    if action not in statuses:
+        raise InvalidAction("action은 approve 또는 reject입니다.")
+    source.status = statuses[action]
+    source.reviewed_by = reviewer
+    source.reviewed_at = timezone.now()
+    source.review_note = nfc(note or "").strip()
+    source.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
+    events.source_reviewed(source)
+    return source

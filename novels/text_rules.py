@@ -1,0 +1,107 @@
+"""Rules for the text people type: keywords, passages, banned words.
+
+KoNLPy's Mecab reduces a keyword to its content morphemes so that "춘천에는",
+"춘천까지" and "춘천" are one keyword. The tagger is the engine's (created
+lazily, once per process).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+
+from engine.morph import tagger
+from engine.text import normalize
+from relay.errors import BannedWordUsed, InvalidKeyword
+
+KEYWORD_MAX_WORDS = 3
+KEYWORD_MAX_CHARS = 30
+MASK = "○"
+
+# Mecab tags (세종 tag set) that carry no meaning of their own in a keyword:
+# particles (J…), endings (E…), suffixes (XS…) and punctuation. SL (Latin),
+# SH (Hanja) and SN (numbers) are content, so they stay.
+_DROPPED_TAG_PREFIXES = ("J", "E", "XS", "SF", "SE", "SS", "SP", "SO", "SW", "SY", "SC")
+
+_pos_lock = threading.Lock()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _content_morphemes(word: str) -> list[str]:
+    tagger_ = tagger()
+    # One MeCab tagger is not safe to share between threads mid-parse, and
+    # request threads and the generation thread may ask at the same time.
+    with _pos_lock:
+        tagged = tagger_.pos(word)
+    # A compound tag such as "VA+ETM" counts by its first part ("푸른" stays).
+    return [morph for morph, tag in tagged if not tag.split("+")[0].startswith(_DROPPED_TAG_PREFIXES)]
+
+
+def clean_keyword(raw: str) -> str:
+    """The keyword as shown: NFC, one space between words, checked for form."""
+    if not isinstance(raw, str):
+        raise InvalidKeyword()
+    keyword = " ".join(nfc(raw).split())
+    if not keyword:
+        raise InvalidKeyword("키워드를 적어 주세요.")
+    if _CONTROL.search(keyword):
+        raise InvalidKeyword()
+    if len(keyword.split()) > KEYWORD_MAX_WORDS:
+        raise InvalidKeyword(f"키워드는 {KEYWORD_MAX_WORDS}단어까지 쓸 수 있습니다.")
+    if len(keyword) > KEYWORD_MAX_CHARS:
+        raise InvalidKeyword(f"키워드는 {KEYWORD_MAX_CHARS}자까지 쓸 수 있습니다.")
+    return keyword
+
+
+def keyword_key(keyword: str) -> str:
+    """The keyword reduced to its stems ("춘천에는" -> "춘천"), so that equal keywords merge."""
+    stems = []
+    for word in keyword.split():
+        stems.extend(_content_morphemes(word))
+    return " ".join(stems).casefold()
+
+
+def banned_words() -> list[str]:
+    from novels.models import BannedWord
+
+    return [nfc(word) for word in BannedWord.objects.values_list("word", flat=True) if word.strip()]
+
+
+def find_banned(text: str, words: list[str] | None = None) -> str | None:
+    """The first banned word found in the text (case-insensitive substring), or None."""
+    folded = nfc(text).casefold()
+    for word in banned_words() if words is None else words:
+        if word.casefold() in folded:
+            return word
+    return None
+
+
+def refuse_banned(text: str) -> None:
+    word = find_banned(text)
+    if word is not None:
+        raise BannedWordUsed(f"쓸 수 없는 낱말이 들어 있습니다: {word}")
+
+
+def banned_pattern(words: list[str]) -> re.Pattern[str] | None:
+    words = sorted({w for w in words if w}, key=len, reverse=True)
+    if not words:
+        return None
+    return re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+
+
+def mask_banned(text: str, pattern: re.Pattern[str] | None) -> str:
+    """Each character of a banned word becomes ○; the length of the text stays the same."""
+    if pattern is None:
+        return text
+    return pattern.sub(lambda match: MASK * len(match.group(0)), text)
+
+
+def clean_passage(raw: str) -> str:
+    """A passage as stored and trained on: the engine's normal form (NFC, one kind of quotes
+    and spaces, paragraphs kept), trimmed."""
+    return normalize(raw or "")

@@ -1,0 +1,44 @@
+"""Hear what the services broadcast, through the real channel layer of the profile."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from relay.events import novel_group
+
+
+class Listener:
+    """A channel in a group: what a browser watching the novel would receive."""
+
+    def __init__(self, group: str) -> None:
+        self.layer = get_channel_layer()
+        self.group = group
+        self.channel = async_to_sync(self.layer.new_channel)()
+        async_to_sync(self.layer.group_add)(group, self.channel)
+
+    def events(self, wait_s: float = 0.2) -> list[dict]:
+        """Every payload received so far (waits up to wait_s for each next one)."""
+
+        async def drain() -> list[dict]:
+            payloads = []
+            while True:
+                try:
+                    message = await asyncio.wait_for(self.layer.receive(self.channel), wait_s)
+                except TimeoutError:
+                    return payloads
+                payloads.append(message["payload"])
+
+        return async_to_sync(drain)()
+
+    def types(self, wait_s: float = 0.2) -> list[str]:
+        return [payload["type"] for payload in self.events(wait_s)]
+
+    def close(self) -> None:
+        async_to_sync(self.layer.group_discard)(self.group, self.channel)
+
+
+def listen_to_novel(novel_id: int) -> Listener:
+    return Listener(novel_group(novel_id))

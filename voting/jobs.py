@@ -1,0 +1,359 @@
+"""The generation worker: runs recorded jobs off the event loop and keeps the round timers.
+
+One code path for both profiles: a daemon thread of the web process in the
+embedded default (start_embedded_worker), `manage.py relayworker` processes in
+the scaled one. Both call run_next_job, rounds_close_overdue and
+requeue_stale_jobs; tests call run_next_job(worker="test") directly.
+
+A turn is created exactly once per job: the worker holds the job by
+(status=running, worker, attempts), and every write it makes is conditional on
+that triple, so a worker that was given up for dead and comes back finds the
+job no longer its own and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from management import engine_adapter
+from novels.models import Novel, Turn
+from novels.selectors import story_text
+from novels.text_rules import banned_pattern, banned_words, clean_passage, mask_banned
+from relay import events
+from voting.models import GenerationJob, Round
+from voting.services import NO_ACTIVE_MODEL, candidate_seconds, job_fail, maybe_open_round, rounds_close_overdue
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+CHUNK_INTERVAL_S = 0.05  # stream to the browsers in batches, not per character
+SAVE_INTERVAL_S = 0.5  # heartbeat and text so far, in the database
+
+
+def stale_after_s() -> int:
+    """Seconds without a heartbeat after which a running job counts as abandoned."""
+    return getattr(settings, "RELAY_JOB_STALE_SECONDS", 30)
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class JobError(Exception):
+    """A generation attempt that failed for a reason worth showing to admins."""
+
+
+def _holds(job_id: int, worker: str, attempt: int):
+    return GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.RUNNING, worker=worker, attempts=attempt)
+
+
+def claim_next_job(*, worker: str) -> GenerationJob | None:
+    """Take the oldest queued job: it becomes running, held by this worker, one attempt more."""
+    with transaction.atomic():
+        # SKIP LOCKED lets several workers claim different jobs at once on
+        # PostgreSQL; on SQLite the IMMEDIATE transaction already serializes.
+        job = (
+            GenerationJob.objects.select_for_update(skip_locked=True)
+            .filter(status=GenerationJob.Status.QUEUED)
+            .order_by("created_at", "id")
+            .first()
+        )
+        if job is None:
+            return None
+        now = timezone.now()
+        taken = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.QUEUED).update(
+            status=GenerationJob.Status.RUNNING,
+            worker=worker,
+            attempts=F("attempts") + 1,
+            heartbeat_at=now,
+            started_at=now,
+            partial_text="",
+        )
+        if not taken:
+            return None
+        job.refresh_from_db()
+        events.generation_started(job)
+    return job
+
+
+def run_next_job(*, worker: str) -> GenerationJob | None:
+    """Claim and run one queued job; None when there was nothing to do."""
+    job = claim_next_job(worker=worker)
+    if job is None:
+        return None
+    execute_job(job, worker=worker)
+    job.refresh_from_db()
+    return job
+
+
+def execute_job(job: GenerationJob, *, worker: str) -> None:
+    """Write the continuation of a claimed job: stream it, then add the turn (or the candidates)."""
+    attempt = job.attempts
+    try:
+        version = job.model_version
+        if version is None:
+            raise JobError(NO_ACTIVE_MODEL)
+        story = story_text(job.novel_id)
+        words = banned_words()
+        pattern = banned_pattern(words)
+        style = job.style or None
+        if job.candidates >= 2:
+            texts = engine_adapter.generate_candidates(
+                version=version,
+                story=story,
+                keyword=job.keyword,
+                sentences=job.sentences,
+                style=style,
+                seed=job.seed,
+                n=job.candidates,
+            )
+            texts = [mask_banned(clean_passage(text), pattern) for text in texts]
+            texts = [text for text in texts if text]
+            if not texts:
+                raise JobError("모델이 빈 후보만 썼습니다.")
+            _finish_with_candidates(job, worker=worker, attempt=attempt, texts=texts)
+            return
+        pieces = engine_adapter.generate_text(
+            version=version,
+            novel_id=job.novel_id,
+            story=story,
+            keyword=job.keyword,
+            sentences=job.sentences,
+            style=style,
+            seed=job.seed,
+        )
+        text = stream(job, pieces, worker=worker, attempt=attempt, banned=words)
+        if text is None:
+            log.warning("job %s was taken from %s while it wrote; its text is dropped", job.pk, worker)
+            return
+        text = clean_passage(text)
+        if not text:
+            raise JobError("모델이 빈 글을 썼습니다.")
+        finish_with_turn(job, worker=worker, attempt=attempt, text=text)
+    except Exception as exc:  # any failure is one failed attempt, never a dead worker
+        log.exception("job %s, attempt %s failed", job.pk, attempt)
+        attempt_failed(job, worker=worker, attempt=attempt, reason=str(exc) or exc.__class__.__name__)
+
+
+def stream(job: GenerationJob, pieces: Iterable[str], *, worker: str, attempt: int, banned: list[str]) -> str | None:
+    """Send the text to the novel's page as it comes (banned words masked), keep a heartbeat;
+    the whole masked text, or None if the job was taken from this worker meanwhile."""
+    # A banned word may straddle two pieces: hold back its length minus one
+    # character until the rest has arrived, so nothing unmasked goes out.
+    pattern = banned_pattern(banned)
+    holdback = max((len(word) for word in banned), default=1) - 1
+    raw, sent = "", 0
+    last_send = last_save = time.monotonic()
+    for piece in pieces:
+        raw += piece
+        now = time.monotonic()
+        if now - last_send >= CHUNK_INTERVAL_S:
+            masked = mask_banned(raw, pattern)
+            ready = max(len(raw) - holdback, sent)
+            if ready > sent:
+                events.generation_chunk(job, masked[sent:ready])
+                sent = ready
+            last_send = now
+        if now - last_save >= SAVE_INTERVAL_S:
+            alive = _holds(job.pk, worker, attempt).update(
+                heartbeat_at=timezone.now(), partial_text=mask_banned(raw, pattern)[:sent]
+            )
+            if not alive:
+                return None
+            last_save = now
+    masked = mask_banned(raw, pattern)
+    if len(masked) > sent:
+        events.generation_chunk(job, masked[sent:])
+    return masked
+
+
+def _lock_held(job: GenerationJob, *, worker: str, attempt: int) -> tuple[Novel, GenerationJob] | None:
+    novel = Novel.objects.select_for_update().get(pk=job.novel_id)
+    held = _holds(job.pk, worker, attempt).select_for_update().first()
+    if held is None or held.turn_id is not None:
+        return None
+    return novel, held
+
+
+def finish_with_turn(job: GenerationJob, *, worker: str, attempt: int, text: str) -> Turn | None:
+    """The job's turn, created once: nothing happens unless this worker still holds the job."""
+    from novels.services import turn_append
+
+    with transaction.atomic():
+        locked = _lock_held(job, worker=worker, attempt=attempt)
+        if locked is None:
+            return None
+        novel, held = locked
+        turn = turn_append(
+            novel=novel,
+            text=text,
+            kind=Turn.Kind.AI,
+            author=None,
+            status=Turn.Status.PENDING,  # admins review every passage
+            proposal=held.proposal,
+            model_version=held.model_version,
+        )
+        now = timezone.now()
+        held.turn = turn
+        held.status = GenerationJob.Status.DONE
+        held.partial_text = text
+        held.heartbeat_at = held.finished_at = now
+        held.save(update_fields=["turn", "status", "partial_text", "heartbeat_at", "finished_at"])
+        events.generation_finished(held, turn=turn)
+        maybe_open_round(novel)
+    return turn
+
+
+def _finish_with_candidates(job: GenerationJob, *, worker: str, attempt: int, texts: list[str]) -> None:
+    with transaction.atomic():
+        locked = _lock_held(job, worker=worker, attempt=attempt)
+        if locked is None:
+            return
+        novel, held = locked
+        now = timezone.now()
+        held.result = {"candidates": texts}
+        held.status = GenerationJob.Status.DONE
+        held.heartbeat_at = held.finished_at = now
+        held.save(update_fields=["result", "status", "heartbeat_at", "finished_at"])
+        events.generation_finished(held)
+        round_ = Round.objects.select_for_update().filter(pk=held.round_id).first()
+        if round_ is None or round_.status != Round.Status.CLOSED:
+            # No round to hold the second vote (it was removed): the first candidate goes in.
+            from novels.services import turn_append
+
+            held.turn = turn_append(
+                novel=novel, text=texts[0], kind=Turn.Kind.AI, proposal=held.proposal, model_version=held.model_version
+            )
+            held.save(update_fields=["turn"])
+            maybe_open_round(novel)
+            return
+        round_.status = Round.Status.CANDIDATES
+        round_.deadline = now + timedelta(seconds=candidate_seconds(novel))
+        round_.save(update_fields=["status", "deadline"])
+        events.candidates_opened(round_, job=held, candidates=texts)
+
+
+def attempt_failed(job: GenerationJob, *, worker: str, attempt: int, reason: str) -> None:
+    """One attempt failed: queue the job again, or after MAX_ATTEMPTS give up (the round fails)."""
+    with transaction.atomic():
+        locked = _lock_held(job, worker=worker, attempt=attempt)
+        if locked is None:
+            return
+        novel, held = locked
+        _retry_or_fail(held, novel, reason)
+
+
+def _retry_or_fail(job: GenerationJob, novel: Novel, reason: str) -> None:
+    if job.attempts >= MAX_ATTEMPTS:
+        job_fail(job=job, novel=novel, reason=f"{MAX_ATTEMPTS}번 시도했지만 실패했습니다: {reason}")
+        return
+    job.status = GenerationJob.Status.QUEUED
+    job.worker = ""
+    job.error = reason
+    job.save(update_fields=["status", "worker", "error"])
+    events.generation_restarted(job, reason=reason)
+
+
+def requeue_stale_jobs(*, timeout_s: float) -> int:
+    """Jobs whose worker stopped beating for timeout_s go back to the queue (or fail after
+    MAX_ATTEMPTS); returns how many were taken up."""
+    cutoff = timezone.now() - timedelta(seconds=timeout_s)
+    stale = GenerationJob.objects.filter(status=GenerationJob.Status.RUNNING, heartbeat_at__lt=cutoff)
+    taken = 0
+    for job in list(stale.only("pk", "novel_id")):
+        with transaction.atomic():
+            novel = Novel.objects.select_for_update().get(pk=job.novel_id)
+            held = (
+                GenerationJob.objects.select_for_update()
+                .filter(pk=job.pk, status=GenerationJob.Status.RUNNING, heartbeat_at__lt=cutoff)
+                .first()
+            )
+            if held is None:
+                continue  # it finished or beat meanwhile
+            reason = f"작업자 {held.worker}의 응답이 {timeout_s:g}초 넘게 없어 다시 시작합니다."
+            _retry_or_fail(held, novel, reason)
+            taken += 1
+    return taken
+
+
+# The loop, for the embedded thread and `manage.py relayworker`.
+
+
+def tick_timers() -> tuple[int, int]:
+    """Close overdue rounds and take up abandoned jobs; (rounds closed, jobs taken up)."""
+    return rounds_close_overdue(), requeue_stale_jobs(timeout_s=stale_after_s())
+
+
+def worker_loop(
+    *, worker: str, stop: threading.Event, poll_s: float = 0.25, timers_every_s: float = 1.0, once: bool = False
+) -> int:
+    """Run jobs as they come and the timers every second until `stop` is set (or, with
+    `once`, until nothing is left to do); returns the number of jobs run."""
+    ran = 0
+    last_timers = float("-inf")
+    while not stop.is_set():
+        close_old_connections()
+        job = None
+        try:
+            if time.monotonic() - last_timers >= timers_every_s:
+                tick_timers()
+                last_timers = time.monotonic()
+            job = run_next_job(worker=worker)
+        except Exception:  # the database may be away for a moment; keep going
+            log.exception("relay worker %s: pass failed", worker)
+        if job is not None:
+            ran += 1
+            continue
+        if once:
+            break
+        stop.wait(poll_s)
+    close_old_connections()
+    return ran
+
+
+_embedded: threading.Thread | None = None
+_embedded_stop = threading.Event()
+_embedded_lock = threading.Lock()
+
+
+def should_start_embedded_worker() -> bool:
+    """In the embedded profile the web process runs generation itself. Under pytest the tests
+    drive jobs with run_next_job(); a thread polling the same test database would race them."""
+    return settings.GENERATION_IN_PROCESS and "pytest" not in sys.modules
+
+
+def start_embedded_worker(*, name: str | None = None) -> threading.Thread:
+    """Start the in-process worker thread once per process (it closes overdue rounds at once)."""
+    global _embedded
+    with _embedded_lock:
+        if _embedded is not None and _embedded.is_alive():
+            return _embedded
+        _embedded_stop.clear()
+        worker = name or f"embedded-{default_worker_name()}"
+        _embedded = threading.Thread(
+            target=worker_loop, kwargs={"worker": worker, "stop": _embedded_stop}, name="relay-worker", daemon=True
+        )
+        _embedded.start()
+        log.info("relay worker %s started in this process", worker)
+        return _embedded
+
+
+def stop_embedded_worker(timeout_s: float = 10.0) -> None:
+    global _embedded
+    with _embedded_lock:
+        _embedded_stop.set()
+        if _embedded is not None:
+            _embedded.join(timeout_s)
+        _embedded = None

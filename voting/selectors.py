@@ -1,0 +1,74 @@
+"""Reads of rounds, votes and jobs that take more than one query."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from novels.models import Novel
+from voting.models import CandidateVote, GenerationJob, Proposal, Round
+
+ACTIVE_ROUND_STATUSES = (Round.Status.OPEN, Round.Status.CANDIDATES)
+ACTIVE_JOB_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+
+
+def proposals_with_votes(round_: Round | int) -> QuerySet[Proposal]:
+    """The round's proposals with a `vote_count`, earliest first."""
+    return (
+        Proposal.objects.filter(round=round_)
+        .select_related("style", "author")
+        .annotate(vote_count=Count("votes"))
+        .order_by("created_at", "id")
+    )
+
+
+def tally(round_: Round | int) -> list[dict]:
+    """Votes per proposal, earliest proposal first: [{"proposal": id, "votes": n}]."""
+    return [{"proposal": p.pk, "votes": p.vote_count} for p in proposals_with_votes(round_)]
+
+
+def leading_proposal(round_: Round | int) -> tuple[Proposal | None, int]:
+    """The proposal with most votes (ties: the earliest) and its votes."""
+    best, best_votes = None, -1
+    for proposal in proposals_with_votes(round_):
+        if proposal.vote_count > best_votes:
+            best, best_votes = proposal, proposal.vote_count
+    return best, max(best_votes, 0)
+
+
+def candidate_texts(round_: Round) -> list[str]:
+    job = round_.jobs.order_by("-created_at", "-id").first()
+    return list((job.result or {}).get("candidates", [])) if job else []
+
+
+def candidate_tally(round_: Round) -> list[dict]:
+    """Votes per candidate of a round in its second vote: [{"candidate": index, "votes": n}]."""
+    counts = dict(
+        CandidateVote.objects.filter(round=round_).values("index").annotate(n=Count("id")).values_list("index", "n")
+    )
+    return [{"candidate": i, "votes": counts.get(i, 0)} for i in range(len(candidate_texts(round_)))]
+
+
+def current_round(novel: Novel | int) -> Round | None:
+    """The round taking proposals or candidate votes, if any."""
+    return Round.objects.filter(novel=novel, status__in=ACTIVE_ROUND_STATUSES).first()
+
+
+def latest_round(novel: Novel | int) -> Round | None:
+    return Round.objects.filter(novel=novel).order_by("-number").first()
+
+
+def active_job(novel: Novel | int) -> GenerationJob | None:
+    """The novel's queued or running generation job, if any (there is at most one)."""
+    return GenerationJob.objects.filter(novel=novel, status__in=ACTIVE_JOB_STATUSES).first()
+
+
+def user_vote(round_: Round, user) -> int | None:
+    """The proposal id the user voted for in the round, if any."""
+    if user is None or not user.is_authenticated:
+        return None
+    return round_.votes.filter(user=user).values_list("proposal_id", flat=True).first()
+
+
+def failed_rounds() -> QuerySet[Round]:
+    """Rounds whose generation failed, with the reason, for the admin pages."""
+    return Round.objects.filter(status=Round.Status.FAILED).select_related("novel").order_by("-closed_at")

@@ -1,0 +1,370 @@
+"""Every write to rounds, proposals, votes and generation jobs goes through here.
+
+Lock order, everywhere: the Novel row first, then the round or the job. Every
+write of a novel's relay therefore queues behind the others of that novel
+(they are short), on PostgreSQL with SELECT … FOR UPDATE and on SQLite because
+each transaction starts IMMEDIATE. Events go out after commit (relay.events).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from management import engine_adapter
+from novels.models import Novel, SourceText, Turn
+from novels.selectors import last_story_turn
+from novels.text_rules import clean_keyword, keyword_key, refuse_banned
+from relay import events
+from relay.errors import (
+    DomainError,
+    GenerationBusy,
+    InvalidCandidate,
+    InvalidKeyword,
+    InvalidLength,
+    InvalidStyle,
+    NotAuthenticated,
+    NotFound,
+    NovelFinished,
+    PermissionDenied,
+    ReviewPending,
+    RoundClosed,
+)
+from voting.models import CandidateVote, GenerationJob, Proposal, Round, Vote
+from voting.selectors import active_job, candidate_tally, candidate_texts, current_round, leading_proposal
+
+NO_ACTIVE_MODEL = "활성 모델이 없습니다 (no active model). 관리자가 모델을 학습하거나 적용해야 합니다."
+
+
+def candidate_seconds(novel: Novel) -> int:
+    """The short second vote among the AI's candidates: a minute, or the round's length if shorter."""
+    return min(getattr(settings, "RELAY_CANDIDATE_SECONDS", 60), novel.round_seconds)
+
+
+def _require_user(user) -> None:
+    if user is None or not user.is_authenticated:
+        raise NotAuthenticated()
+
+
+def _lock_novel(novel_id: int) -> Novel:
+    return Novel.objects.select_for_update().get(pk=novel_id)
+
+
+def _lock_round(round_: Round) -> tuple[Novel, Round]:
+    novel = _lock_novel(round_.novel_id)
+    return novel, Round.objects.select_for_update().get(pk=round_.pk)
+
+
+def _refuse_unless_taking_votes(round_: Round, status: str, now: datetime) -> None:
+    if round_.status != status:
+        raise RoundClosed()
+    if round_.deadline <= now:
+        raise RoundClosed("마감 시간이 지났습니다. 곧 결과가 나옵니다.")
+
+
+# Opening rounds.
+
+
+def _open_round(novel: Novel) -> Round:
+    last = Round.objects.filter(novel=novel).order_by("-number").values_list("number", flat=True).first()
+    now = timezone.now()
+    round_ = Round.objects.create(
+        novel=novel, number=(last or 0) + 1, opened_at=now, deadline=now + timedelta(seconds=novel.round_seconds)
+    )
+    events.round_opened(round_)
+    return round_
+
+
+def _why_no_round(novel: Novel) -> DomainError | None:
+    if not novel.is_open:
+        return NovelFinished()
+    if active_job(novel) is not None:
+        return GenerationBusy()
+    if novel.review_first:
+        last = last_story_turn(novel)
+        if last is not None and last.status != Turn.Status.APPROVED:
+            return ReviewPending()
+    return None
+
+
+def maybe_open_round(novel: Novel) -> Round | None:
+    """Open the next round when the relay may go on (the novel row must be locked): the
+    current one if a round is already open; None while a job runs, the novel is finished,
+    or (review first) the last turn waits for review."""
+    existing = current_round(novel)
+    if existing is not None:
+        return existing
+    if _why_no_round(novel) is not None:
+        return None
+    return _open_round(novel)
+
+
+@transaction.atomic
+def round_open(*, novel: Novel) -> Round:
+    """Open the novel's next round, or return the one already open."""
+    novel = _lock_novel(novel.pk)
+    existing = current_round(novel)
+    if existing is not None:
+        return existing
+    reason = _why_no_round(novel)
+    if reason is not None:
+        raise reason
+    return _open_round(novel)
+
+
+# Proposals and votes.
+
+
+def _clean_sentences(novel: Novel, sentences) -> int:
+    if isinstance(sentences, bool):
+        raise InvalidLength()
+    try:
+        value = int(sentences)
+    except (TypeError, ValueError):
+        raise InvalidLength() from None
+    if value != sentences and not (isinstance(sentences, str) and sentences.strip().isdigit()):
+        raise InvalidLength()
+    if not novel.min_sentences <= value <= novel.max_sentences:
+        raise InvalidLength(f"문장 수는 {novel.min_sentences}~{novel.max_sentences} 사이로 골라 주세요.")
+    return value
+
+
+def _close_on_quorum(novel: Novel, round_: Round) -> None:
+    if not novel.vote_quorum or active_job(novel) is not None:
+        return
+    if round_.status == Round.Status.OPEN and round_.votes.count() >= novel.vote_quorum:
+        _close_proposals(novel, round_, closed_by=None)
+    elif round_.status == Round.Status.CANDIDATES and round_.candidate_votes.count() >= novel.vote_quorum:
+        _close_candidates(novel, round_, closed_by=None)
+
+
+def _put_vote(round_: Round, user, proposal: Proposal) -> Vote:
+    vote, created = Vote.objects.get_or_create(round=round_, user=user, defaults={"proposal": proposal})
+    if not created and vote.proposal_id != proposal.pk:
+        vote.proposal = proposal
+        vote.save(update_fields=["proposal", "updated_at"])
+    return vote
+
+
+@transaction.atomic
+def proposal_create(
+    *, round: Round, author, keyword: str, sentences: int, style: SourceText | None = None
+) -> tuple[Proposal, bool]:
+    """Propose a keyword and a length; an identical proposal (same stems, length, style) gets the vote instead."""
+    _require_user(author)
+    keyword = clean_keyword(keyword)
+    refuse_banned(keyword)
+    key = keyword_key(keyword)
+    if not key:
+        raise InvalidKeyword("뜻이 있는 낱말을 키워드로 적어 주세요.")
+    if style is not None and style.status != SourceText.Status.APPROVED:
+        raise InvalidStyle()
+    novel, round_ = _lock_round(round)
+    _refuse_unless_taking_votes(round_, Round.Status.OPEN, timezone.now())
+    sentences = _clean_sentences(novel, sentences)
+    proposal = Proposal.objects.filter(round=round_, keyword_key=key, sentences=sentences, style=style).first()
+    created = proposal is None
+    if created:
+        proposal = Proposal.objects.create(
+            round=round_, keyword=keyword, keyword_key=key, sentences=sentences, style=style, author=author
+        )
+        events.proposal_added(proposal)
+    _put_vote(round_, author, proposal)
+    events.tally_changed(round_)
+    _close_on_quorum(novel, round_)
+    return proposal, created
+
+
+@transaction.atomic
+def vote_cast(*, round: Round, user, proposal: Proposal) -> Vote:
+    """Vote for a proposal, or move the user's vote to it."""
+    _require_user(user)
+    novel, round_ = _lock_round(round)
+    _refuse_unless_taking_votes(round_, Round.Status.OPEN, timezone.now())
+    if proposal.round_id != round_.pk:
+        raise NotFound("이 라운드의 제안이 아닙니다.")
+    vote = _put_vote(round_, user, proposal)
+    events.tally_changed(round_)
+    _close_on_quorum(novel, round_)
+    return vote
+
+
+@transaction.atomic
+def vote_withdraw(*, round: Round, user) -> None:
+    """Take back the user's vote in an open round (nothing happens if there was none)."""
+    _require_user(user)
+    _, round_ = _lock_round(round)
+    _refuse_unless_taking_votes(round_, Round.Status.OPEN, timezone.now())
+    deleted, _ = Vote.objects.filter(round=round_, user=user).delete()
+    if deleted:
+        events.tally_changed(round_)
+
+
+@transaction.atomic
+def candidate_vote(*, round: Round, user, index: int) -> None:
+    """Choose one of the AI's candidates in the second vote (the choice may change until it closes)."""
+    _require_user(user)
+    novel, round_ = _lock_round(round)
+    if round_.status == Round.Status.OPEN:
+        raise InvalidCandidate("아직 후보 투표가 시작되지 않았습니다.")
+    _refuse_unless_taking_votes(round_, Round.Status.CANDIDATES, timezone.now())
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(candidate_texts(round_)):
+        raise InvalidCandidate()
+    CandidateVote.objects.update_or_create(round=round_, user=user, defaults={"index": index})
+    events.tally_changed(round_)
+    _close_on_quorum(novel, round_)
+
+
+# Closing rounds and recording jobs.
+
+
+def job_queue(
+    *,
+    novel: Novel,
+    keyword: str,
+    sentences: int,
+    round_: Round | None = None,
+    proposal: Proposal | None = None,
+    style: str = "",
+    candidates: int = 1,
+) -> GenerationJob:
+    """Record an AI continuation for the worker (the novel row must be locked). Without an
+    active model the job is recorded as failed at once and the relay goes on."""
+    if active_job(novel) is not None:
+        raise GenerationBusy()
+    version = engine_adapter.active_version()
+    job = GenerationJob.objects.create(
+        novel=novel,
+        round=round_,
+        proposal=proposal,
+        model_version=version,
+        keyword=keyword,
+        sentences=sentences,
+        style=style,
+        candidates=candidates,
+        seed=secrets.randbelow(2**31),
+    )
+    return job
+
+
+def job_fail(*, job: GenerationJob, novel: Novel, reason: str) -> None:
+    """Give up on a job (the novel and job rows must be locked): its round fails with the
+    reason, visible to admins, and a new round opens."""
+    now = timezone.now()
+    job.status = GenerationJob.Status.FAILED
+    job.error = reason
+    job.finished_at = now
+    job.save(update_fields=["status", "error", "finished_at"])
+    if job.round_id is not None:
+        Round.objects.filter(pk=job.round_id).exclude(status=Round.Status.FAILED).update(
+            status=Round.Status.FAILED, failure_reason=reason, closed_at=now
+        )
+    events.generation_failed(job, reason=reason)
+    maybe_open_round(novel)
+
+
+def _close_proposals(novel: Novel, round_: Round, *, closed_by) -> Round:
+    winner, votes = leading_proposal(round_)
+    now = timezone.now()
+    if winner is None:
+        round_.deadline = now + timedelta(seconds=novel.round_seconds)
+        round_.extensions += 1
+        round_.save(update_fields=["deadline", "extensions"])
+        events.round_extended(round_)
+        return round_
+    if active_job(novel) is not None:
+        raise GenerationBusy()
+    round_.status = Round.Status.CLOSED
+    round_.closed_at = now
+    round_.winner = winner
+    round_.closed_by = closed_by
+    round_.save(update_fields=["status", "closed_at", "winner", "closed_by"])
+    job = job_queue(
+        novel=novel,
+        round_=round_,
+        proposal=winner,
+        keyword=winner.keyword,
+        sentences=winner.sentences,
+        style=winner.style.style_name if winner.style_id else "",
+        candidates=novel.candidates if novel.candidates >= 2 else 1,
+    )
+    events.round_closed(round_, job=job, closed_by=closed_by, votes=votes)
+    if job.model_version_id is None:
+        job_fail(job=job, novel=novel, reason=NO_ACTIVE_MODEL)
+        round_.refresh_from_db()
+    return round_
+
+
+def _close_candidates(novel: Novel, round_: Round, *, closed_by) -> Round:
+    from novels.services import turn_append
+
+    texts = candidate_texts(round_)
+    job = round_.jobs.order_by("-created_at", "-id").first()
+    if not texts or job is None:
+        round_.status = Round.Status.FAILED
+        round_.failure_reason = "후보가 없습니다."
+        round_.closed_at = timezone.now()
+        round_.save(update_fields=["status", "failure_reason", "closed_at"])
+        maybe_open_round(novel)
+        return round_
+    # Most votes wins; ties and no votes at all go to the first candidate.
+    counts = [row["votes"] for row in candidate_tally(round_)]
+    best = max(range(len(texts)), key=lambda i: (counts[i], -i))
+    turn = turn_append(
+        novel=novel,
+        text=texts[best],
+        kind=Turn.Kind.AI,
+        author=None,
+        proposal=round_.winner,
+        model_version=job.model_version,
+    )
+    if job.turn_id is None:
+        job.turn = turn
+        job.save(update_fields=["turn"])
+    round_.status = Round.Status.CLOSED
+    round_.closed_at = timezone.now()
+    round_.closed_by = closed_by
+    round_.winning_candidate = best
+    round_.save(update_fields=["status", "closed_at", "closed_by", "winning_candidate"])
+    events.round_closed(round_, job=job, closed_by=closed_by, votes=counts[best])
+    maybe_open_round(novel)
+    return round_
+
+
+@transaction.atomic
+def round_close(*, round: Round, closed_by=None) -> Round:
+    """Close a round: the winner (ties: the earliest proposal) becomes a generation job. A round
+    without proposals stays open for another period instead. In the candidates phase the
+    winning candidate becomes the turn. `closed_by` is the staff member closing it early."""
+    if closed_by is not None and not closed_by.is_staff:
+        raise PermissionDenied("관리자만 라운드를 마감할 수 있습니다.")
+    novel, round_ = _lock_round(round)
+    if round_.status == Round.Status.OPEN:
+        return _close_proposals(novel, round_, closed_by=closed_by)
+    if round_.status == Round.Status.CANDIDATES:
+        return _close_candidates(novel, round_, closed_by=closed_by)
+    raise RoundClosed()
+
+
+def rounds_close_overdue(*, now: datetime | None = None) -> int:
+    """Close every round past its deadline (at start-up and on the worker's timer); returns
+    how many closed. Rounds without proposals are extended instead and not counted; a
+    round whose novel still has a job running waits for the next tick."""
+    now = now or timezone.now()
+    due = Round.objects.filter(status__in=[Round.Status.OPEN, Round.Status.CANDIDATES], deadline__lte=now)
+    closed = 0
+    for round_ in list(due.only("pk", "novel_id")):
+        try:
+            with transaction.atomic():
+                _, locked = _lock_round(round_)
+                if not locked.is_overdue(now):
+                    continue  # closed or extended meanwhile by someone else
+                if round_close(round=locked).status != Round.Status.OPEN:
+                    closed += 1
+        except GenerationBusy:
+            continue
+    return closed

@@ -1,0 +1,491 @@
+"""Generation: continue a story from a keyword, a few sentences at a time, streaming characters.
+
+The model's state is computed from the story text itself (cached per novel and
+model in a ``StateCache``), never read from one global state file. The
+continuation starts with the keyword (the original tool's "prime"), so the
+keyword is in it every time, and it stops right after the model closes its
+last sentence. Sampling is temperature + top-k + top-p with a repetition
+penalty: greedy decoding, the original's habit, loops.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from engine.checkpoint import Bundle
+from engine.data import encode_stream
+from engine.text import CLOSERS, TERMINALS, normalize, segments
+from engine.vocab import EOS, Vocab
+
+FEED_CHUNK = 2048  # tokens per forward pass when reading a long story
+PENALTY_WINDOW = 64  # the repetition penalty looks this many tokens back
+
+
+class GenerationError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoryState:
+    """The model after reading a story: its token ids, hidden state (L, 1, H) and next-token logits (V,)."""
+
+    ids: tuple[int, ...]
+    hidden: Tensor
+    logits: Tensor
+
+
+class StateCache:
+    """Hidden states after each novel's story so far, so a new turn reads only the new text.
+
+    Keyed by (cache_key, model id, style). When the story has grown, only the
+    new suffix is fed; when it changed otherwise (a rejected turn was removed),
+    the state is computed again from the start. Thread-safe; least recently
+    used entries go first once ``max_entries`` is reached.
+    """
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str, int], StoryState] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.extensions = self.misses = 0
+        self.last_fed = 0  # tokens fed by the latest lookup: 0 on an exact hit
+
+    def get(self, key: str, model_id: str, style: int) -> StoryState | None:
+        with self._lock:
+            state = self._entries.get((key, model_id, style))
+            if state is not None:
+                self._entries.move_to_end((key, model_id, style))
+            return state
+
+    def put(self, key: str, model_id: str, style: int, state: StoryState) -> None:
+        with self._lock:
+            self._entries[(key, model_id, style)] = state
+            self._entries.move_to_end((key, model_id, style))
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            for entry in [k for k in self._entries if k[0] == key]:
+                del self._entries[entry]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def story_state(self, bundle: Bundle, story: str, *, key: str, style: str | None = None) -> StoryState:
+        """The state after ``story``, reusing (and updating) this cache's entry for ``key``."""
+        index = bundle.vocab.style_index(style)
+        return _story_state(bundle, story_ids(bundle.vocab, story, index), index, self, key)
+
+    def _count(self, fed: int, kind: str) -> None:
+        with self._lock:
+            self.last_fed = fed
+            if kind == "hit":
+                self.hits += 1
+            elif kind == "extend":
+                self.extensions += 1
+            else:
+                self.misses += 1
+
+
+def story_ids(vocab: Vocab, story: str, style_index: int) -> tuple[int, ...]:
+    """What the model reads for a story: the style's start token, then the text with </s> after each sentence."""
+    bos = EOS if style_index == 0 else vocab.style_id(vocab.styles[style_index - 1])
+    return (bos, *encode_stream(vocab, normalize(story), close_last=False))
+
+
+@torch.no_grad()
+def feed(
+    bundle: Bundle, ids: list[int] | tuple[int, ...], hidden: Tensor | None, style_index: int
+) -> tuple[Tensor, Tensor]:
+    """Run the model over ids from hidden; returns the new hidden (L, B, H) and the last logits (B, V)."""
+    model = bundle.model
+    device = bundle.model.head.weight.device
+    tokens = torch.tensor(ids, dtype=torch.long, device=device).view(1, -1)  # (1, T)
+    last = None
+    for begin in range(0, tokens.shape[1], FEED_CHUNK):
+        out, hidden = model.run(tokens[:, begin : begin + FEED_CHUNK], hidden, style_index)  # (T, 1, H)
+        last = out[-1]
+    assert last is not None, "feed needs at least one token"
+    return hidden, model.project(last)
+
+
+def _story_state(
+    bundle: Bundle, ids: tuple[int, ...], style_index: int, cache: StateCache | None, key: str | None
+) -> StoryState:
+    cached = cache.get(key, bundle.model_id, style_index) if cache is not None and key is not None else None
+    if cached is not None and cached.ids == ids:
+        cache._count(0, "hit")
+        return cached
+    if cached is not None and len(cached.ids) < len(ids) and ids[: len(cached.ids)] == cached.ids:
+        suffix = ids[len(cached.ids) :]
+        hidden, logits = feed(bundle, suffix, cached.hidden, style_index)
+        kind = "extend"
+    else:
+        suffix = ids
+        hidden, logits = feed(bundle, ids, None, style_index)
+        kind = "miss"
+    state = StoryState(ids=ids, hidden=hidden, logits=logits[0])
+    if cache is not None and key is not None:
+        cache._count(len(suffix), kind)
+        cache.put(key, bundle.model_id, style_index, state)
+    return state
+
+
+class _Tables:
+    """Per-vocabulary masks for the sampler, computed once per vocabulary."""
+
+    _lock = threading.Lock()
+    _cache: dict[str, _Tables] = {}
+
+    def __init__(self, vocab: Vocab) -> None:
+        texts = vocab.tokens
+        special = np.array([vocab.is_special(i) for i in range(len(vocab))])
+        self.banned = special.copy()
+        self.banned[EOS] = False  # never write <unk> or a style token; </s> is how sentences end
+        self.newline = np.array(["\n" in t for t in texts]) & ~special
+        self.terminal = np.array([_ends_sentence(t) for t in texts]) & ~special
+        # Spaces and punctuation recur by nature; only tokens with letters are penalised.
+        self.penalised = np.array([any(c.isalnum() for c in t) for t in texts]) & ~special
+        self.texts = [("" if special[i] else t) for i, t in enumerate(texts)]
+        self.period = vocab.id(".")
+        self.quote = vocab.id('"')
+
+    @classmethod
+    def of(cls, vocab: Vocab) -> _Tables:
+        with cls._lock:
+            tables = cls._cache.get(vocab.hash)
+            if tables is None:
+                tables = cls._cache[vocab.hash] = cls(vocab)
+            return tables
+
+
+def _ends_sentence(text: str) -> bool:
+    stripped = text.rstrip()
+    while stripped and stripped[-1] in CLOSERS:
+        stripped = stripped[:-1]
+    return bool(stripped) and stripped[-1] in TERMINALS
+
+
+@dataclass
+class _Row:
+    """One candidate's progress through its sentences."""
+
+    sentence: str = ""  # the sentence being written, for "may it end here?"
+    after_eos: bool = False
+    produced: int = 0  # characters sampled so far (the keyword not counted)
+    sentences: int = 0
+    done: bool = False
+    forced: list[int] | None = None  # tokens to write regardless, to close a sentence at the cap
+
+    def may_end(self) -> bool:
+        return _ends_sentence(self.sentence) and self.sentence.count('"') % 2 == 0
+
+
+def _check_args(
+    n: int,
+    sentences: int,
+    max_chars: int | None,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    repetition_penalty: float,
+) -> None:
+    if n < 1:
+        raise GenerationError("the number of candidates must be at least 1")
+    if sentences < 1:
+        raise GenerationError("the length must be at least one sentence")
+    if max_chars is not None and max_chars < 8:
+        raise GenerationError("the character cap must be at least 8")
+    if temperature < 0:
+        raise GenerationError("the temperature must not be negative")
+    if top_k is not None and top_k < 1:
+        raise GenerationError("top_k must be at least 1")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise GenerationError("top_p must be in (0, 1]")
+    if repetition_penalty <= 0:
+        raise GenerationError("the repetition penalty must be positive")
+
+
+def _open_sentence(text: str) -> str:
+    """The unfinished last sentence of a text, or "" when it ends with a finished one."""
+    segs = segments(normalize(text))
+    return segs[-1].text if segs and not segs[-1].closed else ""
+
+
+def _separator(story: str, keyword: str) -> str:
+    """A space between story and keyword, unless one of them already brings whitespace."""
+    if not story.strip() or not keyword or story[-1].isspace():
+        return ""
+    return " "
+
+
+@torch.no_grad()
+def _generate_rows(
+    bundle: Bundle,
+    *,
+    n: int,
+    story: str,
+    keyword: str,
+    sentences: int,
+    max_chars: int | None,
+    style: str | None,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    repetition_penalty: float,
+    seed: int | None,
+    cache: StateCache | None,
+    cache_key: str | None,
+) -> Iterator[list[str]]:
+    """Yields, step by step, the new text of each of n rows ("" for rows with nothing new)."""
+    _check_args(n, sentences, max_chars, temperature, top_k, top_p, repetition_penalty)
+    vocab, model = bundle.vocab, bundle.model
+    model.eval()
+    device = model.head.weight.device
+    tables = _Tables.of(vocab)
+    style_index = vocab.style_index(style)
+    cap = max_chars if max_chars is not None else 200 * sentences
+    rng = np.random.default_rng(seed)  # per call, so concurrent generations never share a stream
+
+    state = _story_state(bundle, story_ids(vocab, story, style_index), style_index, cache, cache_key)
+    hidden, logits = state.hidden, state.logits.unsqueeze(0)  # (L, 1, H), (1, V)
+    start = _Row(after_eos=state.ids[-1] == EOS and len(state.ids) > 1, sentence=_open_sentence(story))
+    keyword = normalize(keyword)
+    recent: list[int] = []
+    if keyword:
+        lead = _separator(story, keyword)
+        forced = encode_stream(vocab, keyword, close_last=False, lead=lead)
+        hidden, logits = feed(bundle, forced, hidden, style_index)
+        recent = forced[-PENALTY_WINDOW:]
+        tail = _open_sentence(keyword)
+        if forced[-1] == EOS:
+            start = _Row(after_eos=True)
+        elif len(segments(keyword)) == 1 and not start.after_eos:
+            start = _Row(sentence=start.sentence + lead + tail)  # the keyword goes on with the story's sentence
+        else:
+            start = _Row(sentence=tail)
+        # The keyword itself, not its decoding: a character the vocabulary lacks must still show.
+        yield [lead + keyword] * n
+    rows = [_Row(after_eos=start.after_eos, sentence=start.sentence) for _ in range(n)]
+
+    step = model.stepper(style_index)
+    layers = [h.expand(n, -1).contiguous() for h in hidden.unbind(0)]  # L x (n, H)
+    scores = np.repeat(logits.float().cpu().numpy(), n, axis=0)  # (n, V)
+    counts = np.zeros((n, len(vocab)), dtype=np.int32)  # recent uses of each token, per row
+    everyone = np.arange(n)
+    window = [np.full(n, token) for token in recent]
+    for tokens in window:
+        counts[everyone, tokens] += 1
+    while True:
+        tokens = _sample(_adjust(scores, rows, tables, counts, repetition_penalty, cap), temperature, top_k, top_p, rng)
+        _apply_forced(tokens, rows)
+        yield _advance(rows, tokens.tolist(), tables, sentences, cap)
+        if all(row.done for row in rows):
+            return
+        counts[everyone, tokens] += 1
+        window.append(tokens)
+        if len(window) > PENALTY_WINDOW:
+            counts[everyone, window.pop(0)] -= 1
+        logits, layers = step(torch.from_numpy(tokens).to(device), layers)
+        scores = logits.float().cpu().numpy()
+
+
+def _check_args(
+    n: int,
+    sentences: int,
+    max_chars: int | None,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    repetition_penalty: float,
+) -> None:
+    if n < 1:
+        raise GenerationError("the number of candidates must be at least 1")
+    if sentences < 1:
+        raise GenerationError("the length must be at least one sentence")
+    if max_chars is not None and max_chars < 8:
+        raise GenerationError("the character cap must be at least 8")
+    if temperature < 0:
+        raise GenerationError("the temperature must not be negative")
+    if top_k is not None and top_k < 1:
+        raise GenerationError("top_k must be at least 1")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise GenerationError("top_p must be in (0, 1]")
+    if repetition_penalty <= 0:
+        raise GenerationError("the repetition penalty must be positive")
+
+
+def _adjust(
+    logits: np.ndarray, rows: list[_Row], tables: _Tables, counts: np.ndarray, penalty: float, cap: int
+) -> np.ndarray:
+    """Scores (n, V) with the rules applied: what may not be written now, the repetition penalty, the cap."""
+    scores = logits.astype(np.float64)
+    if penalty != 1.0:
+        seen = (counts > 0) & tables.penalised
+        scores = np.where(seen, np.where(scores > 0, scores / penalty, scores * penalty), scores)
+    may_end = np.array([row.may_end() for row in rows])
+    after_eos = np.array([row.after_eos for row in rows])
+    # A new line starts only a new sentence; </s> only after a finished one.
+    blocked = tables.banned | (~after_eos[:, None] & tables.newline)  # (n, V)
+    blocked[:, EOS] |= ~may_end
+    for i, row in enumerate(rows):
+        left = cap - row.produced
+        if left < 40 and not row.after_eos:
+            # Running out of room: steer toward ending the sentence, harder as the cap nears.
+            push = 6.0 * (1 - max(left, 0) / 40)
+            scores[i, tables.terminal] += push
+            scores[i, EOS] += push
+    scores[blocked] = -np.inf
+    return scores
+
+
+def _sample(
+    scores: np.ndarray, temperature: float, top_k: int | None, top_p: float | None, rng: np.random.Generator
+) -> np.ndarray:
+    """One token per row: temperature, then top-k, then top-p (nucleus) sampling."""
+    if temperature == 0:
+        return scores.argmax(axis=1)  # greedy: only when asked for explicitly
+    rows, size = scores.shape
+    k = min(top_k or size, size)
+    every = np.arange(rows)[:, None]
+    if k < size:
+        candidates = np.argpartition(scores, size - k, axis=1)[:, size - k :]
+    else:
+        candidates = np.tile(np.arange(size), (rows, 1))
+    candidates = candidates[every, np.argsort(-scores[every, candidates], axis=1, kind="stable")]  # largest first
+    values = scores[every, candidates] / temperature
+    probs = np.exp(values - values[:, :1])
+    probs /= probs.sum(axis=1, keepdims=True)
+    if top_p is not None and top_p < 1:
+        # Keep the smallest set of tokens whose probability reaches top_p (the first always stays).
+        probs[probs.cumsum(axis=1) - probs > top_p] = 0.0
+    cumulative = probs.cumsum(axis=1)
+    draw = rng.random(rows) * cumulative[:, -1]
+    choice = np.minimum((cumulative < draw[:, None]).sum(axis=1), k - 1)
+    return candidates[np.arange(rows), choice]
+
+
+def _apply_forced(tokens: np.ndarray, rows: list[_Row]) -> None:
+    for i, row in enumerate(rows):
+        if row.forced:
+            tokens[i] = row.forced.pop(0)
+
+
+def _advance(rows: list[_Row], tokens: list[int], tables: _Tables, sentences: int, cap: int) -> list[str]:
+    pieces = []
+    for row, token in zip(rows, tokens, strict=True):
+        if row.done:
+            pieces.append("")
+            continue
+        if token == EOS:
+            row.sentences += 1
+            row.sentence = ""
+            row.after_eos = True
+            row.done = row.sentences >= sentences or cap - row.produced < 8
+            pieces.append("")
+            continue
+        text = tables.texts[token]
+        row.sentence += text
+        row.after_eos = False
+        row.produced += len(text)
+        if cap - row.produced <= 2 and not row.forced:
+            row.forced = _closing_tokens(row, tables)
+        pieces.append(text)
+    return pieces
+
+
+def _closing_tokens(row: _Row, tables: _Tables) -> list[int]:
+    """Tokens that end the current sentence now: a period, a closing quote, then </s>."""
+    tokens: list[int] = []
+    sentence = row.sentence
+    if not _ends_sentence(sentence.replace('"', "")) and tables.period is not None:
+        tokens.append(tables.period)
+    if sentence.count('"') % 2 == 1 and tables.quote is not None:
+        tokens.append(tables.quote)
+    tokens.append(EOS)
+    return tokens
+
+
+def generate(
+    bundle: Bundle,
+    *,
+    story: str,
+    keyword: str = "",
+    sentences: int = 3,
+    max_chars: int | None = None,
+    style: str | None = None,
+    temperature: float = 0.8,
+    top_k: int | None = 40,
+    top_p: float | None = 0.95,
+    repetition_penalty: float = 1.1,
+    seed: int | None = None,
+    cache: StateCache | None = None,
+    cache_key: str | None = None,
+) -> Iterator[str]:
+    """Yield the continuation of ``story`` piece by piece (characters, or morphemes in morph mode).
+
+    It starts with ``keyword`` (after a space if the story needs one) and ends
+    after ``sentences`` sentences, or sooner at a sentence end near
+    ``max_chars`` (default 200 per sentence) characters after the keyword.
+    """
+    for pieces in _generate_rows(
+        bundle,
+        n=1,
+        story=story,
+        keyword=keyword,
+        sentences=sentences,
+        max_chars=max_chars,
+        style=style,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        repetition_penalty=repetition_penalty,
+        seed=seed,
+        cache=cache,
+        cache_key=cache_key,
+    ):
+        if pieces[0]:
+            yield pieces[0]
+
+
+def generate_candidates(bundle: Bundle, *, n: int, **kwargs) -> list[str]:
+    """n continuations of the same story and keyword, sampled side by side in one batch."""
+    texts = [""] * n
+    for pieces in _generate_rows(bundle, n=n, **_with_defaults(kwargs)):
+        texts = [text + piece for text, piece in zip(texts, pieces, strict=True)]
+    return texts
+
+
+def _with_defaults(kwargs: dict) -> dict:
+    allowed = {
+        "story": None,
+        "keyword": "",
+        "sentences": 3,
+        "max_chars": None,
+        "style": None,
+        "temperature": 0.8,
+        "top_k": 40,
+        "top_p": 0.95,
+        "repetition_penalty": 1.1,
+        "seed": None,
+        "cache": None,
+        "cache_key": None,
+    }
+    unknown = set(kwargs) - set(allowed)
+    if unknown:
+        raise TypeError(f"generate_candidates() got unexpected arguments: {', '.join(sorted(unknown))}")
+    if "story" not in kwargs:
+        raise TypeError("generate_candidates() needs story=")
+    return {**allowed, **kwargs}

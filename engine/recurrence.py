@@ -1,0 +1,77 @@
+"""A GRU recurrence for CPU training, about twice as fast as ``nn.GRU``'s there.
+
+``nn.GRU`` on the CPU records every time step as separate autograd nodes and
+accumulates the recurrent weight gradient one small rank-B update per step,
+which is bound by memory traffic. Here the forward pass saves the gates, the
+backward pass walks time once computing only the hidden-state gradient, and
+the weight gradient is one large matrix product at the end. The parameters are
+``nn.GRU``'s own (gate order r, z, n), so CUDA and inference keep using cuDNN
+or the ATen kernels on the very same weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class GRURecurrence(torch.autograd.Function):
+    """h_t = GRU(xi_t, h_{t-1}) where xi = x W_ih^T + b_ih is precomputed for all steps."""
+
+    @staticmethod
+    def forward(ctx, xi: Tensor, h0: Tensor, w_hh: Tensor, b_hh: Tensor) -> tuple[Tensor, Tensor]:
+        steps, batch, three_h = xi.shape  # (T, B, 3H)
+        hidden = three_h // 3
+        hs = xi.new_empty(steps + 1, batch, hidden)  # h_0 .. h_T
+        rz = xi.new_empty(steps, batch, 2 * hidden)  # reset and update gates
+        n = xi.new_empty(steps, batch, hidden)  # candidate state
+        gh = xi.new_empty(steps, batch, three_h)  # h_{t-1} W_hh^T + b_hh
+        hs[0] = h0
+        w_t = w_hh.t()
+        for t in range(steps):
+            torch.addmm(b_hh, hs[t], w_t, out=gh[t])
+            torch.sigmoid(torch.add(xi[t, :, : 2 * hidden], gh[t, :, : 2 * hidden]), out=rz[t])
+            torch.tanh(torch.addcmul(xi[t, :, 2 * hidden :], rz[t, :, :hidden], gh[t, :, 2 * hidden :]), out=n[t])
+            # h_t = (1 - z) * n + z * h_{t-1}
+            torch.lerp(n[t], hs[t], rz[t, :, hidden:], out=hs[t + 1])
+        ctx.save_for_backward(hs, rz, n, gh, w_hh)
+        return hs[1:], hs[steps].clone()
+
+    @staticmethod
+    def backward(ctx, d_out: Tensor, d_last: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        hs, rz, n, gh, w_hh = ctx.saved_tensors
+        steps, batch, hidden = n.shape
+        # d_gh holds the gradient at h W_hh^T + b_hh; its r and z parts equal
+        # those at xi, so xi's gradient is d_gh with the n part swapped in.
+        d_gh = d_out.new_empty(steps, batch, 3 * hidden)
+        d_n = d_out.new_empty(steps, batch, hidden)
+        dh = d_last.clone() if d_last is not None else d_out.new_zeros(batch, hidden)
+        for t in range(steps - 1, -1, -1):
+            dh += d_out[t]
+            r, z, n_t = rz[t, :, :hidden], rz[t, :, hidden:], n[t]
+            torch.mul(dh * (1 - z), 1 - n_t * n_t, out=d_n[t])
+            torch.mul(dh * (hs[t] - n_t), z * (1 - z), out=d_gh[t, :, hidden : 2 * hidden])
+            torch.mul(d_n[t] * gh[t, :, 2 * hidden :], r * (1 - r), out=d_gh[t, :, :hidden])
+            torch.mul(d_n[t], r, out=d_gh[t, :, 2 * hidden :])
+            dh = torch.addmm(dh * z, d_gh[t], w_hh)
+        flat = d_gh.view(steps * batch, 3 * hidden)
+        d_w = flat.t().mm(hs[:-1].reshape(steps * batch, hidden))
+        d_b = flat.sum(0)
+        d_xi = torch.cat([d_gh[:, :, : 2 * hidden], d_n], dim=2)
+        return d_xi, dh, d_w, d_b
+
+
+def gru_forward(rnn: nn.GRU, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
+    """``rnn(x, h0)`` for a time-major, unidirectional ``nn.GRU``, computed with GRURecurrence."""
+    # x (T, B, E), h0 (L, B, H)
+    last = []
+    for layer in range(rnn.num_layers):
+        xi = F.linear(x, getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"bias_ih_l{layer}"))  # (T, B, 3H)
+        x, h = GRURecurrence.apply(
+            xi, h0[layer], getattr(rnn, f"weight_hh_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
+        )
+        last.append(h)
+        if rnn.dropout and rnn.training and layer < rnn.num_layers - 1:
+            x = F.dropout(x, rnn.dropout, training=True)
+    return x, torch.stack(last)  # (T, B, H), (L, B, H)

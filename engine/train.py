@@ -1,0 +1,560 @@
+"""Training: several novels at once, stateful TBPTT, AdamW, early stopping, exact resume.
+
+``train`` writes into ``out_dir``:
+- ``last.pt``: everything needed to resume exactly (weights, optimizer, step,
+  RNG state, position in the epoch, hidden state), rewritten every epoch and
+  whenever training stops early;
+- ``best.pt``: the weights with the lowest validation bits per character;
+- ``epoch-N.pt``: the weights after epoch N, for ``python -m engine generate --epoch N``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.checkpoint import Bundle, load_checkpoint, model_from_payload, read_checkpoint, save_checkpoint
+from engine.data import Dataset, Layout, Run, bos_ids, build_dataset, make_layout, text_run
+from engine.model import IGNORE_INDEX, GRUConfig, GRUModel, resolve_device
+from engine.text import normalize
+from engine.vocab import Vocab
+
+logger = logging.getLogger("engine.train")
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    seq_len: int = 128
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.05  # the cosine ends at lr * min_lr_ratio
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    patience: int = 3  # epochs without a better validation score before stopping
+    time_budget_s: float | None = None  # stop (resumably) after this many seconds of training
+    max_steps: int | None = None  # stop (resumably) after this many optimizer steps in all
+    device: str = "auto"
+    seed: int = 1234
+    val_fraction: float = 0.05
+    block_sentences: int = 40  # validation holds out whole blocks of this many sentences
+    style_dropout: float = 0.25  # share of pieces read as "no particular style"
+    eval_batch_size: int = 32
+    vocab_mode: str = "char"  # when train() builds the vocabulary
+    min_count: int = 1
+    resume: bool = False
+    dry_run: bool = False  # two windows of one epoch: a smoke test of the whole path
+    num_threads: int | None = None
+    save_epochs: bool = True  # epoch-N.pt after every epoch
+    log_every_s: float = 30.0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # also the style name
+    text: str
+
+
+@dataclass
+class TrainResult:
+    best_path: Path
+    last_path: Path
+    vocab: Vocab
+    config: GRUConfig
+    val_bpc: float
+    train_chars: int
+    seconds: float
+    epochs: int
+    curve: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class _State:
+    """What changes as training goes, and what last.pt must hold to resume it."""
+
+    model: GRUModel
+    config: GRUConfig
+    vocab: Vocab
+    optimizer: torch.optim.Optimizer
+    step: int = 0
+    epoch: int = 0  # completed epochs
+    window: int = 0  # windows done in the current epoch
+    hidden: Tensor | None = None
+    curve: list[dict] = field(default_factory=list)
+    best_bpc: float = math.inf
+    bad_epochs: int = 0
+    elapsed: float = 0.0
+    chars_seen: int = 0
+    stopped: str = ""
+
+
+def train(
+    sources: Sequence[Source],
+    *,
+    out_dir: Path,
+    model_config: GRUConfig | None = None,
+    train_config: TrainConfig,
+    vocab: Vocab | None = None,
+    init_from: Path | None = None,
+    heldout: Sequence[str] | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train (or resume, or fine-tune) a GRU on several sources at once; see the module docstring."""
+    tc = train_config
+    say = log or logger.info
+    out_dir = Path(out_dir)
+    sources = _check_sources(sources)
+    device = resolve_device(tc.device)
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+    torch.manual_seed(tc.seed)
+    data_hash = _data_hash(sources)
+
+    state = _resume_state(out_dir, tc, data_hash, device, say) if tc.resume else None
+    if state is None:
+        state = _fresh_state(sources, model_config, tc, vocab, init_from, device, say)
+    dataset = build_dataset(
+        [(s.name, s.text) for s in sources],
+        state.vocab,
+        val_fraction=tc.val_fraction,
+        block_sentences=tc.block_sentences,
+    )
+    if not dataset.train:
+        raise ValueError("the sources hold no text to train on")
+    heldout_runs = [text_run(state.vocab, normalize(t), 0) for t in heldout or ()]
+    say(
+        f"training {state.model.num_parameters():,} parameters on {device.type}: "
+        f"{len(sources)} source(s), {dataset.train_tokens:,} training tokens, "
+        f"{sum(len(r.ids) for r in dataset.val):,} validation tokens, vocabulary {len(state.vocab)}"
+    )
+    loop = _Loop(state, dataset, heldout_runs, tc, out_dir, device, data_hash, _show_progress(progress), say)
+    return loop.run()
+
+
+def _check_sources(sources: Sequence[Source]) -> list[Source]:
+    if not sources:
+        raise ValueError("no sources to train on")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"source names must be unique (they name the styles): {names}")
+    cleaned = [Source(s.name, normalize(s.text)) for s in sources]
+    empty = [s.name for s in cleaned if not s.text]
+    if empty:
+        raise ValueError(f"empty source(s): {', '.join(empty)}")
+    return cleaned
+
+
+def _data_hash(sources: Sequence[Source]) -> str:
+    digest = hashlib.sha256()
+    for s in sources:
+        digest.update(s.name.encode() + b"\0" + s.text.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _show_progress(progress: bool | None) -> bool:
+    return progress if progress is not None else sys.stderr.isatty()
+
+
+def _make_optimizer(model: GRUModel, tc: TrainConfig) -> torch.optim.Optimizer:
+    # Matrices decay; biases and the (zero-initialised) style rows do not.
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("style.")]
+    keep = [p for n, p in model.named_parameters() if p.dim() < 2 or n.startswith("style.")]
+    groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": keep, "weight_decay": 0.0}]
+    try:
+        return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, 0.99), fused=True)
+    except (RuntimeError, TypeError):  # fused kernels missing for this device
+        return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, 0.99))
+
+
+def _fresh_state(
+    sources: list[Source],
+    model_config: GRUConfig | None,
+    tc: TrainConfig,
+    vocab: Vocab | None,
+    init_from: Path | None,
+    device: torch.device,
+    say: Callable[[str], None],
+) -> _State:
+    texts = [s.text for s in sources]
+    names = [s.name for s in sources]
+    if init_from is not None:
+        base = load_checkpoint(init_from)
+        vocab = base.vocab.extend(texts, styles=names, min_count=tc.min_count)
+        if model_config is not None and _architecture(model_config) != _architecture(base.config):
+            raise ValueError(f"--init-from {init_from}: its architecture differs from the model config given")
+        config = replace(base.config, vocab_size=len(vocab), n_styles=len(vocab.styles))
+        model = GRUModel(config)
+        grow_into(model, base.model)
+        say(f"fine-tuning from {init_from}: vocabulary {len(base.vocab)} -> {len(vocab)} tokens")
+    else:
+        if vocab is None:
+            vocab = Vocab.build(texts, styles=names, min_count=tc.min_count, mode=tc.vocab_mode)
+        elif any(vocab.style_id(n) is None for n in names):
+            vocab = vocab.extend([], styles=names)
+        base_config = model_config or GRUConfig.default(len(vocab), len(vocab.styles))
+        config = replace(base_config, vocab_size=len(vocab), n_styles=len(vocab.styles))
+        model = GRUModel(config)
+    model.to(device)
+    return _State(model=model, config=config, vocab=vocab, optimizer=_make_optimizer(model, tc))
+
+
+def _architecture(config: GRUConfig) -> tuple:
+    return (config.embed, config.hidden, config.layers, config.tie_weights)
+
+
+@torch.no_grad()
+def grow_into(model: GRUModel, old: GRUModel) -> None:
+    """Copy a trained model into one with more tokens or styles; learned rows are kept as they were."""
+    old_state = old.state_dict()
+    for name, param in model.state_dict().items():
+        before = old_state[name]
+        if before.shape == param.shape:
+            param.copy_(before)
+            continue
+        rows = before.shape[0]
+        param[:rows].copy_(before)
+        if name == "embed.weight":
+            # New characters start near the average character, not at random far away.
+            param[rows:] = before.mean(0) + 0.01 * torch.randn_like(param[rows:])
+        elif name == "head.bias":
+            param[rows:] = before.min()  # unseen tokens start as unlikely as the rarest known one
+        elif name == "head.weight":
+            param[rows:] = 0.01 * torch.randn_like(param[rows:])
+        elif name == "style.weight":
+            param[rows:] = 0.0
+
+
+def _resume_state(
+    out_dir: Path, tc: TrainConfig, data_hash: str, device: torch.device, say: Callable[[str], None]
+) -> _State | None:
+    path = out_dir / "last.pt"
+    if not path.exists():
+        say(f"nothing to resume in {out_dir}: starting fresh")
+        return None
+    payload = read_checkpoint(path)
+    extra = payload["extra"]
+    if extra.get("data_hash") != data_hash:
+        raise ValueError(
+            f"{path} was trained on other sources; to train on new text start from it with init_from instead"
+        )
+    model = model_from_payload(payload, path).to(device)
+    optimizer = _make_optimizer(model, tc)
+    optimizer.load_state_dict(payload["optimizer"])
+    torch.set_rng_state(payload["rng"]["torch"])
+    if device.type == "cuda" and payload["rng"]["cuda"]:
+        torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+    hidden = extra.get("hidden")
+    state = _State(
+        model=model,
+        config=payload["config"],
+        vocab=payload["vocab"],
+        optimizer=optimizer,
+        step=payload["step"],
+        epoch=payload["epoch"],
+        window=extra.get("window", 0),
+        hidden=hidden.to(device) if hidden is not None else None,
+        curve=list(extra.get("curve", [])),
+        best_bpc=extra.get("best_bpc", math.inf),
+        bad_epochs=extra.get("bad_epochs", 0),
+        elapsed=extra.get("elapsed", 0.0),
+        chars_seen=extra.get("chars_seen", 0),
+    )
+    say(f"resuming from {path}: epoch {state.epoch}, window {state.window}, step {state.step}")
+    return state
+
+
+class _Loop:
+    def __init__(
+        self,
+        state: _State,
+        dataset: Dataset,
+        heldout: list[Run],
+        tc: TrainConfig,
+        out_dir: Path,
+        device: torch.device,
+        data_hash: str,
+        show_progress: bool,
+        say: Callable[[str], None],
+    ) -> None:
+        self.s = state
+        self.data = dataset
+        self.heldout = heldout
+        self.tc = tc
+        self.out_dir = out_dir
+        self.device = device
+        self.data_hash = data_hash
+        self.show_progress = show_progress
+        self.say = say
+        self.bos = bos_ids(state.vocab)
+        self.token_chars = torch.tensor(state.vocab.token_chars, dtype=torch.long)
+        self.epochs = 1 if tc.dry_run else tc.epochs
+        first = self._layout(0)
+        self.windows_per_epoch = 2 if tc.dry_run else first.n_windows(tc.seq_len)
+        self.total_steps = max(1, self.epochs * self.windows_per_epoch)
+        self.started = time.perf_counter() - state.elapsed
+
+    # -- the loop ------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        s = self.s
+        while s.epoch < self.epochs and not s.stopped:
+            layout = self._layout(s.epoch)
+            train_loss = self._train_epoch(layout)
+            if s.stopped and s.window < self.windows_per_epoch:
+                self._finish_partial(train_loss)
+                break
+            s.epoch += 1
+            s.window = 0
+            s.hidden = None
+            self._end_epoch(train_loss)
+        return self._result()
+
+    def _layout(self, epoch: int) -> Layout:
+        # Each epoch shuffles the pieces afresh; seeded by epoch, so a resumed run sees the same order.
+        generator = torch.Generator().manual_seed(self.tc.seed * 1_000_003 + epoch)
+        return make_layout(
+            self.data.train, self.tc.batch_size, self.bos, generator=generator, style_dropout=self.tc.style_dropout
+        )
+
+    def _train_epoch(self, layout: Layout) -> float:
+        s, tc = self.s, self.tc
+        s.model.train()
+        hidden = s.hidden if s.hidden is not None else s.model.init_hidden(layout.batch_size)
+        bar = self._bar(s.window)
+        loss_sum, loss_n = 0.0, 0
+        last_log = time.perf_counter()
+        for x, y, style in layout.windows(tc.seq_len, start=s.window):
+            if s.window >= self.windows_per_epoch:
+                break
+            x, y, style = x.to(self.device), y.to(self.device), style.to(self.device)
+            self._set_lr()
+            _, hidden, loss = s.model(x, hidden, targets=y, style=style)
+            hidden = hidden.detach()  # truncated backpropagation: the state goes on, the graph does not
+            s.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(s.model.parameters(), tc.clip)
+            s.optimizer.step()
+            s.step += 1
+            s.window += 1
+            chars = int(self.token_chars[y.clamp(min=0).cpu()].mul_(y.cpu() >= 0).sum())
+            s.chars_seen += chars
+            loss_sum += loss.item()
+            loss_n += 1
+            s.hidden = hidden
+            s.elapsed = time.perf_counter() - self.started
+            self._report(bar, loss_sum / loss_n, chars)
+            if not self.show_progress and time.perf_counter() - last_log >= tc.log_every_s:
+                last_log = time.perf_counter()
+                self.say(self._status_line(loss_sum / loss_n))
+            s.stopped = self._should_stop()
+            if s.stopped:
+                break
+        if bar is not None:
+            bar.close()
+        return loss_sum / max(1, loss_n)
+
+    def _should_stop(self) -> str:
+        tc, s = self.tc, self.s
+        if tc.time_budget_s is not None and s.elapsed >= tc.time_budget_s:
+            return "time budget"
+        if tc.max_steps is not None and s.step >= tc.max_steps:
+            return "max steps"
+        return ""
+
+    def _set_lr(self) -> None:
+        tc, s = self.tc, self.s
+        if s.step < tc.warmup_steps:
+            scale = (s.step + 1) / tc.warmup_steps
+        else:
+            # With a time budget the cosine follows whichever runs out first, steps or time.
+            progress = s.step / self.total_steps
+            if tc.time_budget_s:
+                progress = max(progress, s.elapsed / tc.time_budget_s)
+            progress = min(1.0, progress)
+            scale = tc.min_lr_ratio + (1 - tc.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        for group in s.optimizer.param_groups:
+            group["lr"] = tc.lr * scale
+
+    # -- epochs, checkpoints ---------------------------------------------------
+
+    def _end_epoch(self, train_loss: float) -> None:
+        s = self.s
+        val_bpc = self._validate()
+        row = self._curve_row(train_loss, val_bpc)
+        improved = val_bpc < s.best_bpc - 1e-4
+        if improved:
+            s.best_bpc = val_bpc
+            s.bad_epochs = 0
+        else:
+            s.bad_epochs += 1
+        if s.bad_epochs >= self.tc.patience:
+            s.stopped = f"no better validation score for {self.tc.patience} epochs"
+        self._save(improved)
+        self.say(
+            f"epoch {s.epoch}/{self.epochs}: train loss {train_loss:.3f}, validation {val_bpc:.3f} bits/char"
+            f"{' (best)' if improved else ''}, {row['seconds']:.0f}s"
+        )
+
+    def _finish_partial(self, train_loss: float) -> None:
+        s = self.s
+        val_bpc = self._validate()
+        self._curve_row(train_loss, val_bpc)
+        improved = val_bpc < s.best_bpc - 1e-4
+        if improved:
+            s.best_bpc = val_bpc
+        self._save(improved, epoch_file=False)
+        self.say(
+            f"stopped ({s.stopped}) in epoch {s.epoch + 1} after {s.window}/{self.windows_per_epoch} windows: "
+            f"validation {val_bpc:.3f} bits/char; resume to go on"
+        )
+
+    def _curve_row(self, train_loss: float, val_bpc: float) -> dict:
+        s = self.s
+        row = {
+            "epoch": s.epoch if not s.window else s.epoch + s.window / self.windows_per_epoch,
+            "step": s.step,
+            "train_loss": train_loss,
+            "val_bpc": val_bpc,
+            "seconds": time.perf_counter() - self.started,
+        }
+        if self.heldout:
+            row["heldout_bpc"] = evaluate_runs(s.model, s.vocab, self.heldout, batch_size=self.tc.eval_batch_size)
+        s.curve.append(row)
+        return row
+
+    def _validate(self) -> float:
+        # Sources too short to hold anything out are scored on their training text.
+        runs = self.data.val or self.data.train
+        limit = 2 if self.tc.dry_run else None
+        return evaluate_runs(self.s.model, self.s.vocab, runs, batch_size=self.tc.eval_batch_size, max_windows=limit)
+
+    def _save(self, improved: bool, *, epoch_file: bool = True) -> None:
+        s = self.s
+        light = {"val_bpc": s.curve[-1]["val_bpc"] if s.curve else None, "train_config": asdict(self.tc)}
+        common = {"model": s.model, "config": s.config, "vocab": s.vocab, "step": s.step, "epoch": s.epoch}
+        if epoch_file and self.tc.save_epochs:
+            save_checkpoint(self.out_dir / f"epoch-{s.epoch}.pt", **common, extra=light)
+        if improved or not (self.out_dir / "best.pt").exists():
+            save_checkpoint(self.out_dir / "best.pt", **common, extra=light)
+        resume = {
+            **light,
+            "data_hash": self.data_hash,
+            "window": s.window if s.window < self.windows_per_epoch else 0,
+            "hidden": s.hidden.detach().cpu() if s.hidden is not None and s.window else None,
+            "curve": s.curve,
+            "best_bpc": s.best_bpc,
+            "bad_epochs": s.bad_epochs,
+            "elapsed": s.elapsed,
+            "chars_seen": s.chars_seen,
+        }
+        save_checkpoint(self.out_dir / "last.pt", **common, optimizer=s.optimizer, extra=resume)
+
+    def _result(self) -> TrainResult:
+        s = self.s
+        return TrainResult(
+            best_path=self.out_dir / "best.pt",
+            last_path=self.out_dir / "last.pt",
+            vocab=s.vocab,
+            config=s.config,
+            val_bpc=s.best_bpc,
+            train_chars=s.chars_seen,
+            seconds=time.perf_counter() - self.started,
+            epochs=s.epoch,
+            curve=s.curve,
+        )
+
+    # -- progress ------------------------------------------------------------
+
+    def _bar(self, initial: int):
+        if not self.show_progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(
+            total=self.windows_per_epoch,
+            initial=initial,
+            desc=f"epoch {self.s.epoch + 1}/{self.epochs}",
+            unit="win",
+            dynamic_ncols=True,
+            leave=False,
+        )
+
+    def _report(self, bar, loss: float, chars: int) -> None:
+        if bar is None:
+            return
+        bar.update(1)
+        rate = self.s.chars_seen / max(1e-9, self.s.elapsed)
+        bar.set_postfix_str(f"loss {loss:.3f}, {rate:,.0f} chars/s, total ETA {self._eta()}", refresh=False)
+
+    def _eta(self) -> str:
+        s, tc = self.s, self.tc
+        done = s.epoch * self.windows_per_epoch + s.window
+        remaining = s.elapsed / max(1, done) * (self.total_steps - done)
+        if tc.time_budget_s is not None:
+            remaining = min(remaining, max(0.0, tc.time_budget_s - s.elapsed))
+        minutes, seconds = divmod(int(remaining), 60)
+        return f"{minutes}:{seconds:02d}"
+
+    def _status_line(self, loss: float) -> str:
+        s = self.s
+        rate = s.chars_seen / max(1e-9, s.elapsed)
+        return (
+            f"epoch {s.epoch + 1}/{self.epochs} window {s.window}/{self.windows_per_epoch}: "
+            f"loss {loss:.3f}, {rate:,.0f} chars/s, ETA {self._eta()}"
+        )
+
+
+@torch.no_grad()
+def evaluate_runs(
+    model: GRUModel, vocab: Vocab, runs: Sequence[Run], *, batch_size: int = 32, seq_len: int = 256, max_windows=None
+) -> float:
+    """Bits per character of runs: all bits spent (</s> included) over the characters of the text."""
+    if not runs:
+        return math.nan
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    layout = make_layout(runs, batch_size, bos_ids(vocab))
+    token_chars = torch.tensor(vocab.token_chars, dtype=torch.long)
+    hidden = model.init_hidden(layout.batch_size)
+    nats, chars = 0.0, 0
+    for number, (x, y, style) in enumerate(layout.windows(seq_len)):
+        if max_windows is not None and number >= max_windows:
+            break
+        logits, hidden, _ = model(x.to(device), hidden, style=style.to(device))
+        nats += float(
+            F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                y.to(device).reshape(-1),
+                ignore_index=IGNORE_INDEX,
+                reduction="sum",
+            )
+        )
+        chars += int(token_chars[y.clamp(min=0)].mul_(y >= 0).sum())
+    model.train(was_training)
+    return nats / LN2 / max(1, chars)
+
+
+def evaluate_bpc(bundle: Bundle, texts: Sequence[str], *, style: str | None = None) -> float:
+    """Bits per character of held-out texts, each read from a fresh start in the given style."""
+    index = bundle.vocab.style_index(style)
+    runs = [text_run(bundle.vocab, normalize(t), index) for t in texts if normalize(t)]
+    return evaluate_runs(bundle.model, bundle.vocab, runs)

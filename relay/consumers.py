@@ -1,23 +1,192 @@
+"""The live relay of one novel over a websocket (protocol: docs/websocket.md).
+
+`connect` finds the novel, joins its group and sends a snapshot; `receive`
+guards the connection (size, JSON, flood) and dispatches to one small helper
+per message type; the helpers call the same services as the HTTP views.
+Group events ("relay.event") are only forwarded.
+"""
+
 from __future__ import annotations
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+import json
+import logging
+import unicodedata
+from typing import Any
 
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.models import AnonymousUser
+
+from novels.models import Novel, SourceText
+from relay.errors import DomainError, NoOpenRound, NotFound
 from relay.events import SITE_GROUP, novel_group
+from relay.snapshot import build_snapshot
+from relay.throttle import FloodGuard
+from voting.models import Proposal, Round, Vote
+from voting.selectors import current_round
+from voting.services import candidate_vote, proposal_create, vote_cast, vote_withdraw
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 4096
+CLOSE_NOT_FOUND = 4404
+CLOSE_ABUSE = 4429
+
+
+class BadMessage(DomainError):
+    code = "bad_message"
+    message = "메시지 형식이 올바르지 않습니다."
+
+
+# The database side of each message, run in a thread by the consumer.
+
+
+def novel_exists(novel_id: int) -> bool:
+    return Novel.objects.filter(pk=novel_id).exists()
+
+
+def snapshot_of(novel_id: int, user: Any) -> dict[str, Any]:
+    return build_snapshot(novel=Novel.objects.get(pk=novel_id), user=user)
+
+
+def field(content: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
+    value = content.get(name)
+    if value is None and not required:
+        return None
+    # bool is an int in Python; a vote for proposal `true` is still nonsense.
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise BadMessage(f"'{name}' 값이 올바르지 않습니다.")
+    return value
+
+
+def open_round(novel_id: int) -> Round:
+    round = current_round(Novel.objects.get(pk=novel_id))
+    if round is None:
+        raise NoOpenRound()
+    return round
+
+
+def my_vote(round: Round, user: Any) -> dict[str, Any]:
+    proposal = Vote.objects.filter(round=round, user=user).values_list("proposal_id", flat=True).first()
+    return {"type": "voted", "round": round.pk, "proposal": proposal}
+
+
+def propose(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
+    keyword = field(content, "keyword", str)
+    sentences = field(content, "sentences", int)
+    style_id = field(content, "style", int, required=False)
+    style = None
+    if style_id is not None:
+        style = SourceText.objects.filter(pk=style_id, status=SourceText.Status.APPROVED).first()
+        if style is None:
+            raise BadMessage("승인된 문체가 아닙니다.")
+    round = open_round(novel_id)
+    keyword = unicodedata.normalize("NFC", keyword)
+    proposal_create(round=round, author=user, keyword=keyword, sentences=sentences, style=style)
+    return my_vote(round, user)
+
+
+def vote(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
+    proposal_id = field(content, "proposal", int)
+    proposal = Proposal.objects.select_related("round").filter(pk=proposal_id, round__novel_id=novel_id).first()
+    if proposal is None:
+        raise NotFound("그런 제안이 없습니다.")
+    vote_cast(round=proposal.round, user=user, proposal=proposal)
+    return my_vote(proposal.round, user)
+
+
+def withdraw(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
+    round = open_round(novel_id)
+    vote_withdraw(round=round, user=user)
+    return my_vote(round, user)
+
+
+def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
+    index = field(content, "index", int)
+    round = open_round(novel_id)
+    candidate_vote(round=round, user=user, index=index)
+    return {"type": "candidate_voted", "round": round.pk, "index": index}
+
+
+ACTIONS = {"propose": propose, "vote": vote, "withdraw": withdraw, "candidate_vote": candidate_vote_action}
 
 
 class NovelConsumer(AsyncJsonWebsocketConsumer):
-    """The live relay of one novel (protocol in README)."""
+    """One browser tab watching one novel."""
 
     async def connect(self) -> None:
+        """Accept, then close with 4404 for an unknown novel, else join and send the snapshot."""
         self.novel_id = int(self.scope["url_route"]["kwargs"]["novel_id"])
-        self.group = novel_group(self.novel_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.channel_layer.group_add(SITE_GROUP, self.channel_name)
+        self.user = self.scope.get("user") or AnonymousUser()
+        self.guard = FloodGuard()
+        self.joined: list[str] = []
+        # Accept first: a close before accepting is a bare HTTP 403, and the
+        # page could not tell "no such novel" from "refused".
         await self.accept()
+        if not await database_sync_to_async(novel_exists)(self.novel_id):
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        for group in (novel_group(self.novel_id), SITE_GROUP):
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.append(group)
+        await self.send_json(await database_sync_to_async(snapshot_of)(self.novel_id, self.user))
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.channel_layer.group_discard(SITE_GROUP, self.channel_name)
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def relay_event(self, event: dict) -> None:
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Refuse floods, binary frames, oversized and non-JSON messages without closing."""
+        if not self.guard.allow():
+            if self.guard.abusive:
+                log.warning("closing websocket of novel %s: flooding", self.novel_id)
+                await self.close(code=CLOSE_ABUSE)
+                return
+            await self.send_error("rate_limited", "메시지를 너무 빨리 보내고 있습니다. 잠시 후 다시 시도해 주세요.")
+            return
+        if text_data is None:
+            await self.send_error("bad_message", "텍스트(JSON) 메시지만 받습니다.")
+            return
+        if len(text_data.encode("utf-8")) > MAX_MESSAGE_BYTES:
+            await self.send_error("too_large", f"메시지가 너무 깁니다 (최대 {MAX_MESSAGE_BYTES}바이트).")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.send_error("bad_json", "JSON 형식이 아닙니다.")
+            return
+        if not isinstance(content, dict):
+            await self.send_error("bad_message", "메시지는 JSON 객체여야 합니다.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = content.get("type")
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        action = ACTIONS.get(kind) if isinstance(kind, str) else None
+        if action is None:
+            await self.send_error("unknown_type", "알 수 없는 메시지 종류입니다.")
+            return
+        if not self.user.is_authenticated:
+            await self.send_error("not_authenticated", "로그인한 사람만 제안하고 투표할 수 있습니다.")
+            return
+        try:
+            reply = await database_sync_to_async(action)(novel_id=self.novel_id, user=self.user, content=content)
+        except DomainError as error:
+            await self.send_error(error.code, error.message)
+            return
+        if reply:
+            await self.send_json(reply)
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def relay_event(self, event: dict[str, Any]) -> None:
+        """A broadcast from relay.events: pass it on as it is."""
         await self.send_json(event["payload"])
+
+    @classmethod
+    async def encode_json(cls, content: dict[str, Any]) -> str:
+        return json.dumps(content, ensure_ascii=False)

@@ -1,0 +1,294 @@
+"""The novel websocket on the real application: origin check, session auth, snapshot, actions, guards."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.db import connections
+from django.test import Client
+
+from novels.models import Turn
+from novels.services import novel_create, turn_write
+from relay.asgi import application
+from voting.models import GenerationJob, Proposal, Vote
+from voting.selectors import current_round
+from voting.services import proposal_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
+ORIGIN = "http://localhost"
+
+
+@pytest.fixture
+def novel(editor):
+    return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+@pytest.fixture
+async def sockets():
+    """open(novel_id, user=None, origin=ORIGIN) -> a connected communicator; all disconnected at the end."""
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_socket(novel_id: int, user=None, origin: str = ORIGIN, expect_snapshot: bool = True):
+        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+        if user is not None:
+            cookie = await sync_to_async(session_cookie)(user)
+            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+        communicator = WebsocketCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
+        opened.append(communicator)
+        connected, _ = await communicator.connect(timeout=5)
+        communicator.accepted = connected
+        if connected and expect_snapshot:
+            communicator.snapshot = await communicator.receive_json_from(timeout=5)
+        return communicator
+
+    yield open_socket
+    for communicator in opened:
+        await communicator.disconnect()
+    # The consumer's database work ran in the thread-sensitive executor; close
+    # that thread's connection so the test database can be dropped at the end.
+    await sync_to_async(connections.close_all)()
+
+
+async def next_of(communicator: WebsocketCommunicator, kind: str, timeout: float = 5) -> dict:
+    """The next message of a type, skipping the others (broadcasts interleave)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise AssertionError(f"no {kind!r} message within {timeout}s")
+        message = await communicator.receive_json_from(timeout=left)
+        if message["type"] == kind:
+            return message
+
+
+async def still_open(communicator: WebsocketCommunicator) -> bool:
+    await communicator.send_json_to({"type": "ping"})
+    return (await next_of(communicator, "pong"))["type"] == "pong"
+
+
+def at(novel):
+    return sync_to_async(current_round)(novel)
+
+
+# Connecting.
+
+
+async def test_it_sends_a_snapshot_with_story_round_and_tallies_on_connect(sockets, novel, alice, bob):
+    round_ = await at(novel)
+    proposal, _ = await sync_to_async(proposal_create)(round=round_, author=alice, keyword="등대", sentences=3)
+
+    ws = await sockets(novel.pk, bob)
+
+    snapshot = ws.snapshot
+    assert snapshot["type"] == "snapshot"
+    assert [t["text"] for t in snapshot["story"]["turns"]] == [OPENING]
+    assert snapshot["story"]["total"] == 1
+    assert snapshot["round"]["round"] == round_.pk
+    assert snapshot["round"]["status"] == "open"
+    assert snapshot["round"]["proposals"][0]["keyword"] == "등대"
+    assert snapshot["round"]["tallies"] == [{"proposal": proposal.pk, "votes": 1}]
+    assert snapshot["round"]["my_vote"] is None
+    assert snapshot["me"] == {"authenticated": True, "username": "bob", "is_staff": False}
+    assert snapshot["generation"] is None
+
+
+async def test_the_snapshot_carries_the_text_of_a_generation_in_progress(sockets, novel, active_model):
+    await sync_to_async(GenerationJob.objects.create)(
+        novel=novel, keyword="편지", sentences=2, seed=1, status="running", partial_text="바람이 불"
+    )
+
+    ws = await sockets(novel.pk)
+
+    assert ws.snapshot["generation"]["text"] == "바람이 불"
+    assert ws.snapshot["generation"]["keyword"] == "편지"
+    assert ws.snapshot["model"]["label"] == "tiny"
+
+
+async def test_the_snapshot_hides_rejected_turns(sockets, novel, alice, editor):
+    turn = await sync_to_async(turn_write)(novel=novel, author=alice, text="하지만 아무도 오지 않았다. 정말로.")
+    await sync_to_async(Turn.objects.filter(pk=turn.pk).update)(status=Turn.Status.REJECTED)
+
+    ws = await sockets(novel.pk)
+
+    assert [t["text"] for t in ws.snapshot["story"]["turns"]] == [OPENING]
+
+
+async def test_it_closes_with_4404_for_an_unknown_novel(sockets, db):
+    ws = await sockets(999999, expect_snapshot=False)
+
+    assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+
+
+async def test_it_refuses_a_foreign_origin(sockets, novel):
+    ws = await sockets(novel.pk, origin="https://evil.example", expect_snapshot=False)
+
+    assert ws.accepted is False
+
+
+# Proposing and voting.
+
+
+async def test_an_anonymous_socket_cannot_propose_or_vote(sockets, novel, alice):
+    round_ = await at(novel)
+    proposal, _ = await sync_to_async(proposal_create)(round=round_, author=alice, keyword="등대", sentences=3)
+    ws = await sockets(novel.pk)
+
+    await ws.send_json_to({"type": "propose", "keyword": "바다", "sentences": 2})
+    refused_proposal = await next_of(ws, "error")
+    await ws.send_json_to({"type": "vote", "proposal": proposal.pk})
+    refused_vote = await next_of(ws, "error")
+
+    assert refused_proposal["code"] == refused_vote["code"] == "not_authenticated"
+    assert await sync_to_async(Proposal.objects.count)() == 1
+    assert await sync_to_async(Vote.objects.count)() == 1
+    assert await still_open(ws)
+
+
+async def test_a_proposal_over_the_socket_reaches_another_client(sockets, novel, alice, bob):
+    alice_ws = await sockets(novel.pk, alice)
+    bob_ws = await sockets(novel.pk, bob)
+
+    await alice_ws.send_json_to({"type": "propose", "keyword": "등대지기", "sentences": 2})
+
+    added = await next_of(bob_ws, "proposal.added")
+    tally = await next_of(bob_ws, "tally")
+    voted = await next_of(alice_ws, "voted")
+    assert added["keyword"] == "등대지기"
+    assert added["author"] == "alice"
+    assert tally["tallies"] == [{"proposal": added["proposal"], "votes": 1}]
+    assert voted["proposal"] == added["proposal"]
+
+
+async def test_a_vote_over_the_socket_moves_the_tally_for_everyone(sockets, novel, alice, bob):
+    round_ = await at(novel)
+    first, _ = await sync_to_async(proposal_create)(round=round_, author=alice, keyword="등대", sentences=3)
+    second, _ = await sync_to_async(proposal_create)(round=round_, author=alice, keyword="폭풍", sentences=2)
+    alice_ws = await sockets(novel.pk, alice)
+    bob_ws = await sockets(novel.pk, bob)
+
+    await bob_ws.send_json_to({"type": "vote", "proposal": first.pk})
+
+    tally = await next_of(alice_ws, "tally")
+    assert tally["tallies"] == [{"proposal": first.pk, "votes": 1}, {"proposal": second.pk, "votes": 1}]
+    assert tally["total"] == 2
+    assert (await next_of(bob_ws, "voted"))["proposal"] == first.pk
+
+
+async def test_changing_and_withdrawing_a_vote_over_the_socket(sockets, novel, alice, bob):
+    round_ = await at(novel)
+    first, _ = await sync_to_async(proposal_create)(round=round_, author=alice, keyword="등대", sentences=3)
+    second, _ = await sync_to_async(proposal_create)(round=round_, author=alice, keyword="폭풍", sentences=2)
+    ws = await sockets(novel.pk, bob)
+
+    await ws.send_json_to({"type": "vote", "proposal": first.pk})
+    await next_of(ws, "voted")
+    await ws.send_json_to({"type": "vote", "proposal": second.pk})
+    changed = await next_of(ws, "voted")
+    await ws.send_json_to({"type": "withdraw"})
+    withdrawn = await next_of(ws, "voted")
+
+    assert changed["proposal"] == second.pk
+    assert withdrawn["proposal"] is None
+    assert not await sync_to_async(Vote.objects.filter(user=bob).exists)()
+
+
+async def test_a_refused_proposal_answers_with_the_services_error_code(sockets, novel, alice):
+    ws = await sockets(novel.pk, alice)
+
+    await ws.send_json_to({"type": "propose", "keyword": "등대", "sentences": 99})
+
+    assert (await next_of(ws, "error"))["code"] == "invalid_length"
+    assert await still_open(ws)
+
+
+async def test_a_vote_for_a_proposal_of_another_novel_is_not_found(sockets, novel, alice, editor):
+    other = await sync_to_async(novel_create)(title="다른 이야기", created_by=editor, first_passage=OPENING)
+    proposal, _ = await sync_to_async(proposal_create)(round=await at(other), author=alice, keyword="등대", sentences=3)
+    ws = await sockets(novel.pk, alice)
+
+    await ws.send_json_to({"type": "vote", "proposal": proposal.pk})
+
+    assert (await next_of(ws, "error"))["code"] == "not_found"
+
+
+# Guarding the connection.
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("{not json", "bad_json"),
+        (json.dumps({"type": "propose", "keyword": "가" * 5000, "sentences": 1}), "too_large"),
+        (json.dumps({"type": "dance"}), "unknown_type"),
+        (json.dumps(["vote", 1]), "bad_message"),
+        (json.dumps({"type": "vote", "proposal": "first"}), "bad_message"),
+    ],
+)
+async def test_a_malformed_message_gets_an_error_and_the_connection_stays_open(sockets, novel, alice, frame, code):
+    ws = await sockets(novel.pk, alice)
+
+    await ws.send_to(text_data=frame)
+
+    assert (await next_of(ws, "error"))["code"] == code
+    assert await still_open(ws)
+
+
+async def test_a_binary_frame_gets_an_error(sockets, novel):
+    ws = await sockets(novel.pk)
+
+    await ws.send_to(bytes_data=b"\x00\x01")
+
+    assert (await next_of(ws, "error"))["code"] == "bad_message"
+
+
+async def test_a_flooding_client_is_rate_limited(sockets, novel):
+    ws = await sockets(novel.pk)
+
+    for _ in range(30):
+        await ws.send_json_to({"type": "ping"})
+    replies = [await ws.receive_json_from(timeout=5) for _ in range(30)]
+
+    assert [r["type"] for r in replies].count("pong") < 30
+    assert {"type": "error", "code": "rate_limited"}.items() <= replies[-1].items()
+
+
+async def test_a_client_that_keeps_flooding_is_disconnected(sockets, novel):
+    ws = await sockets(novel.pk)
+
+    for _ in range(150):
+        await ws.send_json_to({"type": "ping"})
+    outputs = []
+    while True:
+        output = await ws.receive_output(timeout=5)
+        outputs.append(output)
+        if output["type"] == "websocket.close":
+            break
+
+    assert outputs[-1] == {"type": "websocket.close", "code": 4429}
+
+
+# Events from elsewhere.
+
+
+async def test_a_passage_written_over_http_reaches_the_socket(sockets, novel, alice):
+    ws = await sockets(novel.pk)
+
+    await sync_to_async(turn_write)(novel=novel, author=alice, text="그날 밤, 등대의 불이 처음으로 꺼졌다.")
+
+    added = await next_of(ws, "turn.added")
+    assert added["text"] == "그날 밤, 등대의 불이 처음으로 꺼졌다."
+    assert added["kind"] == "human"
+    assert added["status"] == "pending"

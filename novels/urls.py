@@ -6,4 +6,9 @@ from novels import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("novels/new/", views.novel_new, name="novel-new"),
+    path("novels/<int:novel_id>/", views.novel_detail, name="novel"),
+    path("novels/<int:novel_id>/write/", views.turn_write, name="turn-write"),
+    path("sources/", views.sources, name="sources"),
+    path("sources/<int:source_id>/vote/", views.source_vote, name="source-vote"),
 ]

@@ -1,0 +1,160 @@
+"""Proposals and votes over HTTP: the same services as the websocket.
+
+Each view answers a fetch (Accept: application/json) with JSON and a plain
+form POST with a redirect back to the novel page, so the page works without
+JavaScript too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from novels.models import Novel
+from novels.views import render_novel
+from relay import events
+from relay.errors import DomainError, NoOpenRound, NotFound, PermissionDenied
+from relay.views import domain_error_answer, error_json, login_required_action, wants_json
+from voting import services
+from voting.forms import CandidateVoteForm, ProposalForm, VoteForm
+from voting.models import Proposal, Round
+from voting.selectors import current_round, user_vote
+
+
+def taking_votes(novel: Novel) -> Round:
+    round_ = current_round(novel)
+    if round_ is None:
+        raise NoOpenRound()
+    return round_
+
+
+def voted(round_: Round, user: Any) -> dict[str, Any]:
+    """The user's vote after the action, as the websocket's "voted" message carries it."""
+    return {"type": "voted", "round": round_.pk, "proposal": user_vote(round_, user)}
+
+
+def back_to(novel: Novel) -> str:
+    return f"{reverse('novel', args=[novel.pk])}#round-panel"
+
+
+def invalid_form(request: HttpRequest, form: Any, novel: Novel, **render_kwargs: Any) -> HttpResponse:
+    if wants_json(request):
+        first = next(iter(form.errors.values()))[0]
+        return error_json("invalid", first, 400, errors=form.errors)
+    if render_kwargs:
+        return render_novel(request, novel, status=400, **render_kwargs)
+    messages.error(request, "요청이 올바르지 않습니다.")
+    return redirect(back_to(novel))
+
+
+@require_POST
+@login_required_action
+def propose(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """Propose a keyword, a length and a style for the next passage (the author's vote goes with it)."""
+    novel = get_object_or_404(Novel, pk=novel_id)
+    form = ProposalForm(request.POST, novel=novel)
+    if not form.is_valid():
+        return invalid_form(request, form, novel, proposal_form=form)
+    try:
+        round_ = taking_votes(novel)
+        proposal, created = services.proposal_create(round=round_, author=request.user, **form.cleaned_data)
+    except DomainError as error:
+        if wants_json(request):
+            return domain_error_answer(request, error, back_to(novel))
+        form.add_error(None, error.message)
+        return render_novel(request, novel, proposal_form=form, status=error.status)
+    if wants_json(request):
+        payload = {
+            "proposal": events.proposal_payload(proposal),
+            "created": created,
+            "voted": voted(round_, request.user),
+        }
+        return JsonResponse(payload, status=201 if created else 200)
+    if created:
+        messages.success(request, f"“{proposal.keyword}”을(를) 제안했습니다.")
+    else:
+        messages.success(request, f"같은 제안 “{proposal.keyword}”이(가) 있어 그 제안에 투표했습니다.")
+    return redirect(back_to(novel))
+
+
+@require_POST
+@login_required_action
+def vote(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """Vote for a proposal, or move one's vote to it."""
+    novel = get_object_or_404(Novel, pk=novel_id)
+    form = VoteForm(request.POST)
+    if not form.is_valid():
+        return invalid_form(request, form, novel)
+    try:
+        proposal = (
+            Proposal.objects.select_related("round")
+            .filter(pk=form.cleaned_data["proposal"], round__novel=novel)
+            .first()
+        )
+        if proposal is None:
+            raise NotFound("그런 제안이 없습니다.")
+        services.vote_cast(round=proposal.round, user=request.user, proposal=proposal)
+    except DomainError as error:
+        return domain_error_answer(request, error, back_to(novel))
+    if wants_json(request):
+        return JsonResponse({"voted": voted(proposal.round, request.user)})
+    return redirect(back_to(novel))
+
+
+@require_POST
+@login_required_action
+def withdraw(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """Take one's vote back."""
+    novel = get_object_or_404(Novel, pk=novel_id)
+    try:
+        round_ = taking_votes(novel)
+        services.vote_withdraw(round=round_, user=request.user)
+    except DomainError as error:
+        return domain_error_answer(request, error, back_to(novel))
+    if wants_json(request):
+        return JsonResponse({"voted": voted(round_, request.user)})
+    return redirect(back_to(novel))
+
+
+@require_POST
+@login_required_action
+def candidate(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """Choose one of the AI's candidates in the second vote."""
+    novel = get_object_or_404(Novel, pk=novel_id)
+    form = CandidateVoteForm(request.POST)
+    if not form.is_valid():
+        return invalid_form(request, form, novel)
+    index = form.cleaned_data["index"]
+    try:
+        round_ = taking_votes(novel)
+        services.candidate_vote(round=round_, user=request.user, index=index)
+    except DomainError as error:
+        return domain_error_answer(request, error, back_to(novel))
+    if wants_json(request):
+        return JsonResponse({"candidate_voted": {"type": "candidate_voted", "round": round_.pk, "index": index}})
+    return redirect(back_to(novel))
+
+
+@require_POST
+@login_required_action
+def close(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """Staff: close the current round now (no proposals: it is extended instead)."""
+    novel = get_object_or_404(Novel, pk=novel_id)
+    try:
+        if not request.user.is_staff:
+            raise PermissionDenied("운영자만 라운드를 마감할 수 있습니다.")
+        round_ = services.round_close(round=taking_votes(novel), closed_by=request.user)
+    except DomainError as error:
+        return domain_error_answer(request, error, back_to(novel))
+    if wants_json(request):
+        return JsonResponse({"round": round_.pk, "status": round_.status})
+    if round_.status == Round.Status.OPEN:
+        messages.info(request, "제안이 없어 라운드를 연장했습니다.")
+    else:
+        messages.success(request, f"라운드 {round_.number}을(를) 마감했습니다.")
+    return redirect(back_to(novel))

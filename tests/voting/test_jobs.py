@@ -1,0 +1,221 @@
+"""The generation worker: runs a recorded job, streams it, makes the turn exactly once, survives dead workers."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from engine.text import normalize
+from management.models import ModelVersion
+from novels.models import BannedWord, Turn
+from novels.selectors import story_text
+from novels.services import turn_review, turn_write
+from voting.jobs import (
+    MAX_ATTEMPTS,
+    claim_next_job,
+    finish_with_turn,
+    requeue_stale_jobs,
+    run_next_job,
+    stream,
+)
+from voting.models import GenerationJob, Round
+from voting.selectors import current_round
+from voting.services import proposal_create, round_close, vote_cast
+
+
+@pytest.fixture
+def closed_round(round_, alice, bob, charlie, active_model):
+    """Round 1 closed with "바다" (2 sentences) winning over "등대"; its job queued."""
+    sea, _ = proposal_create(round=round_, author=alice, keyword="바다", sentences=2)
+    lighthouse, _ = proposal_create(round=round_, author=bob, keyword="등대", sentences=1)
+    vote_cast(round=round_, user=charlie, proposal=sea)
+    round_close(round=round_)
+    round_.refresh_from_db()
+    return round_
+
+
+def test_it_runs_the_whole_loop_from_proposal_to_the_next_round(
+    novel, round_, alice, bob, charlie, active_model, watch, django_capture_on_commit_callbacks
+):
+    listener = watch(novel)
+    with django_capture_on_commit_callbacks(execute=True):
+        sea, _ = proposal_create(round=round_, author=alice, keyword="바다", sentences=2)
+        proposal_create(round=round_, author=bob, keyword="등대", sentences=1)
+        vote_cast(round=round_, user=charlie, proposal=sea)
+        closed = round_close(round=round_)
+    assert closed.status == Round.Status.CLOSED and closed.winner == sea
+    with django_capture_on_commit_callbacks(execute=True):
+        job = run_next_job(worker="test")
+
+    assert (job.status, job.attempts, job.worker, job.model_version) == ("done", 1, "test", active_model)
+    turn = job.turn
+    assert (turn.kind, turn.status, turn.position, turn.proposal, turn.model_version) == (
+        "ai",
+        "pending",
+        2,
+        sea,
+        active_model,
+    )
+    assert turn.text.startswith("바다") and turn.author is None
+    assert job.partial_text == turn.text
+    assert story_text(novel).endswith(turn.text)
+    following = current_round(novel)
+    assert following.number == 2 and following.status == Round.Status.OPEN
+
+    events = listener.events()
+    types = [event["type"] for event in events]
+    assert [t for t in types if t != "generation.chunk"] == [
+        "proposal.added",
+        "tally",
+        "proposal.added",
+        "tally",
+        "tally",
+        "round.closed",
+        "generation.started",
+        "turn.added",
+        "generation.finished",
+        "round.opened",
+    ]
+    streamed = "".join(event["text"] for event in events if event["type"] == "generation.chunk")
+    assert normalize(streamed) == turn.text
+    assert types.index("generation.chunk") < types.index("turn.added")
+    closed_event = events[types.index("round.closed")]
+    assert closed_event["winner"] == sea.pk and closed_event["job"] == job.pk and closed_event["votes"] == 2
+
+
+def test_it_has_nothing_to_do_without_queued_jobs(db):
+    assert run_next_job(worker="test") is None
+
+
+def test_it_continues_the_story_without_rejected_turns(novel, closed_round, alice, editor):
+    GenerationJob.objects.filter(round=closed_round).update(status="done")  # let a human write first
+    rejected = turn_write(novel=novel, author=alice, text="이 문장은 반려될 것이다. 전혀 다른 이야기였다.")
+    turn_review(turn=rejected, reviewer=editor, action="reject", note="맞지 않음")
+    GenerationJob.objects.filter(round=closed_round).update(status="queued")
+    job = run_next_job(worker="test")
+    assert "반려될" not in story_text(novel)
+    assert job.turn.position == 3 and story_text(novel).endswith(job.turn.text)
+
+
+def test_it_masks_banned_words_in_the_text_it_streams_and_keeps(novel, closed_round, watch):
+    # Nearly every Korean sentence ends in "다": the tiny model is sure to write it.
+    BannedWord.objects.create(word="다")
+    listener = watch(novel)
+    job = run_next_job(worker="test")
+    assert "다" not in job.turn.text and "○" in job.turn.text
+    streamed = "".join(e["text"] for e in listener.events() if e["type"] == "generation.chunk")
+    assert "다" not in streamed and "○" in streamed
+
+
+def test_it_never_streams_half_of_a_banned_word_split_across_pieces(novel, closed_round, watch):
+    job = claim_next_job(worker="test")
+    listener = watch(novel)
+
+    def pieces():
+        for piece in ["그는 바", "보처럼 ", "웃었다."]:
+            time.sleep(0.06)  # longer than the batching interval: each piece could go out alone
+            yield piece
+
+    text = stream(job, pieces(), worker="test", attempt=1, banned=["바보"])
+    assert text == "그는 ○○처럼 웃었다."
+    chunks = [e["text"] for e in listener.events() if e["type"] == "generation.chunk"]
+    assert len(chunks) >= 2 and "".join(chunks) == text
+    assert not any("바" in chunk for chunk in chunks)
+
+
+def test_it_retries_a_job_left_running_by_a_dead_worker_and_makes_exactly_one_turn(
+    novel, closed_round, watch, django_capture_on_commit_callbacks
+):
+    dead = claim_next_job(worker="dead")  # it claimed the job, then its process died
+    GenerationJob.objects.filter(pk=dead.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=120))
+    listener = watch(novel)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert requeue_stale_jobs(timeout_s=30) == 1
+    (restarted,) = listener.events()
+    assert restarted["type"] == "generation.restarted" and restarted["attempt"] == 1
+    dead.refresh_from_db()
+    assert (dead.status, dead.worker, dead.attempts) == ("queued", "", 1)
+
+    job = run_next_job(worker="alive")
+    assert (job.status, job.worker, job.attempts) == ("done", "alive", 2)
+    # The dead worker comes back and tries to finish its attempt: nothing happens.
+    assert finish_with_turn(dead, worker="dead", attempt=1, text="유령이 쓴 글이다.") is None
+    assert Turn.objects.filter(novel=novel, kind=Turn.Kind.AI).count() == 1
+    assert GenerationJob.objects.get(pk=job.pk).turn == job.turn
+
+
+def test_it_leaves_a_job_with_a_fresh_heartbeat_alone(closed_round):
+    claim_next_job(worker="busy")
+    assert requeue_stale_jobs(timeout_s=30) == 0
+    assert GenerationJob.objects.get(round=closed_round).status == "running"
+
+
+def test_it_stops_writing_when_the_job_was_taken_from_it(novel, closed_round):
+    job = claim_next_job(worker="slow")
+
+    def pieces():
+        yield "바다는 "
+        requeue_stale_jobs(timeout_s=0)  # it looked dead to the others
+        time.sleep(0.6)  # past the heartbeat interval: the worker checks that it still holds the job
+        yield "조용했다."
+
+    assert stream(job, pieces(), worker="slow", attempt=1, banned=[]) is None
+    assert GenerationJob.objects.get(pk=job.pk).status == "queued"
+
+
+def test_it_gives_up_after_repeated_failures_fails_the_round_with_a_reason_and_opens_a_new_one(
+    novel, closed_round, active_model, watch, django_capture_on_commit_callbacks
+):
+    ModelVersion.objects.filter(pk=active_model.pk).update(checkpoint="missing.pt")  # the files are gone
+    listener = watch(novel)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(MAX_ATTEMPTS):
+            job = run_next_job(worker="test")
+    assert job.status == GenerationJob.Status.FAILED and job.attempts == MAX_ATTEMPTS
+    closed_round.refresh_from_db()
+    assert closed_round.status == Round.Status.FAILED and "missing.pt" in closed_round.failure_reason
+    assert current_round(novel).number == 2
+    assert not Turn.objects.filter(kind=Turn.Kind.AI).exists()
+    types = [e["type"] for e in listener.events()]
+    assert types.count("generation.restarted") == MAX_ATTEMPTS - 1
+    assert types[-2:] == ["generation.failed", "round.opened"]
+
+
+def test_it_fails_a_job_that_died_too_often(novel, closed_round):
+    job = GenerationJob.objects.get(round=closed_round)
+    GenerationJob.objects.filter(pk=job.pk).update(
+        status="running", worker="dead", attempts=MAX_ATTEMPTS, heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert requeue_stale_jobs(timeout_s=30) == 1
+    job.refresh_from_db()
+    assert job.status == "failed" and "응답" in job.error
+    assert Round.objects.get(pk=closed_round.pk).status == Round.Status.FAILED
+    assert current_round(novel).number == 2
+
+
+def test_it_writes_an_ai_continuation_of_a_passage_then_opens_a_round(editor, alice, active_model):
+    from novels.services import novel_create
+
+    novel = novel_create(
+        title="AI와 함께", created_by=alice, first_passage="수아는 등대로 걸어갔다.", continue_with_ai=True
+    )
+    assert current_round(novel) is None
+    job = run_next_job(worker="test")
+    assert job.status == "done" and job.turn.position == 2 and job.turn.proposal is None
+    assert current_round(novel).number == 1
+
+
+def test_it_waits_for_review_before_opening_the_next_round_of_a_review_first_novel(editor, alice, bob, active_model):
+    from novels.services import novel_create
+
+    novel = novel_create(title="검토 먼저", created_by=editor, first_passage="이야기가 시작되었다.", review_first=True)
+    round_ = current_round(novel)
+    proposal_create(round=round_, author=alice, keyword="바다", sentences=1)
+    round_close(round=round_)
+    job = run_next_job(worker="test")
+    assert current_round(novel) is None  # the AI's turn waits for an admin
+    turn_review(turn=job.turn, reviewer=editor, action="approve")
+    assert current_round(novel).number == 2

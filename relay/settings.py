@@ -190,29 +190,47 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 SOURCE_TEXT_MAX_BYTES = envint("SOURCE_TEXT_MAX_BYTES", 5 * 1024 * 1024)
 
 REST_FRAMEWORK = {
+    # Token first: a request without credentials is then answered 401 with
+    # `WWW-Authenticate: Token` rather than a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "relay.api.Pagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
+    "DEFAULT_THROTTLE_CLASSES": ["relay.api.AnonThrottle", "relay.api.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("THROTTLE_ANON", "120/min"),
         "user": os.environ.get("THROTTLE_USER", "600/min"),
+        "auth": os.environ.get("THROTTLE_AUTH", "20/min"),
     },
+    "EXCEPTION_HANDLER": "relay.api.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Relay Novel API",
-    "DESCRIPTION": "릴레이 소설: write a Korean novel together with a GRU.",
+    "DESCRIPTION": '릴레이 소설: write a Korean novel together with a GRU. Errors: {"code", "detail"} (docs/api.md).',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    # Separate request and response components, so read-only fields and
+    # uploads are described as they are.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "NovelStatusEnum": "novels.models.Novel.Status",
+        "TurnStatusEnum": "novels.models.Turn.Status",
+        "TurnKindEnum": "novels.models.Turn.Kind",
+        "SourceTextStatusEnum": "novels.models.SourceText.Status",
+        "RoundStatusEnum": "voting.models.Round.Status",
+        "JobStatusEnum": "voting.models.GenerationJob.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "relay.api.add_common_error_responses",
+    ],
 }
 
 HTTPS = envbool("HTTPS", False)

@@ -1,0 +1,353 @@
+"""The REST API of novels, turns, reviews and source texts.
+
+Views only parse, call one service and shape the answer; every write goes
+through novels.services, and every error becomes {"code", "detail"}
+(relay.api.exception_handler).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from novels import selectors, services
+from novels.models import Novel, SourceText, Turn
+from novels.serializers import (
+    NovelCreatedSerializer,
+    NovelCreateSerializer,
+    NovelDetailSerializer,
+    NovelSerializer,
+    ReviewNoteSerializer,
+    SourceTextDetailSerializer,
+    SourceTextProposeSerializer,
+    SourceTextSerializer,
+    SourceTextUploadSerializer,
+    SourceVotesSerializer,
+    TurnApproveSerializer,
+    TurnSerializer,
+    TurnWriteSerializer,
+    TurnWrittenSerializer,
+)
+from relay.api import IsStaff, errors
+from voting.models import GenerationJob
+from voting.selectors import active_job
+
+
+def query_value(request: Request, name: str, field: serializers.Field) -> object | None:
+    """A query parameter checked by a serializer field; a bad one answers 400 with its name."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return field.run_validation(value)
+    except serializers.ValidationError as exc:
+        raise serializers.ValidationError({name: exc.detail}) from exc
+
+
+def status_filter(request: Request, choices: list[tuple[str, str]]) -> str | None:
+    """The ?status= of a list, checked against the model's choices."""
+    return query_value(request, "status", serializers.ChoiceField(choices=choices))
+
+
+def started_job(novel: Novel, wanted: bool, since_id: int) -> GenerationJob | None:
+    """The job a write has just queued for the AI's continuation, if one was asked for."""
+    if not wanted:
+        return None
+    return novel.jobs.filter(pk__gt=since_id).order_by("-id").first() or active_job(novel)
+
+
+def last_job_id(novel: Novel) -> int:
+    return novel.jobs.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+NOVEL_STATUS = OpenApiParameter("status", enum=Novel.Status.values, description="open 또는 finished")
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="소설 목록",
+        parameters=[NOVEL_STATUS],
+        responses={200: NovelSerializer(many=True), **errors(400, 404)},
+    ),
+    post=extend_schema(
+        summary="새 소설 (첫 글과 AI 이어쓰기까지 한 번에)",
+        request=NovelCreateSerializer,
+        responses={201: NovelCreatedSerializer, **errors(400, 403, 409)},
+    ),
+)
+class NovelListView(generics.ListAPIView):
+    serializer_class = NovelSerializer
+
+    def get_queryset(self) -> QuerySet[Novel]:
+        novels = Novel.objects.select_related("created_by").order_by("-created_at", "-id")
+        wanted = status_filter(self.request, Novel.Status.choices)
+        return novels.filter(status=wanted) if wanted else novels
+
+    def post(self, request: Request) -> Response:
+        given = NovelCreateSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = dict(given.validated_data)
+        novel = services.novel_create(created_by=request.user, **data)
+        first_turn = novel.turns.order_by("position").first()
+        job = started_job(novel, data["continue_with_ai"], since_id=0)
+        body = NovelCreatedSerializer(
+            {"novel": novel, "turn": first_turn, "job": job}, context={"request": request}
+        ).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["novel"]["url"]})
+
+
+@extend_schema(
+    summary="소설 하나 (지금까지의 이야기, 진행 중인 라운드와 생성 작업)",
+    responses={200: NovelDetailSerializer, **errors(404)},
+)
+class NovelDetailView(generics.RetrieveAPIView):
+    serializer_class = NovelDetailSerializer
+    queryset = Novel.objects.select_related("created_by")
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="이야기를 이루는 글들 (순서대로)", responses={200: TurnSerializer(many=True), **errors(404)}
+    ),
+    post=extend_schema(
+        summary="사람이 글을 잇기 (continue_with_ai면 AI가 곧바로 뒤를 잇습니다)",
+        request=TurnWriteSerializer,
+        responses={201: TurnWrittenSerializer, **errors(400, 403, 404, 409)},
+    ),
+)
+class NovelTurnsView(generics.ListAPIView):
+    serializer_class = TurnSerializer
+
+    def get_queryset(self) -> QuerySet[Turn]:
+        novel = get_object_or_404(Novel, pk=self.kwargs["pk"])
+        return selectors.story_turns(novel).select_related("job")
+
+    def post(self, request: Request, pk: int) -> Response:
+        novel = get_object_or_404(Novel, pk=pk)
+        given = TurnWriteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        since = last_job_id(novel)
+        turn = services.turn_write(novel=novel, author=request.user, **given.validated_data)
+        job = started_job(novel, given.validated_data["continue_with_ai"], since_id=since)
+        body = TurnWrittenSerializer({"turn": turn, "job": job}, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def visible_turns(request: Request) -> QuerySet[Turn]:
+    """Rejected passages are shown to reviewers only."""
+    turns = Turn.objects.select_related("author", "reviewed_by", "job")
+    return turns if request.user.is_staff else turns.exclude(status=Turn.Status.REJECTED)
+
+
+@extend_schema(summary="글 하나", responses={200: TurnSerializer, **errors(404)})
+class TurnDetailView(generics.RetrieveAPIView):
+    serializer_class = TurnSerializer
+
+    def get_queryset(self) -> QuerySet[Turn]:
+        return visible_turns(self.request)
+
+
+@extend_schema(
+    summary="검토할 글 (검토자)",
+    parameters=[
+        OpenApiParameter("status", enum=Turn.Status.values, description="기본: pending"),
+        OpenApiParameter("novel", int, description="한 소설의 글만"),
+    ],
+    responses={200: TurnSerializer(many=True), **errors(400, 403, 404)},
+)
+class ReviewQueueView(generics.ListAPIView):
+    serializer_class = TurnSerializer
+    permission_classes = [IsStaff]
+
+    def get_queryset(self) -> QuerySet[Turn]:
+        wanted = status_filter(self.request, Turn.Status.choices) or Turn.Status.PENDING
+        turns = Turn.objects.filter(status=wanted).select_related("author", "reviewed_by", "job")
+        novel = query_value(self.request, "novel", serializers.IntegerField(min_value=1, max_value=2**62))
+        if novel is not None:
+            turns = turns.filter(novel=novel)
+        return turns.order_by("created_at", "id")
+
+
+class TurnReviewView(APIView):
+    permission_classes = [IsStaff]
+    action: str = ""
+
+    def review(self, request: Request, pk: int, text: str | None, note: str) -> Response:
+        turn = get_object_or_404(Turn, pk=pk)
+        turn = services.turn_review(turn=turn, reviewer=request.user, action=self.action, text=text, note=note)
+        return Response(TurnSerializer(turn, context={"request": request}).data)
+
+
+class TurnApproveView(TurnReviewView):
+    action = "approve"
+
+    @extend_schema(
+        summary="글 승인 (text를 주면 고쳐서 승인)",
+        request=TurnApproveSerializer,
+        responses={200: TurnSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        given = TurnApproveSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        return self.review(request, pk, given.validated_data.get("text"), given.validated_data["note"])
+
+
+class TurnRejectView(TurnReviewView):
+    action = "reject"
+
+    @extend_schema(
+        summary="글 반려",
+        request=ReviewNoteSerializer,
+        responses={200: TurnSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        given = ReviewNoteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        return self.review(request, pk, None, given.validated_data["note"])
+
+
+class NovelRevertView(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        summary="마지막 글 되돌리기 (검토자)",
+        request=ReviewNoteSerializer,
+        responses={200: TurnSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        novel = get_object_or_404(Novel, pk=pk)
+        given = ReviewNoteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        turn = services.turn_revert_last(novel=novel, reviewer=request.user, note=given.validated_data["note"])
+        return Response(TurnSerializer(turn, context={"request": request}).data)
+
+
+def visible_sources(request: Request) -> QuerySet[SourceText]:
+    """Rejected texts are shown to reviewers and to whoever proposed them."""
+    sources = selectors.sources_with_votes().select_related("proposed_by")
+    if request.user.is_staff:
+        return sources
+    mine = Q(proposed_by=request.user) if request.user.is_authenticated else Q(pk__in=[])
+    return sources.filter(~Q(status=SourceText.Status.REJECTED) | mine)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="학습 원문 (득표순)",
+        parameters=[OpenApiParameter("status", enum=SourceText.Status.values)],
+        responses={200: SourceTextSerializer(many=True), **errors(400, 404)},
+    ),
+    post=extend_schema(
+        summary="학습 원문 제안 (JSON의 text 또는 .txt 파일 업로드)",
+        request={
+            "application/json": SourceTextProposeSerializer,
+            "multipart/form-data": SourceTextUploadSerializer,
+        },
+        responses={201: SourceTextDetailSerializer, **errors(400, 403, 409, 413)},
+    ),
+)
+class SourceListView(generics.ListAPIView):
+    serializer_class = SourceTextSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self) -> QuerySet[SourceText]:
+        wanted = status_filter(self.request, SourceText.Status.choices)
+        sources = visible_sources(self.request)
+        return sources.filter(status=wanted) if wanted else sources
+
+    def post(self, request: Request) -> Response:
+        if "file" in request.FILES:
+            given = SourceTextUploadSerializer(data=request.data)
+            given.is_valid(raise_exception=True)
+            upload = given.validated_data["file"]
+            # One byte past the limit is enough for the service to refuse it.
+            data = upload.read(settings.SOURCE_TEXT_MAX_BYTES + 1)
+            source = services.source_text_propose(
+                title=given.validated_data["title"],
+                author_credit=given.validated_data["author_credit"],
+                data=data,
+                filename=upload.name or "",
+                proposed_by=request.user,
+            )
+        else:
+            given = SourceTextProposeSerializer(data=request.data)
+            given.is_valid(raise_exception=True)
+            source = services.source_text_propose(proposed_by=request.user, **given.validated_data)
+        source = selectors.sources_with_votes().get(pk=source.pk)
+        body = SourceTextDetailSerializer(source, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(summary="학습 원문 하나 (전문)", responses={200: SourceTextDetailSerializer, **errors(404)})
+class SourceDetailView(generics.RetrieveAPIView):
+    serializer_class = SourceTextDetailSerializer
+
+    def get_queryset(self) -> QuerySet[SourceText]:
+        return visible_sources(self.request)
+
+
+class SourceVoteView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def answer(self, request: Request, source: SourceText, votes: int) -> Response:
+        voted = source.votes.filter(user=request.user).exists()
+        return Response(SourceVotesSerializer({"source": source.pk, "votes": votes, "voted": voted}).data)
+
+    @extend_schema(
+        summary="학습 원문에 한 표 (제안 중인 글에만)",
+        request=None,
+        responses={200: SourceVotesSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        source = get_object_or_404(visible_sources(request), pk=pk)
+        return self.answer(request, source, services.source_text_vote(source=source, user=request.user))
+
+    @extend_schema(
+        summary="학습 원문에 준 표 거두기",
+        request=None,
+        responses={200: SourceVotesSerializer, **errors(403, 404)},
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        source = get_object_or_404(visible_sources(request), pk=pk)
+        return self.answer(request, source, services.source_text_unvote(source=source, user=request.user))
+
+
+class SourceReviewView(APIView):
+    permission_classes = [IsStaff]
+    action: str = ""
+
+    def post(self, request: Request, pk: int) -> Response:
+        source = get_object_or_404(SourceText, pk=pk)
+        given = ReviewNoteSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        services.source_text_review(
+            source=source, reviewer=request.user, action=self.action, note=given.validated_data["note"]
+        )
+        source = selectors.sources_with_votes().get(pk=pk)
+        return Response(SourceTextDetailSerializer(source, context={"request": request}).data)
+
+
+@extend_schema(
+    summary="학습 원문 승인 (검토자)",
+    request=ReviewNoteSerializer,
+    responses={200: SourceTextDetailSerializer, **errors(400, 403, 404, 409)},
+)
+class SourceApproveView(SourceReviewView):
+    action = "approve"
+
+
+@extend_schema(
+    summary="학습 원문 반려 (검토자)",
+    request=ReviewNoteSerializer,
+    responses={200: SourceTextDetailSerializer, **errors(400, 403, 404, 409)},
+)
+class SourceRejectView(SourceReviewView):
+    action = "reject"

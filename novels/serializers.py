@@ -1,0 +1,209 @@
+"""API shapes of novels, their turns and the proposed source texts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from novels.models import Novel, SourceText, Turn
+from relay.api import NFCCharField
+from voting.serializers import JobLinkSerializer, RoundBriefSerializer, absolute
+
+NOVEL_RULES = ["round_seconds", "vote_quorum", "min_sentences", "max_sentences", "review_first", "candidates"]
+
+
+class TurnSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    job = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="이 글을 쓴 생성 작업 (AI 글만)"
+    )
+
+    class Meta:
+        model = Turn
+        fields = [
+            "id",
+            "novel",
+            "position",
+            "text",
+            "original_text",
+            "kind",
+            "status",
+            "author",
+            "proposal",
+            "model_version",
+            "job",
+            "reviewed_by",
+            "reviewed_at",
+            "review_note",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class NovelSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Novel
+        fields = ["id", "url", "title", "premise", "status", "created_by", "created_at", *NOVEL_RULES]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, novel: Novel) -> str:
+        return absolute(self.context.get("request"), reverse("api-novel", args=[novel.pk]))
+
+
+class NovelDetailSerializer(NovelSerializer):
+    """A novel with its story so far, its open round and the generation in flight."""
+
+    story = serializers.SerializerMethodField(help_text="지금까지의 이야기 (승인·검토 대기 글)")
+    turn_count = serializers.SerializerMethodField()
+    current_round = serializers.SerializerMethodField()
+    job = serializers.SerializerMethodField(help_text="진행 중인 생성 작업 (없으면 null)")
+
+    class Meta(NovelSerializer.Meta):
+        fields = [*NovelSerializer.Meta.fields, "story", "turn_count", "current_round", "job"]
+        read_only_fields = fields
+
+    def get_story(self, novel: Novel) -> str:
+        from novels.selectors import story_text
+
+        return story_text(novel)
+
+    def get_turn_count(self, novel: Novel) -> int:
+        from novels.selectors import story_turns
+
+        return story_turns(novel).count()
+
+    @extend_schema_field(RoundBriefSerializer(allow_null=True))
+    def get_current_round(self, novel: Novel) -> dict | None:
+        from voting.selectors import current_round
+
+        round = current_round(novel)
+        return RoundBriefSerializer(round, context=self.context).data if round else None
+
+    @extend_schema_field(JobLinkSerializer(allow_null=True))
+    def get_job(self, novel: Novel) -> dict | None:
+        from voting.selectors import active_job
+
+        job = active_job(novel)
+        return JobLinkSerializer(job, context=self.context).data if job else None
+
+
+class NovelCreateSerializer(serializers.Serializer):
+    title = NFCCharField(max_length=200)
+    premise = NFCCharField(max_length=2000, required=False, allow_blank=True, default="")
+    first_passage = NFCCharField(
+        required=False, allow_blank=True, default="", trim_whitespace=True, help_text="첫 글 (원래 API의 is_first)"
+    )
+    continue_with_ai = serializers.BooleanField(
+        required=False, default=False, help_text="true면 AI가 곧바로 이어 씁니다 (생성 작업이 답에 실립니다)"
+    )
+    round_seconds = serializers.IntegerField(required=False, min_value=10, max_value=7 * 24 * 3600)
+    vote_quorum = serializers.IntegerField(required=False, min_value=0, max_value=100_000)
+    min_sentences = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    max_sentences = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    review_first = serializers.BooleanField(required=False)
+    candidates = serializers.IntegerField(required=False, min_value=0, max_value=5)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        low, high = data.get("min_sentences"), data.get("max_sentences")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"max_sentences": "최대 문장 수는 최소 문장 수보다 작을 수 없습니다."})
+        return data
+
+
+class NovelCreatedSerializer(serializers.Serializer):
+    novel = NovelDetailSerializer()
+    turn = TurnSerializer(allow_null=True, help_text="첫 글 (없으면 null)")
+    job = JobLinkSerializer(allow_null=True, help_text="AI의 이어쓰기 작업 (continue_with_ai일 때)")
+
+
+class TurnWriteSerializer(serializers.Serializer):
+    text = NFCCharField(trim_whitespace=True, help_text="사람이 쓴 글")
+    continue_with_ai = serializers.BooleanField(required=False, default=False, help_text="true면 AI가 이어 씁니다")
+
+
+class TurnWrittenSerializer(serializers.Serializer):
+    turn = TurnSerializer()
+    job = JobLinkSerializer(allow_null=True, help_text="AI의 이어쓰기 작업 (continue_with_ai일 때)")
+
+
+class TurnApproveSerializer(serializers.Serializer):
+    text = NFCCharField(
+        required=False, trim_whitespace=True, help_text="고친 글: 주면 고쳐서 승인하고 원문은 original_text에 남습니다"
+    )
+    note = NFCCharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class ReviewNoteSerializer(serializers.Serializer):
+    note = NFCCharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class SourceTextSerializer(serializers.ModelSerializer):
+    proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    votes = serializers.IntegerField(source="vote_count", read_only=True, default=0)
+    voted = serializers.SerializerMethodField(help_text="내가 표를 줬는지")
+    excerpt = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SourceText
+        fields = [
+            "id",
+            "title",
+            "author_credit",
+            "char_count",
+            "status",
+            "style_name",
+            "excerpt",
+            "votes",
+            "voted",
+            "proposed_by",
+            "review_note",
+            "reviewed_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_voted(self, source: SourceText) -> bool:
+        request = self.context.get("request")
+        if request is None or not request.user.is_authenticated:
+            return False
+        return source.votes.filter(user=request.user).exists()
+
+    def get_excerpt(self, source: SourceText) -> str:
+        return source.text[:200]
+
+
+class SourceTextDetailSerializer(SourceTextSerializer):
+    class Meta(SourceTextSerializer.Meta):
+        fields = [*SourceTextSerializer.Meta.fields, "text"]
+        read_only_fields = fields
+
+
+class SourceTextProposeSerializer(serializers.Serializer):
+    """A source text as JSON: its text inline."""
+
+    title = NFCCharField(max_length=200)
+    author_credit = NFCCharField(max_length=200, required=False, allow_blank=True, default="")
+    text = NFCCharField(help_text="원문 (UTF-8)")
+
+
+class SourceTextUploadSerializer(serializers.Serializer):
+    """A source text as a multipart upload: a .txt file (UTF-8, CP949 or EUC-KR)."""
+
+    title = NFCCharField(max_length=200)
+    author_credit = NFCCharField(max_length=200, required=False, allow_blank=True, default="")
+    file = serializers.FileField(help_text=".txt 파일")
+
+
+class SourceVotesSerializer(serializers.Serializer):
+    source = serializers.IntegerField()
+    votes = serializers.IntegerField()
+    voted = serializers.BooleanField()

@@ -1,0 +1,194 @@
+"""What every API view shares: one error format, permissions, paging, throttles.
+
+Every error leaves the API as `{"code": ..., "detail": ...}` (plus `"fields"`
+for invalid input). Domain errors keep their own code, the same one the
+websocket sends; DRF's own errors are given the codes listed in ERROR_CODES.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, pagination, permissions, serializers, throttling
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from relay.errors import DomainError
+
+if TYPE_CHECKING:
+    # Not at run time: DRF imports this module (throttles, pagination) while
+    # rest_framework.views is still being imported.
+    from drf_spectacular.utils import OpenApiResponse
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+# DRF's exception codes, as this API names them.
+ERROR_CODES = {
+    "not_authenticated": "not_authenticated",
+    "authentication_failed": "not_authenticated",
+    "permission_denied": "permission_denied",
+    "not_found": "not_found",
+    "throttled": "throttled",
+    "invalid": "invalid",
+    "parse_error": "parse_error",
+    "method_not_allowed": "method_not_allowed",
+    "not_acceptable": "not_acceptable",
+    "unsupported_media_type": "unsupported_media_type",
+}
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """A ValidationError's nested detail as {"field.sub": ["message", ...]}."""
+    if isinstance(detail, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(detail, list) and any(isinstance(item, (dict, list)) for item in detail):
+        flat = {}
+        for index, value in enumerate(detail):
+            flat.update(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix or api_settings.NON_FIELD_ERRORS_KEY: [str(message) for message in messages]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Turn domain and DRF errors into the API's one error format."""
+    if isinstance(exc, DomainError):
+        return Response({"code": exc.code, "detail": exc.message}, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a bug: let Django answer 500 and log it
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+
+    if isinstance(exc, exceptions.ValidationError):
+        fields = flatten_errors(exc.detail)
+        name, messages = next(iter(fields.items()))
+        detail = messages[0] if name == api_settings.NON_FIELD_ERRORS_KEY else f"{name}: {messages[0]}"
+        body = {"code": "invalid", "detail": detail, "fields": fields}
+    else:
+        code = ERROR_CODES.get(exc.default_code, exc.default_code)
+        body = {"code": code, "detail": str(exc.detail)}
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error answer."""
+
+    code = serializers.CharField(help_text="not_found, permission_denied, round_closed, … (README lists them)")
+    detail = serializers.CharField(help_text="사람이 읽을 설명")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="입력 오류: 필드별 메시지 (code가 invalid일 때)",
+    )
+
+
+ERROR_DESCRIPTIONS = {
+    400: "invalid input or a refused action (code tells which)",
+    401: "not logged in (not_authenticated)",
+    403: "not allowed (permission_denied)",
+    404: "no such object (not_found)",
+    409: "conflicts with the current state (e.g. round_closed, generation_busy)",
+    413: "too large (file_too_large)",
+    429: "too many requests (throttled, rate_limited)",
+    503: "service unavailable",
+}
+
+
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Error responses for @extend_schema(responses=...)."""
+    from drf_spectacular.utils import OpenApiResponse
+
+    return {
+        status: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS.get(status, "error"))
+        for status in statuses
+    }
+
+
+def add_common_error_responses(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular hook: every operation can be throttled or given a bad token,
+    and an id in a path is what Django's <int:> matches (0 or more, 64 bits)."""
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["schema"].get("type") == "integer":
+                    parameter["schema"].update({"minimum": 0, "maximum": 2**63 - 1})
+            responses = operation.setdefault("responses", {})
+            for status in ("401", "429"):
+                responses.setdefault(
+                    status,
+                    {
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                        "description": ERROR_DESCRIPTIONS[int(status)],
+                    },
+                )
+    return result
+
+
+@csrf_exempt  # a POST to a wrong address is answered 404 too, not refused for CSRF
+def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other address under /api/: the API's 404, not the site's page."""
+    return JsonResponse({"code": "not_found", "detail": "없는 주소입니다."}, status=404)
+
+
+class IsStaff(permissions.BasePermission):
+    """Reviewers: staff members only."""
+
+    message = "검토자만 할 수 있습니다."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class RateFromSettings:
+    """Read the rate when the request comes, so changed settings take effect (tests, config)."""
+
+    scope: str
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class AnonThrottle(RateFromSettings, throttling.AnonRateThrottle):
+    pass
+
+
+class UserThrottle(RateFromSettings, throttling.UserRateThrottle):
+    pass
+
+
+class LoginThrottle(RateFromSettings, throttling.SimpleRateThrottle):
+    """Token requests per client address, so passwords cannot be guessed in bulk."""
+
+    scope = "auth"
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class NFCCharField(serializers.CharField):
+    """Text input, NFC-normalised so that one Hangul syllable is one character."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return unicodedata.normalize("NFC", super().to_internal_value(data))

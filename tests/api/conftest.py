@@ -1,0 +1,74 @@
+"""Fixtures of the API tests: clients logged in as the named users, a novel."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """The named users are made for every test; a slow hasher would dominate the run."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Throttle counters live in the cache: each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def as_alice(alice) -> APIClient:
+    return client_for(alice)
+
+
+@pytest.fixture
+def as_bob(bob) -> APIClient:
+    return client_for(bob)
+
+
+@pytest.fixture
+def as_editor(editor) -> APIClient:
+    return client_for(editor)
+
+
+@pytest.fixture
+def novel(editor):
+    """A novel started by staff with an approved first passage and an open round."""
+    from novels.services import novel_create
+
+    return novel_create(
+        title="등대지기의 편지",
+        premise="바닷가 마을 이야기",
+        created_by=editor,
+        first_passage="바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다.",
+    )
+
+
+@pytest.fixture
+def current_round(novel):
+    from voting.selectors import current_round
+
+    round_ = current_round(novel)
+    assert round_ is not None
+    return round_
+
+
+@pytest.fixture
+def as_charlie(charlie) -> APIClient:
+    return client_for(charlie)

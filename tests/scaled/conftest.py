@@ -1,0 +1,83 @@
+"""Fixtures of the bad-input and fault tests: a novel with an open round, sockets on the real routing."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.db import connections
+from django.test import Client
+
+OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """The named users are made per test; the production hasher would dominate the run."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def novel(editor):
+    from novels.services import novel_create
+
+    return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
+
+
+@pytest.fixture
+def round_(novel):
+    from voting.selectors import current_round
+
+    return current_round(novel)
+
+
+@pytest.fixture
+def proposal(round_, bob):
+    """Saved before any bad input arrives: it must survive all of it (with bob's vote)."""
+    from voting.services import proposal_create
+
+    return proposal_create(round=round_, author=bob, keyword="등대", sentences=2)[0]
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+@pytest.fixture
+async def socket_for():
+    """socket_for(novel_id, user) -> a connected communicator past its snapshot; all closed at the end."""
+    from relay.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_(novel_id: int, user=None) -> WebsocketCommunicator:
+        headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+        if user is not None:
+            cookie = await sync_to_async(session_cookie)(user)
+            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+        communicator = WebsocketCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
+        opened.append(communicator)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        assert (await communicator.receive_json_from(timeout=5))["type"] == "snapshot"
+        return communicator
+
+    yield open_
+    for communicator in opened:
+        await communicator.disconnect()
+    await sync_to_async(connections.close_all)()
+
+
+async def answer(communicator: WebsocketCommunicator, kinds=("error", "voted", "pong"), timeout: float = 5) -> dict:
+    """The next message of one of `kinds`, skipping broadcasts."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        message = await communicator.receive_json_from(timeout=max(0.01, deadline - loop.time()))
+        if message["type"] in kinds:
+            return message

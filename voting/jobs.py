@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -73,7 +73,11 @@ def claim_next_job(*, worker: str) -> GenerationJob | None:
         if job is None:
             return None
         now = timezone.now()
+        # A model activated since the round closed writes this job: makedata
+        # switches models without a restart.
+        version = engine_adapter.active_version() or job.model_version
         taken = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.QUEUED).update(
+            model_version=version,
             status=GenerationJob.Status.RUNNING,
             worker=worker,
             attempts=F("attempts") + 1,
@@ -88,12 +92,41 @@ def claim_next_job(*, worker: str) -> GenerationJob | None:
     return job
 
 
+class Heartbeat:
+    """Beats for a claimed job from a side thread while the engine works: reading a long
+    story, or writing candidates, sends no pieces for a while."""
+
+    def __init__(self, job: GenerationJob, *, worker: str, attempt: int) -> None:
+        self.args = (job.pk, worker, attempt)
+        self.every_s = max(stale_after_s() / 3, 0.5)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stop.wait(self.every_s):
+                _holds(*self.args).update(heartbeat_at=timezone.now())
+        except Exception:
+            log.exception("heartbeat of job %s failed", self.args[0])
+        finally:
+            connection.close()
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
 def run_next_job(*, worker: str) -> GenerationJob | None:
     """Claim and run one queued job; None when there was nothing to do."""
     job = claim_next_job(worker=worker)
     if job is None:
         return None
-    execute_job(job, worker=worker)
+    with Heartbeat(job, worker=worker, attempt=job.attempts):
+        execute_job(job, worker=worker)
     job.refresh_from_db()
     return job
 
@@ -288,7 +321,7 @@ def requeue_stale_jobs(*, timeout_s: float) -> int:
     return taken
 
 
-# The loop, for the embedded thread and `manage.py relayworker`.
+# The loops, for the embedded threads and `manage.py relayworker`.
 
 
 def tick_timers() -> tuple[int, int]:
@@ -296,23 +329,30 @@ def tick_timers() -> tuple[int, int]:
     return rounds_close_overdue(), requeue_stale_jobs(timeout_s=stale_after_s())
 
 
-def worker_loop(
-    *, worker: str, stop: threading.Event, poll_s: float = 0.25, timers_every_s: float = 1.0, once: bool = False
-) -> int:
-    """Run jobs as they come and the timers every second until `stop` is set (or, with
-    `once`, until nothing is left to do); returns the number of jobs run."""
-    ran = 0
-    last_timers = float("-inf")
+def _guarded(what: str, step) -> object:
+    close_old_connections()
+    try:
+        return step()
+    except Exception:  # the database may be away for a moment; keep going
+        log.exception("relay %s: pass failed", what)
+        return None
+
+
+def timers_loop(*, stop: threading.Event, every_s: float = 1.0) -> None:
+    """The round timers, every second, in a thread of their own so that a long generation
+    does not hold back the deadlines of other novels."""
     while not stop.is_set():
-        close_old_connections()
-        job = None
-        try:
-            if time.monotonic() - last_timers >= timers_every_s:
-                tick_timers()
-                last_timers = time.monotonic()
-            job = run_next_job(worker=worker)
-        except Exception:  # the database may be away for a moment; keep going
-            log.exception("relay worker %s: pass failed", worker)
+        _guarded("timers", tick_timers)
+        stop.wait(every_s)
+    close_old_connections()
+
+
+def jobs_loop(*, worker: str, stop: threading.Event, poll_s: float = 0.25, once: bool = False) -> int:
+    """Run queued jobs as they come until `stop` is set (with `once`: until none is left);
+    returns how many ran."""
+    ran = 0
+    while not stop.is_set():
+        job = _guarded(worker, lambda: run_next_job(worker=worker))
         if job is not None:
             ran += 1
             continue
@@ -323,7 +363,22 @@ def worker_loop(
     return ran
 
 
-_embedded: threading.Thread | None = None
+def run_worker(*, worker: str, stop: threading.Event, poll_s: float = 0.25, once: bool = False) -> int:
+    """What `manage.py relayworker` runs: the timers and the jobs until `stop` (with `once`:
+    one timer pass, then the queued jobs); returns how many jobs ran."""
+    if once:
+        tick_timers()
+        return jobs_loop(worker=worker, stop=stop, once=True)
+    timers = threading.Thread(target=timers_loop, kwargs={"stop": stop}, name="relay-timers", daemon=True)
+    timers.start()
+    try:
+        return jobs_loop(worker=worker, stop=stop, poll_s=poll_s)
+    finally:
+        stop.set()
+        timers.join(5)
+
+
+_embedded: list[threading.Thread] = []
 _embedded_stop = threading.Event()
 _embedded_lock = threading.Lock()
 
@@ -334,26 +389,29 @@ def should_start_embedded_worker() -> bool:
     return settings.GENERATION_IN_PROCESS and "pytest" not in sys.modules
 
 
-def start_embedded_worker(*, name: str | None = None) -> threading.Thread:
-    """Start the in-process worker thread once per process (it closes overdue rounds at once)."""
-    global _embedded
+def start_embedded_worker(*, name: str | None = None) -> list[threading.Thread]:
+    """Start the in-process worker and timer threads once per process (the timers close
+    rounds that fell due while the server was down at once)."""
     with _embedded_lock:
-        if _embedded is not None and _embedded.is_alive():
-            return _embedded
+        if _embedded and all(thread.is_alive() for thread in _embedded):
+            return list(_embedded)
         _embedded_stop.clear()
         worker = name or f"embedded-{default_worker_name()}"
-        _embedded = threading.Thread(
-            target=worker_loop, kwargs={"worker": worker, "stop": _embedded_stop}, name="relay-worker", daemon=True
-        )
-        _embedded.start()
+        _embedded[:] = [
+            threading.Thread(target=timers_loop, kwargs={"stop": _embedded_stop}, name="relay-timers", daemon=True),
+            threading.Thread(
+                target=jobs_loop, kwargs={"worker": worker, "stop": _embedded_stop}, name="relay-worker", daemon=True
+            ),
+        ]
+        for thread in _embedded:
+            thread.start()
         log.info("relay worker %s started in this process", worker)
-        return _embedded
+        return list(_embedded)
 
 
 def stop_embedded_worker(timeout_s: float = 10.0) -> None:
-    global _embedded
     with _embedded_lock:
         _embedded_stop.set()
-        if _embedded is not None:
-            _embedded.join(timeout_s)
-        _embedded = None
+        for thread in _embedded:
+            thread.join(timeout_s)
+        _embedded.clear()

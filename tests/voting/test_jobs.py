@@ -219,3 +219,35 @@ def test_it_waits_for_review_before_opening_the_next_round_of_a_review_first_nov
     assert current_round(novel) is None  # the AI's turn waits for an admin
     turn_review(turn=job.turn, reviewer=editor, action="approve")
     assert current_round(novel).number == 2
+
+
+def test_it_writes_with_a_model_activated_after_the_round_closed(closed_round, active_model):
+    from management.services import model_version_activate
+
+    newer = ModelVersion.objects.create(
+        label="tiny-2",
+        directory=active_model.directory,
+        checkpoint=active_model.checkpoint,
+        vocab_hash=active_model.vocab_hash,
+        vocab_size=active_model.vocab_size,
+    )
+    model_version_activate(version=newer)
+    job = run_next_job(worker="test")
+    assert job.model_version == newer and job.turn.model_version == newer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_the_heartbeat_while_the_engine_is_busy_without_writing(editor, alice, active_model, settings):
+    from novels.services import novel_create
+    from voting.jobs import Heartbeat
+
+    settings.RELAY_JOB_STALE_SECONDS = 1.5  # a beat every half second
+    novel = novel_create(title="심장", created_by=editor, first_passage="심장이 천천히 뛰었다.")
+    proposal_create(round=current_round(novel), author=alice, keyword="바다", sentences=1)
+    round_close(round=current_round(novel))
+    job = claim_next_job(worker="busy")
+    with Heartbeat(job, worker="busy", attempt=job.attempts):
+        time.sleep(1.3)  # the engine reads a long story
+        beat = GenerationJob.objects.get(pk=job.pk).heartbeat_at
+    assert beat > job.heartbeat_at
+    assert requeue_stale_jobs(timeout_s=1.5) == 0

@@ -5,7 +5,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from voting.jobs import default_worker_name, worker_loop
+from voting.jobs import default_worker_name, run_worker
 
 
 class Command(BaseCommand):
@@ -22,5 +22,5 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
         self.stdout.write(f"relay worker {worker}: {'one pass' if once else 'running'}")
-        ran = worker_loop(worker=worker, stop=stop, poll_s=poll, once=once)
+        ran = run_worker(worker=worker, stop=stop, poll_s=poll, once=once)
         self.stdout.write(f"relay worker {worker}: {ran} job(s) run")

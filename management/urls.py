@@ -1,3 +1,10 @@
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from management import views
+
+urlpatterns = [
+    path("", views.model_page, name="models"),
+    path("<int:version_id>/rollback/", views.model_rollback, name="model-rollback"),
+]

@@ -1,0 +1,59 @@
+"""The model page (/models/) and the admin list show versions with their figures and the loss curve."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from management.charts import loss_curve_svg
+from management.models import TrainingRun
+
+
+def test_it_shows_the_active_model_its_figures_and_loss_curve(client, tiny_version):
+    TrainingRun.objects.create(
+        status=TrainingRun.Status.KEPT, exit_code=5, reason="새 모델이 더 나빠서", version=tiny_version
+    )
+
+    page = client.get(reverse("models")).content.decode()
+
+    assert "지금 쓰는 모델" in page and "tiny" in page and "5.000" in page
+    assert '<svg class="loss-curve"' in page and "<polyline" in page
+    assert "기존 모델 유지" in page and "새 모델이 더 나빠서" in page
+    assert "되돌리기" not in page  # anonymous visitors see no rollback button
+
+
+def test_staff_see_a_rollback_button_for_inactive_versions(client, tiny_version, editor):
+    tiny_version.is_active = False
+    tiny_version.save()
+    client.force_login(editor)
+
+    page = client.get(reverse("models")).content.decode()
+
+    assert reverse("model-rollback", args=[tiny_version.pk]) in page
+
+
+def test_it_says_when_there_is_no_model_yet(client, db, settings, tmp_path):
+    settings.MODEL_DIR = tmp_path
+
+    page = client.get(reverse("models")).content.decode()
+
+    assert "아직 적용된 모델이 없습니다" in page
+
+
+def test_the_loss_curve_plots_each_series_on_its_steps():
+    svg = loss_curve_svg(
+        [{"step": 10, "train_loss": 4.0, "val_bpc": 6.0}, {"step": 20, "train_loss": 3.0, "val_bpc": 5.5}]
+    )
+
+    assert svg.count("<polyline") == 2 and "학습 손실" in svg and "검증 bpc" in svg
+    assert loss_curve_svg([]) == ""
+
+
+def test_the_admin_lists_versions_with_figures_and_shows_the_curve(client, tiny_version, django_user_model):
+    admin = django_user_model.objects.create_superuser(username="root", password="root-password-1")
+    client.force_login(admin)
+
+    listing = client.get(reverse("admin:management_modelversion_changelist")).content.decode()
+    detail = client.get(reverse("admin:management_modelversion_change", args=[tiny_version.pk])).content.decode()
+
+    assert "tiny" in listing and "5.0" in listing
+    assert '<svg class="loss-curve"' in detail

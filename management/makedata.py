@@ -1,0 +1,537 @@
+"""makedata: retrain the story model from approved text and switch to it without a restart.
+
+The original chatbot's `manage.py makedata` rebuilt its training files from the
+reviewed conversations, trained, and pointed the service at the new model. Here
+the same idea is made safe for cron:
+
+- one run at a time (an OS file lock on MODEL_DIR/makedata.lock);
+- nothing happens when no approved text changed since the last run;
+- the new model is trained into MODEL_DIR/.tmp-<run>, compared with the active
+  one on the same held-out text, renamed into place and only then activated
+  with one database change; web processes pick it up at their next generation;
+- a failed or killed run leaves the active model alone, and the next run
+  removes whatever the dead one left behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from management import engine_adapter
+from management.models import ModelVersion, TrainingRun
+from management.services import (
+    model_version_activate,
+    model_version_create,
+    training_run_finish,
+    training_run_start,
+    training_runs_mark_interrupted,
+)
+
+# Exit codes of `manage.py makedata` (docs/makedata.md explains them).
+EXIT_ACTIVATED = 0  # a new model is live (a dry run that would train also exits 0)
+EXIT_FAILED = 1  # something went wrong; nothing was activated
+EXIT_BAD_ARGUMENTS = 2
+EXIT_LOCKED = 3  # another makedata run holds the lock
+EXIT_NOTHING_NEW = 4  # no approved text changed since the last run
+EXIT_KEPT = 5  # a new model was trained but it was worse, so the active one stays
+
+TOLERANCE_BPC = 0.02
+LOCK_NAME = "makedata.lock"
+TMP_PREFIX = ".tmp-"
+VERSION_DIR = re.compile(r"^v\d+-\d{8}-\d{6}$")
+# One block in HELDOUT_SHARE is held out, chosen by a hash of its text alone, so
+# the same block stays held out from run to run and no model ever trains on it.
+HELDOUT_SHARE = 10
+SOURCE_BLOCK_CHARS = 600
+SIZES = ("tiny", "default", "large")
+
+
+class BadArguments(ValueError):
+    """Options that make no sense (together); the command exits with EXIT_BAD_ARGUMENTS."""
+
+
+@dataclass(frozen=True)
+class Options:
+    initial: bool = False
+    time_budget_s: float | None = None
+    epochs: int | None = None
+    max_steps: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    seq_len: int | None = None
+    device: str | None = None
+    size: str | None = None  # None: "default" from scratch, the active model's when fine-tuning
+    dry_run: bool = False
+    force: bool = False
+    tolerance: float = TOLERANCE_BPC
+    seed: int = 1234
+    progress: bool | None = None  # None: a progress bar only on a terminal
+
+    def validate(self) -> None:
+        from engine.model import resolve_device
+
+        if self.size is not None and self.size not in SIZES:
+            raise BadArguments(f"--size must be one of {', '.join(SIZES)}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise BadArguments("--time-budget must be a positive number of seconds")
+        if self.epochs is not None and self.epochs < 1:
+            raise BadArguments("--epochs must be 1 or more")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise BadArguments("--max-steps must be 1 or more")
+        for name in ("lr", "batch_size", "seq_len"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise BadArguments(f"--{name.replace('_', '-')} must be positive")
+        if self.tolerance < 0:
+            raise BadArguments("--tolerance must be 0 or more")
+        if self.device is not None:
+            try:
+                resolve_device(self.device)
+            except ValueError as error:
+                raise BadArguments(f"--device: {error}") from None
+
+    def recorded(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("progress", "dry_run")}
+
+
+@dataclass
+class TrainingData:
+    """What a run trains on and what it holds out, and the figures recorded about both."""
+
+    sources: list[Any]  # engine.train.Source: one per novel, one per source text
+    heldout: dict[str, list[str]]  # style name -> held-out blocks
+    passages: int = 0
+    novels: int = 0
+    source_texts: int = 0
+    characters: int = 0
+    heldout_characters: int = 0
+    fingerprint: str = ""
+
+    def trained_on(self) -> dict[str, Any]:
+        return {
+            "passages": self.passages,
+            "novels": self.novels,
+            "source_texts": self.source_texts,
+            "characters": self.characters,
+            "heldout_characters": self.heldout_characters,
+            "fingerprint": self.fingerprint,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"이어쓰기 {self.passages}편(소설 {self.novels}편), 원문 {self.source_texts}편: "
+            f"학습 {self.characters:,}자, 검증용 {self.heldout_characters:,}자"
+        )
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    status: str  # activated | kept | nothing_new | locked | failed | bad_arguments | dry_run
+    message: str  # one line, for the log
+    run: TrainingRun | None = None
+    version: ModelVersion | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the training data ---------------------------------------------------------
+
+
+def approved_text() -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]]:
+    """(novel id, passage) of every approved turn in story order, and (id, style, text) of every approved source."""
+    from novels.selectors import approved_sources, training_passages
+
+    sources = [(s.pk, s.style_name, s.text) for s in approved_sources().order_by("pk")]
+    return training_passages(), sources
+
+
+def fingerprint(passages: list[tuple[int, str]], sources: list[tuple[int, str, str]]) -> str:
+    """sha256 over the approved text as it would be trained on; equal fingerprints mean nothing new."""
+    digest = hashlib.sha256(b"makedata-1\n")
+    for novel_id, text in passages:
+        digest.update(f"turn\0{novel_id}\0{text}\0".encode())
+    for pk, _, text in sources:
+        digest.update(f"source\0{pk}\0{text}\0".encode())
+    return digest.hexdigest()
+
+
+def block_hash(block: str) -> int:
+    return int.from_bytes(hashlib.sha256(block.encode()).digest()[:8], "big")
+
+
+def is_heldout(block: str) -> bool:
+    """Whether a block belongs to the held-out text; depends on its text only, so it is stable."""
+    return block_hash(block) % HELDOUT_SHARE == 0
+
+
+def source_blocks(text: str) -> list[str]:
+    """Runs of whole sentences of about SOURCE_BLOCK_CHARS characters, counted from the start."""
+    from engine.text import segments
+
+    blocks: list[str] = []
+    current = ""
+    for segment in segments(text):
+        current += (segment.sep if current else "") + segment.text
+        if len(current) >= SOURCE_BLOCK_CHARS:
+            blocks.append(current)
+            current = ""
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def collect_training_data() -> TrainingData:
+    """Read the approved text; split it into one training text per novel and source, and held-out blocks."""
+    from engine.text import normalize
+    from engine.train import Source
+
+    passages, sources = approved_text()
+    texts: dict[str, list[str]] = {}  # style name -> the text's blocks in order
+    for novel_id, passage in passages:
+        clean = normalize(passage)
+        if clean:  # a novel's blocks are its passages
+            texts.setdefault(f"novel-{novel_id}", []).append(clean)
+    for _, style, text in sources:
+        blocks = source_blocks(normalize(text))
+        if blocks:
+            texts[style] = blocks
+
+    held = {block for blocks in texts.values() for block in blocks if is_heldout(block)}
+    if not held and texts:
+        # Too little text for the hash to pick anything: hold out the one block
+        # with the smallest hash, so there is always something to compare on.
+        held = {min((b for blocks in texts.values() for b in blocks), key=block_hash)}
+
+    data = TrainingData(
+        sources=[],
+        heldout={},
+        passages=len(passages),
+        novels=sum(1 for style in texts if style.startswith("novel-")),
+        source_texts=len(sources),
+        fingerprint=fingerprint(passages, sources),
+    )
+    for style, blocks in texts.items():
+        kept = [b for b in blocks if b not in held]
+        if kept:
+            text = "\n".join(kept)
+            data.sources.append(Source(name=style, text=text))
+            data.characters += len(text)
+        for block in blocks:
+            if block in held:
+                data.heldout.setdefault(style, []).append(block)
+                data.heldout_characters += len(block)
+    return data
+
+
+# -- the lock and what dead runs left behind -----------------------------------
+
+
+@contextmanager
+def makedata_lock(root: Path) -> Iterator[bool]:
+    """Hold MODEL_DIR/makedata.lock for the run; yields False when another process has it."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_NAME, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def clean_leftovers(root: Path, say: Callable[[str], None]) -> None:
+    """Remove what dead runs left behind; only safe while holding the lock."""
+    for path in sorted(root.glob(f"{TMP_PREFIX}*")):
+        shutil.rmtree(path, ignore_errors=True)
+        say(f"지난 실행이 남긴 임시 폴더를 지웠습니다: {path.name}")
+    for name in remove_unrecorded_versions(root):
+        say(f"기록되지 않은 모델 폴더를 지웠습니다: {name}")
+    interrupted = training_runs_mark_interrupted()
+    if interrupted:
+        say(f"중단된 학습 실행 {interrupted}건을 실패(interrupted)로 표시했습니다.")
+
+
+def remove_unrecorded_versions(root: Path) -> list[str]:
+    """Version folders no ModelVersion names: a run died between the rename and the database change."""
+    known = set(ModelVersion.objects.values_list("directory", flat=True))
+    removed = []
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and VERSION_DIR.match(path.name) and path.name not in known:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+# -- deciding what to do ---------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    mode: str  # "initial", "finetune" or "nothing"
+    reason: str = ""
+    active: ModelVersion | None = None
+    active_bundle: Any = None  # engine Bundle of the active model, when it loads
+    size: str = "default"
+
+
+def last_trained_fingerprint() -> str:
+    run = (
+        TrainingRun.objects.filter(status__in=[TrainingRun.Status.ACTIVATED, TrainingRun.Status.KEPT])
+        .exclude(data_fingerprint="")
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    return run.data_fingerprint if run else ""
+
+
+def load_active(device: str, say: Callable[[str], None]) -> tuple[ModelVersion | None, Any]:
+    """The active version and its model loaded afresh on `device`; the bundle is None when it will not load."""
+    from engine.checkpoint import CheckpointError, load_checkpoint
+
+    active = engine_adapter.active_version()
+    if active is None:
+        return None, None
+    try:
+        return active, load_checkpoint(engine_adapter.checkpoint_path(active), device=device)
+    except (CheckpointError, OSError) as error:
+        say(f"지금 모델({active.label})을 읽을 수 없습니다: {first_line(error)}")
+        return active, None
+
+
+def size_of(config: Any) -> str | None:
+    from engine.model import GRUConfig
+
+    for size in SIZES:
+        preset = GRUConfig.preset(size, config.vocab_size, config.n_styles)
+        if (preset.embed, preset.hidden, preset.layers) == (config.embed, config.hidden, config.layers):
+            return size
+    return None
+
+
+def make_plan(options: Options, data: TrainingData, *, device: str, say: Callable[[str], None]) -> Plan:
+    """Fine-tune the active model, train from scratch, or do nothing."""
+    if not data.sources and not data.heldout:
+        return Plan("nothing", "학습할 승인된 글이 없습니다.")
+    if not data.sources:
+        return Plan("nothing", "승인된 글이 너무 적어 학습용과 검증용으로 나눌 수 없습니다.")
+    if not options.initial and not options.force and data.fingerprint == last_trained_fingerprint():
+        return Plan("nothing", "지난 학습 이후 새로 승인된 글이 없습니다.")
+    active, bundle = load_active(device, say)
+    if options.initial or bundle is None:
+        return Plan("initial", active=active, active_bundle=bundle, size=options.size or "default")
+    active_size = size_of(bundle.config)
+    if options.size is not None and options.size != active_size:
+        raise BadArguments(
+            f"지금 모델의 크기는 {active_size or '사용자 지정'}입니다; --size {options.size}로 바꾸려면 --initial을 붙이세요."
+        )
+    return Plan("finetune", active=active, active_bundle=bundle, size=active_size or "custom")
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+# -- the run -----------------------------------------------------------------------
+
+
+def run_makedata(options: Options, *, say: Callable[[str], None] = print) -> Outcome:
+    """One makedata run, start to finish; an ordinary failure comes back as an Outcome, not an exception."""
+    try:
+        options.validate()
+    except BadArguments as error:
+        return Outcome(EXIT_BAD_ARGUMENTS, "bad_arguments", str(error))
+    if options.dry_run:
+        return dry_run(options, say=say)
+    root = engine_adapter.model_root()
+    with makedata_lock(root) as locked:
+        if not locked:
+            return Outcome(
+                EXIT_LOCKED, "locked", "다른 makedata 실행이 진행 중입니다 (잠금 사용 중); 이번에는 건너뜁니다."
+            )
+        clean_leftovers(root, say)
+        return train_and_maybe_activate(options, root=root, say=say)
+
+
+def dry_run(options: Options, *, say: Callable[[str], None]) -> Outcome:
+    """Report what a run would train on; takes no lock and writes nothing."""
+    data = collect_training_data()
+    try:
+        plan = make_plan(options, data, device="cpu", say=say)
+    except BadArguments as error:
+        return Outcome(EXIT_BAD_ARGUMENTS, "bad_arguments", str(error))
+    details = {"mode": plan.mode, **data.trained_on(), "styles": [s.name for s in data.sources]}
+    say(f"[dry-run] {data.summary()}, 스타일 {len(data.sources)}개")
+    if plan.mode == "nothing":
+        return Outcome(EXIT_NOTHING_NEW, "dry_run", f"[dry-run] {plan.reason}", details=details)
+    if plan.mode == "finetune":
+        how = f"{plan.active.label} 모델에서 이어 학습"
+    else:
+        how = f"처음부터 학습(크기 {plan.size})"
+    return Outcome(
+        EXIT_ACTIVATED, "dry_run", f"[dry-run] {how}할 예정입니다. 아무것도 바꾸지 않았습니다.", details=details
+    )
+
+
+def train_and_maybe_activate(options: Options, *, root: Path, say: Callable[[str], None]) -> Outcome:
+    """Under the lock: train a candidate into a temp folder, compare, put it in place, maybe activate it."""
+    device = options.device or engine_adapter.device()
+    data = collect_training_data()
+    try:
+        plan = make_plan(options, data, device=device, say=say)
+    except BadArguments as error:
+        return Outcome(EXIT_BAD_ARGUMENTS, "bad_arguments", str(error))
+    if plan.mode == "nothing":
+        return Outcome(EXIT_NOTHING_NEW, "nothing_new", plan.reason)
+    run = training_run_start(
+        options={**options.recorded(), "mode": plan.mode, "device": device}, data_fingerprint=data.fingerprint
+    )
+    tmp = root / f"{TMP_PREFIX}{run.pk}"
+    try:
+        return train_candidate(options, data=data, plan=plan, device=device, run=run, tmp=tmp, root=root, say=say)
+    except Exception as error:
+        message = first_line(error)
+        training_run_finish(run=run, status=TrainingRun.Status.FAILED, exit_code=EXIT_FAILED, reason=message)
+        return Outcome(EXIT_FAILED, "failed", message, run=run)
+    except BaseException:  # Ctrl-C, or cron's SIGTERM turned into KeyboardInterrupt by the command
+        training_run_finish(run=run, status=TrainingRun.Status.FAILED, exit_code=EXIT_FAILED, reason="interrupted")
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        remove_unrecorded_versions(root)
+
+
+def train_config_for(options: Options, device: str) -> Any:
+    from engine.train import TrainConfig
+
+    settings: dict[str, Any] = {"device": device, "seed": options.seed}
+    if options.epochs is not None:
+        settings["epochs"] = options.epochs
+    if options.time_budget_s is not None:
+        settings["time_budget_s"] = options.time_budget_s
+    for name in ("max_steps", "lr", "batch_size", "seq_len"):
+        if getattr(options, name) is not None:
+            settings[name] = getattr(options, name)
+    return TrainConfig(**settings)
+
+
+def readable_by_the_web(directory: Path) -> None:
+    """Checkpoints are written through mkstemp (mode 0600); web processes may run as another user."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in directory.iterdir():
+        path.chmod(0o666 & ~umask)
+    directory.chmod(0o777 & ~umask)
+
+
+def evaluate(bundle: Any, heldout: dict[str, list[str]]) -> float:
+    """Bits per character over every held-out block; each style weighted by its characters."""
+    from engine.train import evaluate_bpc
+
+    bits = chars = 0.0
+    for style, texts in heldout.items():
+        n = sum(len(t) for t in texts)
+        known = style if style in bundle.vocab.styles else None  # a model that never saw the style reads it plain
+        bits += evaluate_bpc(bundle, texts, style=known) * n
+        chars += n
+    return bits / chars
+
+
+def train_candidate(
+    options: Options,
+    *,
+    data: TrainingData,
+    plan: Plan,
+    device: str,
+    run: TrainingRun,
+    tmp: Path,
+    root: Path,
+    say: Callable[[str], None],
+) -> Outcome:
+    from engine.checkpoint import load_checkpoint
+    from engine.model import GRUConfig
+    from engine.train import train
+
+    say(data.summary())
+    if plan.mode == "finetune":
+        say(f"{plan.active.label} 모델에서 이어 학습합니다.")
+        init_from, model_config = engine_adapter.checkpoint_path(plan.active), None
+    else:
+        say(f"처음부터 학습합니다 (크기 {plan.size}).")
+        init_from, model_config = None, GRUConfig.preset(plan.size, 1, 1)  # train() sizes the vocabulary
+    train_config = train_config_for(options, device)
+    tmp.mkdir(parents=True)
+    result = train(
+        data.sources,
+        out_dir=tmp,
+        model_config=model_config,
+        train_config=train_config,
+        init_from=init_from,
+        heldout=[t for texts in data.heldout.values() for t in texts],
+        progress=options.progress,
+        log=say,
+    )
+    candidate = load_checkpoint(result.best_path, device=device)
+    new_bpc = evaluate(candidate, data.heldout)
+    old_bpc = evaluate(plan.active_bundle, data.heldout) if plan.active_bundle is not None else None
+    better = old_bpc is None or new_bpc <= old_bpc + options.tolerance
+    activate = better or options.force
+    if old_bpc is None:
+        comparison = f"새 모델 {new_bpc:.3f} bpc"
+    else:
+        comparison = f"새 모델 {new_bpc:.3f} bpc, 지금 모델 {old_bpc:.3f} bpc"
+    say(f"같은 검증용 글에서: {comparison}")
+
+    directory = f"v{run.pk}-{timezone.now():%Y%m%d-%H%M%S}"
+    for leftover in ("last.pt", *(p.name for p in tmp.glob("epoch-*.pt"))):
+        (tmp / leftover).unlink(missing_ok=True)  # only best.pt is served; the rest is resume state
+    readable_by_the_web(tmp)
+    os.rename(tmp, root / directory)  # the files are in place before the database hears of them
+    with transaction.atomic():
+        version = model_version_create(
+            label=f"v{run.pk}",
+            directory=directory,
+            checkpoint=result.best_path.name,
+            vocab_hash=candidate.vocab.hash,
+            vocab_size=len(candidate.vocab),
+            config={**asdict(candidate.config), "size": plan.size, "mode": plan.mode, "train": asdict(train_config)},
+            trained_on=data.trained_on(),
+            val_bpc=new_bpc,
+            parent_val_bpc=old_bpc,
+            train_seconds=round(result.seconds, 1),
+            curve=list(result.curve),
+            parent=plan.active,
+            notes="" if activate else f"적용하지 않음: {comparison}",
+        )
+        if activate:
+            model_version_activate(version=version)
+            status, code = TrainingRun.Status.ACTIVATED, EXIT_ACTIVATED
+            forced = "" if better else ", --force"
+            message = f"{version.label} 모델을 적용했습니다 ({comparison}{forced})."
+        else:
+            status, code = TrainingRun.Status.KEPT, EXIT_KEPT
+            message = f"새 모델이 더 나빠서 지금 모델을 유지합니다 ({comparison}, 허용 오차 {options.tolerance})."
+        training_run_finish(run=run, status=status, exit_code=code, reason=message, version=version)
+    return Outcome(
+        code,
+        status,
+        message,
+        run=run,
+        version=version,
+        details={"val_bpc": new_bpc, "parent_val_bpc": old_bpc, "seconds": result.seconds},
+    )

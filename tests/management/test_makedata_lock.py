@@ -1,0 +1,33 @@
+"""Two makedata runs never overlap: the second finds the lock taken and exits with 3."""
+
+from __future__ import annotations
+
+import fcntl
+
+import pytest
+from django.core.management import call_command
+
+from management.makedata import EXIT_LOCKED, LOCK_NAME
+from management.models import ModelVersion, TrainingRun
+
+
+def test_it_exits_3_while_another_run_holds_the_lock(model_dir, novel, source_text, capsys):
+    model_dir.mkdir(parents=True)
+    with open(model_dir / LOCK_NAME, "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SystemExit) as exit_info:
+            call_command("makedata", "--size", "tiny", "--max-steps", "1")
+
+    assert exit_info.value.code == EXIT_LOCKED
+    assert "진행 중" in capsys.readouterr().out
+    assert not TrainingRun.objects.exists() and not ModelVersion.objects.exists()
+    assert sorted(p.name for p in model_dir.iterdir()) == [LOCK_NAME]
+
+
+def test_a_dead_runs_lock_file_does_not_block_the_next_run(model_dir, novel, source_text):
+    from tests.management.conftest import makedata
+
+    model_dir.mkdir(parents=True)
+    (model_dir / LOCK_NAME).write_bytes(b"")  # the file stays; the kernel drops a dead process's lock
+
+    assert makedata(max_steps=5).exit_code == 0

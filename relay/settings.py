@@ -138,7 +138,15 @@ def channel_layers_from_url(url: str) -> dict:
         return {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [url], "capacity": 1500, "expiry": 30, "prefix": f"relay{TEST_DB_SUFFIX}"},
+                # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s
+                # channels_redis blocks in BZPOPMIN: every idle consumer would crash
+                # with "Timeout reading" and drop its websocket. Wait longer.
+                "CONFIG": {
+                    "hosts": [{"address": url, "socket_timeout": 30}],
+                    "capacity": 1500,
+                    "expiry": 30,
+                    "prefix": f"relay{TEST_DB_SUFFIX}",
+                },
             }
         }
     return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -292,3 +292,16 @@ async def test_a_passage_written_over_http_reaches_the_socket(sockets, novel, al
     assert added["text"] == "그날 밤, 등대의 불이 처음으로 꺼졌다."
     assert added["kind"] == "human"
     assert added["status"] == "pending"
+
+
+@pytest.mark.scaled
+@pytest.mark.slow
+async def test_an_idle_socket_still_hears_broadcasts_after_the_redis_read_timeout(sockets, novel, alice):
+    ws = await sockets(novel.pk)
+    # channels_redis blocks 5 s per read; with redis-py's default 5 s socket
+    # timeout the consumer used to crash here and drop the connection.
+    await asyncio.sleep(6.5)
+
+    await sync_to_async(turn_write)(novel=novel, author=alice, text="한참 뒤에야 배가 들어왔다. 모두 기뻐했다.")
+
+    assert (await next_of(ws, "turn.added"))["author"] == "alice"

@@ -109,7 +109,10 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 def database_from_url(url: str, var_dir: Path) -> dict:
     """The default database: DATABASE_URL when given, else SQLite under var/."""
     if url:
-        config = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+        # No persistent connections: under ASGI every request runs in a thread of
+        # its own, so a kept connection is never reused and piles up until
+        # PostgreSQL refuses more (bench/load.py hit max_connections at 32 concurrent votes).
+        config = dict(dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True))
         config["TEST"] = {"NAME": f"test_{config['NAME']}{TEST_DB_SUFFIX}"}
     else:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": var_dir / "relay.sqlite3"}

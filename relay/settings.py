@@ -217,6 +217,9 @@ REST_FRAMEWORK = {
         "user": os.environ.get("THROTTLE_USER", "600/min"),
         "auth": os.environ.get("THROTTLE_AUTH", "20/min"),
     },
+    # Behind nginx set NUM_PROXIES=1, so that throttles count the client's
+    # address from X-Forwarded-For; 0 ignores that header (a client could forge it).
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
     "EXCEPTION_HANDLER": "relay.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

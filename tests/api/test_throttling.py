@@ -38,3 +38,14 @@ def test_it_reads_the_rates_from_the_settings(anon, settings):
         "DEFAULT_THROTTLE_RATES": {"anon": "1/min", "user": "1/min", "auth": "1/min"},
     }
     assert [anon.get("/api/novels/").status_code for _ in range(2)] == [200, 429]
+
+
+def test_it_is_not_fooled_by_a_forged_forwarded_address(anon, low_rates):
+    codes = [anon.get("/api/novels/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_it_tells_clients_apart_behind_a_proxy(anon, low_rates, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    codes = [anon.get("/api/novels/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(3)]
+    assert codes == [200, 200, 200]

@@ -16,15 +16,14 @@ from typing import Any
 import torch
 
 from engine.atomic import atomic_write
+from engine.errors import CheckpointError
 from engine.model import GRUConfig, GRUModel, resolve_device
 from engine.vocab import Vocab, VocabError
 
+__all__ = ["Bundle", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+
 FORMAT = "relay-novel-gru"
 VERSION = 1
-
-
-class CheckpointError(ValueError):
-    pass
 
 
 @dataclass

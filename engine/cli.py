@@ -15,18 +15,21 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from engine.atomic import atomic_write, atomic_write_bytes
-from engine.checkpoint import Bundle, CheckpointError, load_checkpoint
-from engine.generate import GenerationError, StateCache, StoryState, generate
-from engine.model import GRUConfig
+from engine.atomic import atomic_write_bytes
+from engine.errors import CheckpointError, GenerationError
 from engine.text import TextDecodeError, read_text
-from engine.train import Source, TrainConfig, TrainResult, train
 from engine.vocab import MODES, Vocab, VocabError
+
+if TYPE_CHECKING:
+    from engine.checkpoint import Bundle
+    from engine.generate import StateCache, StoryState
+    from engine.train import Source, TrainResult
+
+# torch and the modules that need it are imported inside the functions that
+# use them: a mistyped argument is answered at once, not after torch loads.
 
 RESULT_PATH = Path("generate") / "result.txt"  # relative to the working directory, as in the original
 STATE_NAME = "state.pt"  # beside result.txt: the text so far and the model's state after it
@@ -36,6 +39,10 @@ EXIT_USAGE = 2
 
 class UsageError(ValueError):
     """Arguments the user can fix; shown as one line, never a traceback."""
+
+
+# What a user can cause by what they pass in; anything else is a bug and keeps its traceback.
+EXPECTED_ERRORS = (UsageError, TextDecodeError, CheckpointError, VocabError, GenerationError)
 
 
 # -- the work --------------------------------------------------------------------
@@ -64,6 +71,8 @@ def source_paths(srcs: Sequence[str | Path]) -> list[Path]:
 
 def read_sources(srcs: Sequence[str | Path]) -> list[Source]:
     """One source (and style) per file, named after the file."""
+    from engine.train import Source
+
     sources: list[Source] = []
     seen: dict[str, Path] = {}
     for path in source_paths(srcs):
@@ -107,6 +116,11 @@ def train_files(
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train on several novels in one run (the original's multi_train.py, without the forgetting)."""
+    from dataclasses import replace
+
+    from engine.model import GRUConfig, resolve_device
+    from engine.train import TrainConfig, train
+
     if epochs is not None and epochs < 1:
         raise UsageError("--epochs must be at least 1")
     if time_budget_s is not None and time_budget_s <= 0:
@@ -129,7 +143,7 @@ def train_files(
     if seed is not None:
         config = replace(config, seed=seed)
     try:
-        config = replace(config, device=str(_check_device(device)))
+        config = replace(config, device=str(resolve_device(device)))
     except ValueError as e:
         raise UsageError(str(e)) from None
     result = train(
@@ -144,12 +158,6 @@ def train_files(
     )
     result.vocab.save(Path(out_dir) / "vocab.json")
     return result
-
-
-def _check_device(device: str) -> torch.device:
-    from engine.model import resolve_device
-
-    return resolve_device(device)
 
 
 def checkpoint_for(ckpt_dir: Path, epoch: int | str | None) -> Path:
@@ -203,6 +211,9 @@ def generate_to_file(
         raise UsageError("--prime must not be empty")
     if sentences < 1:
         raise UsageError("--len must be at least 1 (it counts sentences)")
+    from engine.checkpoint import load_checkpoint
+    from engine.generate import StateCache, generate
+
     result_path = Path(result_path)
     state_path = result_path.with_name(STATE_NAME)
     if resume and not result_path.is_file():
@@ -237,6 +248,10 @@ def generate_to_file(
 
 
 def _load_state(state_path: Path, result_path: Path, bundle: Bundle, style: str | None, cache: StateCache) -> str:
+    import torch
+
+    from engine.generate import StoryState
+
     text = result_path.read_text(encoding="utf-8").removesuffix("\n")
     try:
         saved = torch.load(state_path, map_location="cpu", weights_only=True)
@@ -259,6 +274,10 @@ def _load_state(state_path: Path, result_path: Path, bundle: Bundle, style: str 
 
 
 def _save_state(path: Path, bundle: Bundle, style: str | None, text: str, state: StoryState) -> None:
+    import torch
+
+    from engine.atomic import atomic_write
+
     payload = {
         "format": STATE_FORMAT,
         "model_id": bundle.model_id,
@@ -331,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = make_parser().parse_args(argv)
         return _run(args)
-    except (UsageError, TextDecodeError, CheckpointError, VocabError, GenerationError) as e:
+    except EXPECTED_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -362,8 +381,6 @@ def _run(args: argparse.Namespace) -> int:
             f"best validation {result.val_bpc:.3f} bits/char -> {result.best_path}"
         )
     else:
-        if args.temperature < 0:
-            raise UsageError("--temperature must not be negative")
 
         def show(piece: str) -> None:
             sys.stdout.write(piece)

@@ -21,15 +21,12 @@ from torch import Tensor
 
 from engine.checkpoint import Bundle
 from engine.data import encode_stream
+from engine.errors import GenerationError
 from engine.text import CLOSERS, TERMINALS, normalize, segments
 from engine.vocab import EOS, Vocab
 
 FEED_CHUNK = 2048  # tokens per forward pass when reading a long story
 PENALTY_WINDOW = 64  # the repetition penalty looks this many tokens back
-
-
-class GenerationError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -500,9 +500,9 @@ class _Loop:
     def _report(self, bar, loss: float, chars: int) -> None:
         if bar is None:
             return
-        bar.update(1)
         rate = self.s.chars_seen / max(1e-9, self.s.elapsed)
         bar.set_postfix_str(f"loss {loss:.3f}, {rate:,.0f} chars/s, total ETA {self._eta()}", refresh=False)
+        bar.update(1)  # redraws at most every 0.1 s, with the postfix above
 
     def _eta(self) -> str:
         s, tc = self.s, self.tc

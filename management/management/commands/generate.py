@@ -1,0 +1,49 @@
+"""``manage.py generate``: the engine's ``generate`` command (the original generate.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from engine.cli import EXPECTED_ERRORS, RESULT_PATH, generate_to_file, parse_epoch
+
+
+class Command(BaseCommand):
+    help = "Continue a story from --prime; the text so far is kept in generate/result.txt."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--ckpt-dir", type=Path, required=True)
+        parser.add_argument("--epoch", type=parse_epoch, help="epoch number, best or last (default best)")
+        parser.add_argument("--prime", required=True, help="the text the continuation starts with")
+        parser.add_argument("--len", type=int, default=3, dest="sentences", help="sentences to write")
+        parser.add_argument("--resume", action="store_true", help="continue the previous result")
+        parser.add_argument("--style", help="write in the style of this source")
+        parser.add_argument("--seed", type=int)
+        parser.add_argument("--temperature", type=float, default=0.8)
+        parser.add_argument("--device", default="cpu")
+        parser.add_argument("--result", type=Path, default=RESULT_PATH, help="where the text so far is kept")
+
+    def handle(self, *args, **options) -> None:
+        def show(piece: str) -> None:
+            self.stdout.write(piece, ending="")
+            self.stdout.flush()
+
+        try:
+            continuation = generate_to_file(
+                ckpt_dir=options["ckpt_dir"],
+                epoch=options["epoch"],
+                prime=options["prime"],
+                sentences=options["sentences"],
+                resume=options["resume"],
+                result_path=options["result"],
+                style=options["style"],
+                seed=options["seed"],
+                temperature=options["temperature"],
+                device=options["device"],
+                on_piece=show,
+            )
+        except EXPECTED_ERRORS as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write("")
+        self.stdout.write(f"({len(continuation)} characters; the whole text is in {options['result']})")

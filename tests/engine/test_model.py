@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from engine.model import GRUConfig, GRUModel
+from engine.recurrence import gru_forward
+
+
+def small(**overrides) -> GRUModel:
+    torch.manual_seed(0)
+    settings = dict(vocab_size=40, n_styles=2, embed=16, hidden=24, layers=2, dropout=0.0)
+    settings.update(overrides)
+    return GRUModel(GRUConfig(**settings))
+
+
+def test_forward_shapes_and_loss():
+    model = small()
+    idx = torch.randint(0, 40, (3, 7))
+    logits, hidden, loss = model(idx, targets=idx)
+    assert logits.shape == (3, 7, 40)
+    assert hidden.shape == (2, 3, 24)
+    assert loss.dim() == 0 and loss.item() > 0
+    _, _, no_loss = model(idx)
+    assert no_loss is None
+
+
+def test_the_fast_cpu_recurrence_matches_nn_gru_values_and_gradients():
+    torch.manual_seed(0)
+    rnn = nn.GRU(6, 10, 2).double()
+    x = torch.randn(9, 3, 6, dtype=torch.double, requires_grad=True)
+    h0 = torch.randn(2, 3, 10, dtype=torch.double, requires_grad=True)
+    expected_out, expected_h = rnn(x, h0)
+    out, h = gru_forward(rnn, x, h0)
+    assert torch.allclose(out, expected_out, atol=1e-12) and torch.allclose(h, expected_h, atol=1e-12)
+    w_out, w_h = torch.randn_like(out), torch.randn_like(h)
+    inputs = [x, h0, *rnn.parameters()]
+    expected = torch.autograd.grad((expected_out * w_out).sum() + (expected_h * w_h).sum(), inputs)
+    got = torch.autograd.grad((out * w_out).sum() + (h * w_h).sum(), inputs)
+    for a, b in zip(expected, got, strict=True):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_training_and_inference_paths_agree():
+    model = small()
+    idx = torch.randint(0, 40, (2, 5))
+    with torch.enable_grad():
+        train_logits, _, _ = model(idx, style=1)
+    with torch.no_grad():
+        eval_logits, _, _ = model(idx, style=1)
+    assert torch.allclose(train_logits, eval_logits, atol=1e-5)
+
+
+def test_the_generation_step_matches_forward():
+    model = small()
+    with torch.no_grad():
+        model.style.weight.normal_()
+        idx = torch.randint(0, 40, (2, 6))
+        expected, _, _ = model(idx, style=2)
+        step = model.stepper(2)
+        hidden = list(model.init_hidden(2).unbind(0))
+        for t in range(6):
+            logits, hidden = step(idx[:, t], hidden)
+            assert torch.allclose(logits, expected[:, t], atol=1e-5)
+
+
+def test_styles_change_the_prediction():
+    model = small()
+    with torch.no_grad():
+        model.style.weight.normal_()
+        idx = torch.randint(0, 40, (1, 4))
+        a, _, _ = model(idx, style=1)
+        b, _, _ = model(idx, style=2)
+        per_row, _, _ = model(idx.repeat(2, 1), style=torch.tensor([1, 2]))
+    assert not torch.allclose(a, b)
+    assert torch.allclose(per_row[0], a[0], atol=1e-6) and torch.allclose(per_row[1], b[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("hidden", [16, 24])
+def test_tied_weights_share_the_embedding(hidden):
+    model = small(tie_weights=True, hidden=hidden)
+    assert model.head.weight is model.embed.weight
+    logits, _, _ = model(torch.randint(0, 40, (2, 3)))
+    assert logits.shape == (2, 3, 40)
+
+
+def test_presets():
+    assert GRUConfig.preset("default", 100, 3) == GRUConfig.default(100, 3)
+    assert GRUConfig.large(100).hidden > GRUConfig.default(100).hidden > GRUConfig.tiny(100).hidden
+    with pytest.raises(ValueError, match="huge"):
+        GRUConfig.preset("huge", 100)

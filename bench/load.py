@@ -81,6 +81,8 @@ class Profile:
     workers: int = 0
     relay: bool = True
     database_url: str = ""
+    clients: int | None = None  # None: --clients
+    label: str = ""
 
     def children(self):
         from run_scaled import Child
@@ -111,7 +113,17 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def make_profile(name: str) -> Profile:
+def make_profile(spec: str) -> Profile:
+    """`scaled`, or `scaled@10` for the same servers with 10 clients (write throughput without fan-out)."""
+    name, _, clients = spec.partition("@")
+    profile = _make_profile(name)
+    if clients:
+        profile.clients = int(clients)
+        profile.label = spec
+    return profile
+
+
+def _make_profile(name: str) -> Profile:
     env = base_env()
     if name == "floor":
         return Profile(name, [8100], env, app="bench.floor_server:application", relay=False)
@@ -158,7 +170,7 @@ def django_setup() -> None:
     django.setup()
 
 
-def train_bench_model() -> None:
+def train_bench_model(size: tuple[int, int, int] = (32, 128, 1)) -> None:
     """A small GRU from the project's demo corpus, registered and activated as makedata would."""
     from engine.model import GRUConfig
     from engine.train import TrainConfig, train
@@ -175,7 +187,9 @@ def train_bench_model() -> None:
         sources,
         out_dir=directory,
         vocab=vocab,
-        model_config=GRUConfig(vocab_size=len(vocab), n_styles=len(vocab.styles), embed=32, hidden=128, layers=1),
+        model_config=GRUConfig(
+            vocab_size=len(vocab), n_styles=len(vocab.styles), embed=size[0], hidden=size[1], layers=size[2]
+        ),
         train_config=TrainConfig(epochs=1, time_budget_s=15, device="cpu", seed=1),
         progress=False,
     )
@@ -231,7 +245,9 @@ def tokens_for(users: list) -> list[str]:
     return [row.key for row in rows]
 
 
-def cmd_setup(manifest: Path, listeners: int, voters: int, writers: int) -> None:
+def cmd_setup(
+    manifest: Path, listeners: int, voters: int, writers: int, model_size: tuple[int, int, int] = (32, 128, 1)
+) -> None:
     django_setup()
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
@@ -242,7 +258,8 @@ def cmd_setup(manifest: Path, listeners: int, voters: int, writers: int) -> None
 
     started = time.monotonic()
     call_command("migrate", verbosity=0, interactive=False)
-    train_bench_model()
+    call_command("collectstatic", verbosity=0, interactive=False)  # DEBUG=0 serves the manifest's files
+    train_bench_model(model_size)
     password = make_password("bench-password-1")
     staff = create_users("bench-staff-", 1, password, staff=True)[0]
     seeds = create_users("bench-seed-", len(KEYWORDS), password)
@@ -653,7 +670,8 @@ def meter_for(profile: Profile, supervisor) -> CpuMeter:
 def run_profile(profile: Profile, args: argparse.Namespace) -> dict:
     from run_scaled import Supervisor
 
-    print(f"== {profile.name} ==")
+    args = argparse.Namespace(**{**vars(args), "clients": profile.clients or args.clients})
+    print(f"== {profile.label or profile.name} ({args.clients} clients) ==")
     reset_state(profile)
     manifest: dict = {"proposals": [1, 2, 3, 4], "base_total": 0}
     work = VAR / f"{profile.name}-run"
@@ -705,7 +723,8 @@ def run_profile(profile: Profile, args: argparse.Namespace) -> dict:
     latencies = harness.broadcast_latencies(steps, manifest["base_total"])
     final_seen = Counter(harness.seen[c.ident].top for c in harness.clients)
     return {
-        "profile": profile.name,
+        "profile": profile.label or profile.name,
+        "clients": args.clients,
         "outcome": outcome,
         "harness": harness,
         "latencies": latencies,
@@ -764,7 +783,7 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
         harness, outcome, check = result["harness"], result["outcome"], result["check"]
         w(f"## {result['profile']}")
         w(
-            f"clients held: {len(harness.clients)}/{args.clients} (connect {outcome['connect_s']:.1f} s), "
+            f"clients held: {len(harness.clients)}/{result['clients']} (connect {outcome['connect_s']:.1f} s), "
             f"closed during the run: {harness.lost_clients}; server processes that died: {result['deaths'] or 'none'}"
         )
         w("rate  offered  accepted  http p50/p99   tally p50/p99   x floor p50/p99  refused/errors")
@@ -772,7 +791,7 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
             base = floor_rows.get(row["rate"])
             ratio = (
                 f"{row['p50'] / base['p50']:.1f} / {row['p99'] / base['p99']:.1f}"
-                if base and result["profile"] != "floor" and base["p50"] > 0 and base["p99"] > 0
+                if base and result["profile"] != "floor" and result["clients"] == floor["clients"] and base["p99"] > 0
                 else "—"
             )
             refused = ", ".join(f"{k} {n}" for k, n in row["refused"].items()) or "0"
@@ -807,9 +826,9 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Relay Novel load benchmark (see the module docstring).")
-    parser.add_argument("--profiles", default="floor,embedded,scaled")
+    parser.add_argument("--profiles", default="floor,embedded,scaled,scaled@10")
     parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--rates", default="10,25,50,100,200,300,400", help="votes per second, one step each")
+    parser.add_argument("--rates", default="5,10,25,50,100,200,300,400", help="votes per second, one step each")
     parser.add_argument("--step", type=float, default=8.0, help="seconds per step")
     parser.add_argument("--writers", type=int, default=20, help="users who post passages for the AI to continue")
     parser.add_argument("--probe-rate", type=float, default=4.0, help="anonymous probe requests per second")
@@ -836,13 +855,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if "scaled" in args.profiles:
+    if any(p.startswith("scaled") for p in args.profiles):
         from run_scaled import check_both
 
         problems = check_both(SCALED_DATABASE_URL, SCALED_REDIS_URL)
         if problems:
             print("\n".join(problems) + "\nleaving out the scaled profile")
-            args.profiles.remove("scaled")
+            args.profiles = [p for p in args.profiles if not p.startswith("scaled")]
     started = time.strftime("%Y-%m-%d %H:%M")
     load_before = load_average()
     results = [run_profile(make_profile(name), args) for name in args.profiles]

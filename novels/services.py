@@ -90,6 +90,14 @@ def _checked_passage(raw: str) -> str:
 # Turns.
 
 
+def _refuse_while_generating(novel: Novel) -> None:
+    # The AI is writing, or readers are choosing among its candidates: the
+    # story must not change under that continuation.
+    running = current_round(novel)
+    if active_job(novel) is not None or (running is not None and running.status == Round.Status.CANDIDATES):
+        raise GenerationBusy()
+
+
 def turn_append(
     *,
     novel: Novel,
@@ -208,11 +216,7 @@ def turn_write(*, novel: Novel, author, text: str, continue_with_ai: bool = Fals
     novel = Novel.objects.select_for_update().get(pk=novel.pk)
     if not novel.is_open:
         raise NovelFinished()
-    # The AI is writing, or readers are choosing among its candidates: a passage
-    # now would land in the middle of that continuation.
-    running = current_round(novel)
-    if active_job(novel) is not None or (running is not None and running.status == Round.Status.CANDIDATES):
-        raise GenerationBusy()
+    _refuse_while_generating(novel)
     wait = setting("RELAY_TURN_RATE_SECONDS", 30)
     since = timezone.now() - timedelta(seconds=wait)
     if Turn.objects.filter(novel=novel, author=author, kind=Turn.Kind.HUMAN, created_at__gt=since).exists():
@@ -267,8 +271,7 @@ def turn_revert_last(*, novel: Novel, reviewer, note: str = "") -> Turn:
     """Take the last turn out of the story (kept, rejected, with the note); the relay continues without it."""
     _require_staff(reviewer)
     novel = Novel.objects.select_for_update().get(pk=novel.pk)
-    if active_job(novel) is not None:
-        raise GenerationBusy()
+    _refuse_while_generating(novel)
     turn = last_story_turn(novel)
     if turn is None:
         raise NothingToRevert()

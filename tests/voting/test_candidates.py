@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from novels.models import Turn
-from novels.services import novel_create, turn_write
+from novels.services import novel_create, turn_revert_last, turn_write
 from relay.errors import GenerationBusy, InvalidCandidate, RoundClosed
 from voting.jobs import run_next_job
 from voting.models import CandidateVote, GenerationJob, Round
@@ -80,7 +80,9 @@ def test_it_refuses_a_candidate_that_does_not_exist_and_votes_outside_the_second
     assert not CandidateVote.objects.filter(round=following).exists()
 
 
-def test_it_refuses_a_passage_while_readers_choose_among_candidates(candidates_round, bob):
+def test_it_keeps_the_story_still_while_readers_choose_among_candidates(candidates_round, bob, editor):
     round_, _ = candidates_round
     with pytest.raises(GenerationBusy):
         turn_write(novel=round_.novel, author=bob, text="후보를 고르는 동안 끼어들었다.")
+    with pytest.raises(GenerationBusy):
+        turn_revert_last(novel=round_.novel, reviewer=editor)

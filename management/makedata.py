@@ -71,6 +71,7 @@ class Options:
     lr: float | None = None
     batch_size: int | None = None
     seq_len: int | None = None
+    threads: int | None = None  # CPU threads for torch; None leaves torch's default
     device: str | None = None
     size: str | None = None  # None: "default" from scratch, the active model's when fine-tuning
     dry_run: bool = False
@@ -90,7 +91,7 @@ class Options:
             raise BadArguments("--epochs must be 1 or more")
         if self.max_steps is not None and self.max_steps < 1:
             raise BadArguments("--max-steps must be 1 or more")
-        for name in ("lr", "batch_size", "seq_len"):
+        for name in ("lr", "batch_size", "seq_len", "threads"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise BadArguments(f"--{name.replace('_', '-')} must be positive")
@@ -427,6 +428,8 @@ def train_config_for(options: Options, device: str) -> Any:
     for name in ("max_steps", "lr", "batch_size", "seq_len"):
         if getattr(options, name) is not None:
             settings[name] = getattr(options, name)
+    if options.threads is not None:
+        settings["num_threads"] = options.threads
     return TrainConfig(**settings)
 
 

@@ -15,7 +15,8 @@ from management.models import ModelVersion
 
 DEMO = Path(django_settings.BASE_DIR) / "novels" / "demo_corpus"
 # A few seconds per run on a shared 2-core machine: the tiny model, short windows, few steps.
-TINY_RUN = {"size": "tiny", "batch_size": 4, "seq_len": 32, "max_steps": 30, "progress": False}
+# One thread: on a busy machine two threads on a tiny model are ten times slower than one.
+TINY_RUN = {"size": "tiny", "batch_size": 4, "seq_len": 32, "max_steps": 30, "threads": 1, "progress": False}
 
 
 def paragraphs(name: str) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 from management import engine_adapter
 from management.makedata import EXIT_ACTIVATED, EXIT_FAILED
 from management.models import ModelVersion, TrainingRun
-from tests.management.conftest import add_passages, makedata
+from tests.management.conftest import TINY_RUN, add_passages, makedata
 
 
 def test_it_cleans_up_a_half_written_run_and_the_next_run_succeeds(model_dir, novel, source_text):
@@ -35,7 +35,7 @@ def failing_log(exception: BaseException):
     """A log that breaks once training has started, as a full disk or a Ctrl-C would."""
 
     def say(line: str) -> None:
-        if line.startswith("training "):
+        if line.startswith("training "):  # the engine's first line once the model and data are ready
             raise exception
 
     return say
@@ -48,7 +48,7 @@ def test_a_failure_during_training_exits_1_with_a_one_line_reason_and_activates_
     add_passages(novel, ["바람이 멎자 바다는 거울처럼 잔잔해졌다."])
 
     outcome = run_makedata(
-        Options(size="tiny", batch_size=4, seq_len=32, max_steps=5, progress=False),
+        Options(**{**TINY_RUN, "max_steps": 5}),
         say=failing_log(OSError(28, "No space left on device")),
     )
 
@@ -66,7 +66,7 @@ def test_an_interrupted_run_is_marked_and_cleaned_and_the_next_run_works(model_d
 
     with pytest.raises(KeyboardInterrupt):
         run_makedata(
-            Options(size="tiny", batch_size=4, seq_len=32, max_steps=5, progress=False),
+            Options(**{**TINY_RUN, "max_steps": 5}),
             say=failing_log(KeyboardInterrupt()),
         )
 

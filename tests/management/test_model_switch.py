@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connections
 
 from management import engine_adapter
 from management.makedata import EXIT_ACTIVATED
@@ -46,13 +47,20 @@ def test_the_next_generation_uses_the_new_model_without_a_restart(model_dir, tin
     assert "등대" in text
 
 
+def makedata_then_close() -> object:
+    try:
+        return makedata(max_steps=5)
+    finally:
+        connections.close_all()  # this worker thread's connection would outlive the test database
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_open_pages_are_told_when_makedata_activates_a_model(model_dir, novel, source_text):
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(SITE_GROUP, channel)
     try:
-        outcome = await database_sync_to_async(makedata)(max_steps=5)
+        outcome = await database_sync_to_async(makedata_then_close)()
         message = await asyncio.wait_for(layer.receive(channel), timeout=10)
     finally:
         await layer.group_discard(SITE_GROUP, channel)

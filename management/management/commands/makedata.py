@@ -25,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--lr", type=float, help="peak learning rate (engine default 3e-3)")
         parser.add_argument("--batch-size", type=int, help="rows read at once (engine default 32)")
         parser.add_argument("--seq-len", type=int, help="characters per backpropagation window (engine default 128)")
+        parser.add_argument("--threads", type=int, help="CPU threads for training (default: torch's choice)")
         parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: ENGINE_DEVICE)")
         parser.add_argument("--size", choices=SIZES, help="model size when training from scratch (default: default)")
         parser.add_argument("--dry-run", action="store_true", help="report what would be trained on, change nothing")
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             lr=opts["lr"],
             batch_size=opts["batch_size"],
             seq_len=opts["seq_len"],
+            threads=opts["threads"],
             device=opts["device"],
             size=opts["size"],
             dry_run=opts["dry_run"],

@@ -33,7 +33,14 @@ from novels.selectors import story_text
 from novels.text_rules import banned_pattern, banned_words, clean_passage, mask_banned
 from relay import events
 from voting.models import GenerationJob, Round
-from voting.services import NO_ACTIVE_MODEL, candidate_seconds, job_fail, maybe_open_round, rounds_close_overdue
+from voting.services import (
+    NO_ACTIVE_MODEL,
+    candidate_seconds,
+    continue_relay,
+    job_fail,
+    maybe_open_round,
+    rounds_close_overdue,
+)
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +252,7 @@ def finish_with_turn(job: GenerationJob, *, worker: str, attempt: int, text: str
         held.heartbeat_at = held.finished_at = now
         held.save(update_fields=["turn", "status", "partial_text", "heartbeat_at", "finished_at"])
         events.generation_finished(held, turn=turn)
-        maybe_open_round(novel)
+        continue_relay(novel)
     return turn
 
 

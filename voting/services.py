@@ -103,6 +103,15 @@ def maybe_open_round(novel: Novel) -> Round | None:
     return _open_round(novel)
 
 
+def continue_relay(novel: Novel) -> Round | None:
+    """After a job ends (the novel row must be locked): open the next round, or close the
+    open one if it reached its quorum while the job held the novel."""
+    round_ = maybe_open_round(novel)
+    if round_ is not None:
+        _close_on_quorum(novel, round_)
+    return round_
+
+
 @transaction.atomic
 def round_open(*, novel: Novel) -> Round:
     """Open the novel's next round, or return the one already open."""
@@ -264,7 +273,7 @@ def job_fail(*, job: GenerationJob, novel: Novel, reason: str) -> None:
             status=Round.Status.FAILED, failure_reason=reason, closed_at=now
         )
     events.generation_failed(job, reason=reason)
-    maybe_open_round(novel)
+    continue_relay(novel)
 
 
 def _close_proposals(novel: Novel, round_: Round, *, closed_by) -> Round:

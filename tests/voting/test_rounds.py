@@ -130,3 +130,21 @@ def test_it_waits_for_review_before_the_next_round_of_a_review_first_novel(edito
     assert caught.value.code == "review_pending"
     turn_review(turn=Turn.objects.get(novel=novel), reviewer=editor, action="approve")
     assert current_round(novel).number == 1
+
+
+def test_it_closes_a_round_that_reached_its_quorum_while_the_ai_was_writing(editor, alice, bob, active_model):
+    from novels.services import turn_write
+    from voting.jobs import run_next_job
+
+    novel = novel_create(title="정족수", created_by=editor, first_passage="이야기가 시작되었다.", vote_quorum=2)
+    round_ = current_round(novel)
+    turn_write(novel=novel, author=alice, text="수아는 편지를 접어 주머니에 넣었다.", continue_with_ai=True)
+    sea, _ = proposal_create(round=round_, author=alice, keyword="바다", sentences=1)
+    vote_cast(round=round_, user=bob, proposal=sea)
+    round_.refresh_from_db()
+    assert round_.status == Round.Status.OPEN  # the AI holds the novel
+
+    continuation = run_next_job(worker="test")
+    round_.refresh_from_db()
+    assert continuation.turn.position == 3 and round_.status == Round.Status.CLOSED
+    assert GenerationJob.objects.get(round=round_).status == GenerationJob.Status.QUEUED

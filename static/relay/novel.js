@@ -357,6 +357,8 @@ async function act(message, url, fields) {
   if (live && live.send(message)) return;
   const { ok, data } = await postForm(url, fields);
   if (!ok) { handlers.error(data); return; }
+  // Without the socket no event will come back: apply the answer itself.
+  if (data.proposal) handlers["proposal.added"]({ type: "proposal.added", ...data.proposal });
   if (data.voted) handlers.voted(data.voted);
   if (data.candidate_voted) handlers.candidate_voted(data.candidate_voted);
 }

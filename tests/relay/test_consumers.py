@@ -224,6 +224,35 @@ async def test_a_vote_for_a_proposal_of_another_novel_is_not_found(sockets, nove
     assert (await next_of(ws, "error"))["code"] == "not_found"
 
 
+def close_into_candidates(novel, author) -> None:
+    """Round 1 closes on a proposal and the tiny model writes the candidates."""
+    from voting.jobs import run_next_job
+    from voting.services import round_close
+
+    round_ = current_round(novel)
+    proposal_create(round=round_, author=author, keyword="바다", sentences=1)
+    round_close(round=round_)
+    run_next_job(worker="test")
+
+
+async def test_readers_choose_a_candidate_over_the_socket(sockets, editor, alice, bob, active_model):
+    novel = await sync_to_async(novel_create)(title="후보", created_by=editor, first_passage=OPENING, candidates=2)
+    await sync_to_async(close_into_candidates)(novel, alice)
+    alice_ws = await sockets(novel.pk, alice)
+    bob_ws = await sockets(novel.pk, bob)
+
+    await bob_ws.send_json_to({"type": "candidate_vote", "index": 1})
+
+    assert alice_ws.snapshot["round"]["status"] == "candidates"
+    assert [c["index"] for c in alice_ws.snapshot["round"]["candidates"]] == [0, 1]
+    tally = await next_of(alice_ws, "tally")
+    assert (tally["phase"], tally["tallies"]) == (
+        "candidates",
+        [{"candidate": 0, "votes": 0}, {"candidate": 1, "votes": 1}],
+    )
+    assert (await next_of(bob_ws, "candidate_voted"))["index"] == 1
+
+
 # Guarding the connection.
 
 

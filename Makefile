@@ -64,5 +64,10 @@ test-scaled: $(STAMP)
 run-scaled: $(STAMP)
 	$(BIN)/python scripts/run_scaled.py
 
+# Load benchmark and faults of both profiles (docs/scaled.md); ~20 minutes, PostgreSQL and Redis for the scaled parts.
+bench: $(STAMP)
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/faults.py
+
 clean:
 	rm -rf var/test.sqlite3 .pytest_cache test-artifacts

@@ -17,6 +17,7 @@ SERIES_NAMES = {
     "bpc": "학습 bpc",
     "val_loss": "검증 손실",
     "val_bpc": "검증 bpc",
+    "heldout_bpc": "비교용 글 bpc",
 }
 COLOURS = ("#b5542c", "#2c6fb5", "#3a8a3a", "#8a3a8a")
 
@@ -43,9 +44,9 @@ def loss_curve_svg(curve: list[dict[str, Any]]) -> SafeString:
     xs = [x for pts in series.values() for x, _ in pts]
     ys = [y for pts in series.values() for _, y in pts]
     x0, x1 = min(xs), max(xs)
-    y0, y1 = min(0.0, min(ys)), max(ys)
+    margin = (max(ys) - min(ys)) * 0.05 or 0.5
+    y0, y1 = max(0.0, min(ys) - margin), max(ys) + margin
     x1 = x1 if x1 > x0 else x0 + 1
-    y1 = y1 if y1 > y0 else y0 + 1
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
 
@@ -56,18 +57,20 @@ def loss_curve_svg(curve: list[dict[str, Any]]) -> SafeString:
         return PAD_TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
 
     lines = []
+    dots = []
     legend = []
     for i, (key, pts) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
-        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-        lines.append((colour, coords))
+        coords = [(f"{sx(x):.1f}", f"{sy(y):.1f}") for x, y in pts]
+        lines.append((colour, " ".join(f"{cx},{cy}" for cx, cy in coords)))
+        dots += [(cx, cy, colour) for cx, cy in coords]  # a run stopped early may have one point only
         legend.append((PAD_LEFT + 8 + i * 110, colour, PAD_LEFT + 22 + i * 110, SERIES_NAMES[key]))
     ticks = [(f"{sy(v):.1f}", f"{v:.2f}") for v in (y0, (y0 + y1) / 2, y1)]
     return format_html(
         '<svg class="loss-curve" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="학습 곡선"'
         ' xmlns="http://www.w3.org/2000/svg">'
         '<rect x="{pl}" y="{pt}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>'
-        "{ticks}{lines}{legend}"
+        "{ticks}{lines}{dots}{legend}"
         '<text x="{xl}" y="{xy}" font-size="11" text-anchor="middle">{xname}</text>'
         "</svg>",
         w=WIDTH,
@@ -82,6 +85,7 @@ def loss_curve_svg(curve: list[dict[str, Any]]) -> SafeString:
             ((PAD_LEFT - 4, y, label) for y, label in ticks),
         ),
         lines=format_html_join("", '<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>', lines),
+        dots=format_html_join("", '<circle cx="{}" cy="{}" r="2.5" fill="{}"/>', dots),
         legend=format_html_join(
             "",
             '<rect x="{}" y="4" width="10" height="3" fill="{}"/><text x="{}" y="10" font-size="11">{}</text>',

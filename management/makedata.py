@@ -357,16 +357,19 @@ def run_makedata(options: Options, *, say: Callable[[str], None] = print) -> Out
         options.validate()
     except BadArguments as error:
         return Outcome(EXIT_BAD_ARGUMENTS, "bad_arguments", str(error))
-    if options.dry_run:
-        return dry_run(options, say=say)
-    root = engine_adapter.model_root()
-    with makedata_lock(root) as locked:
-        if not locked:
-            return Outcome(
-                EXIT_LOCKED, "locked", "다른 makedata 실행이 진행 중입니다 (잠금 사용 중); 이번에는 건너뜁니다."
-            )
-        clean_leftovers(root, say)
-        return train_and_maybe_activate(options, root=root, say=say)
+    try:
+        if options.dry_run:
+            return dry_run(options, say=say)
+        root = engine_adapter.model_root()
+        with makedata_lock(root) as locked:
+            if not locked:
+                return Outcome(
+                    EXIT_LOCKED, "locked", "다른 makedata 실행이 진행 중입니다 (잠금 사용 중); 이번에는 건너뜁니다."
+                )
+            clean_leftovers(root, say)
+            return train_and_maybe_activate(options, root=root, say=say)
+    except Exception as error:  # before a run is recorded: the model folder, the database, reading the text
+        return Outcome(EXIT_FAILED, "failed", first_line(error))
 
 
 def dry_run(options: Options, *, say: Callable[[str], None]) -> Outcome:

@@ -87,3 +87,14 @@ def test_an_unreadable_active_model_is_replaced_by_one_trained_from_scratch(mode
     assert outcome.exit_code == EXIT_ACTIVATED, outcome.message
     assert outcome.version.config["mode"] == "initial" and outcome.version.parent_val_bpc is None
     assert any("읽을 수 없습니다" in line for line in lines)
+
+
+def test_it_exits_1_with_a_one_line_reason_when_the_model_folder_is_unusable(model_dir, novel, source_text):
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    model_dir.write_text("not a folder")
+
+    outcome = makedata()
+
+    assert outcome.exit_code == EXIT_FAILED
+    assert outcome.message.startswith("FileExistsError:") and "\n" not in outcome.message
+    assert not ModelVersion.objects.exists()

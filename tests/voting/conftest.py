@@ -10,12 +10,6 @@ from voting.selectors import current_round
 OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The named users are created per test; the production hasher costs a second each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def novel(editor, django_capture_on_commit_callbacks):
     """A novel started by staff from a first passage (approved), its first round open."""

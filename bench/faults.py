@@ -339,7 +339,10 @@ async def daphne_fault(manifest: dict, servers: Servers) -> bool:
     status = await vote(manifest, 150, port=PORTS[1])
     counted = await wait_for(lambda: all((p.last_total() or 0) >= before + 1 for p in pages), 10, servers.watch)
     say(f"a vote after the kill (HTTP {status}) reached all {len(pages)} pages: {counted}")
-    await wait_for(lambda: servers.child(f"daphne-{PORTS[0]}").process.poll() is None, 10, servers.watch)
+    from run_scaled import port_answers
+
+    back = await wait_for(lambda: port_answers(HOST, PORTS[0]), 40, servers.watch)
+    say(f"the supervisor started daphne-{PORTS[0]} again and it answers: {back}")
     await close_pages(pages, stop, tasks)
     ok = moved and counted and status == 200
     say(f"RESULT daphne: {'PASS' if ok else 'FAIL'}")

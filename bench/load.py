@@ -315,6 +315,7 @@ def cmd_verify(manifest: Path, accepted_path: Path, out: Path) -> None:
         "unexpected": len(stored - expected),
         "counted_twice": sum(1 for n in per_user.values() if n > 1),
         "tally_matches_accepted": all(rows_tally.get(p, 0) == counts.get(p, 0) for p in data["proposals"]),
+        "tally_matches_stored": rows_tally == dict(Counter(pid for _, pid in rows)),
         "tally_total": sum(rows_tally.values()),
         "jobs": dict(jobs),
     }
@@ -809,7 +810,8 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
                 f"votes: {result['accepted']} accepted by the harness; database: {check['stored']} stored for "
                 f"{check['expected']} expected (incl. {len(KEYWORDS)} proposers), lost {check['lost']}, "
                 f"unexpected {check['unexpected']}, counted twice {check['counted_twice']}; "
-                f"tally = accepted: {check['tally_matches_accepted']}"
+                f"tally = accepted: {check['tally_matches_accepted']}, tally = stored rows: {check['tally_matches_stored']} "
+                f"(unexpected = answered too late for the harness, e.g. after its {args.request_timeout:.0f} s timeout)"
             )
             stale = {t: n for t, n in result["final_seen"].items() if t != check["tally_total"]}
             w(

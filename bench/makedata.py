@@ -83,8 +83,12 @@ def bench(args: argparse.Namespace, scratch: Path) -> int:
     if outcome.version is None:
         return 1
     version = outcome.version
-    steps = version.curve[-1]["step"] if version.curve else 0
-    print(f"wall time of the makedata run: {wall:.1f} s (training {version.train_seconds:.1f} s, {steps} steps)")
+    last = version.curve[-1] if version.curve else {}
+    rate = f", {last['chars_per_s']:,.0f} characters/s in training steps" if "chars_per_s" in last else ""
+    print(
+        f"wall time of the makedata run: {wall:.1f} s "
+        f"(training {version.train_seconds:.1f} s, {last.get('step', 0)} steps{rate})"
+    )
     print(
         f"held-out bits per character: {version.val_bpc:.3f}  ({version.trained_on['heldout_characters']:,} characters)"
     )

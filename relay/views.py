@@ -25,6 +25,9 @@ class SignupForm(UserCreationForm):
         self.fields["username"].label = "아이디"
         self.fields["username"].help_text = "150자 이하의 글자, 숫자, @/./+/-/_"
         self.fields["password1"].label = "비밀번호"
+        self.fields[
+            "password1"
+        ].help_text = "8자 이상. 아이디와 비슷하거나, 흔하거나, 숫자로만 된 비밀번호는 쓸 수 없습니다."
         self.fields["password2"].label = "비밀번호 확인"
         self.fields["password2"].help_text = "확인을 위해 같은 비밀번호를 한 번 더 입력해 주세요."
 

@@ -39,7 +39,7 @@ function notice(text, kind = "") {
   box.hidden = !text;
   setText(box, text);
   clearTimeout(noticeTimer);
-  if (text && kind === "error") noticeTimer = setTimeout(() => { box.hidden = true; }, 8000);
+  if (text) noticeTimer = setTimeout(() => { box.hidden = true; }, kind === "error" ? 8000 : 15000);
 }
 
 // ---------------------------------------------------------------- story
@@ -218,6 +218,9 @@ function renderRound() {
   const proposals = round.proposals || [];
   proposalList.replaceChildren(...proposals.map((p) => proposalRow(p, round)));
   $("no-proposals").hidden = proposals.length > 0 || round.status !== "open";
+  setText($("no-proposals"), round.extensions
+    ? `제안이 없어 라운드가 연장되었습니다 (${round.extensions}번). 첫 제안을 해 보세요!`
+    : "아직 제안이 없습니다. 첫 제안을 해 보세요!");
   setText($("vote-total"), `총 ${round.total || 0}표`);
   $("withdraw-form").hidden = !(round.status === "open" && round.my_vote);
   $("propose-box").hidden = round.status !== "open";

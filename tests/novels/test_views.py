@@ -175,3 +175,11 @@ def test_an_anonymous_passage_over_fetch_is_refused_with_401(client, novel):
 
     assert response.status_code == 401
     assert json.loads(response.content)["code"] == "not_authenticated"
+
+
+def test_the_novel_page_says_when_a_round_was_extended_for_lack_of_proposals(client, novel, round_, editor):
+    from voting.services import round_close
+
+    round_close(round=round_, closed_by=editor)
+
+    assert "제안이 없어 라운드가 연장되었습니다 (1번)" in client.get(reverse("novel", args=[novel.pk])).content.decode()

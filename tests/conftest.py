@@ -70,7 +70,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
         out_dir=out,
         vocab=vocab,
         model_config=config,
-        train_config=TrainConfig(epochs=2, batch_size=4, seq_len=32, device="cpu", seed=7),
+        train_config=TrainConfig(epochs=2, batch_size=4, seq_len=32, device="cpu", seed=7, num_threads=1),
         progress=False,
     )
     (root / "result.txt").write_text(f"{result.best_path.name}\n{result.val_bpc}\n", encoding="utf-8")

@@ -104,6 +104,7 @@ ERROR_DESCRIPTIONS = {
     404: "no such object (not_found)",
     409: "conflicts with the current state (e.g. round_closed, generation_busy)",
     413: "too large (file_too_large)",
+    415: "a body of a media type the operation does not take (unsupported_media_type)",
     429: "too many requests (throttled, rate_limited)",
     503: "service unavailable",
 }
@@ -120,7 +121,8 @@ def errors(*statuses: int) -> dict[int, OpenApiResponse]:
 
 
 def add_common_error_responses(result: dict, generator: Any, request: Any, public: bool) -> dict:
-    """drf-spectacular hook: every operation can be throttled or given a bad token,
+    """drf-spectacular hook: every operation can be throttled or given a bad token
+    (and one that takes a body, a body of another media type),
     and an id in a path is what Django's <int:> matches (0 or more, 64 bits)."""
     for path, operations in result.get("paths", {}).items():
         if not path.startswith("/api/"):
@@ -130,7 +132,8 @@ def add_common_error_responses(result: dict, generator: Any, request: Any, publi
                 if parameter["in"] == "path" and parameter["schema"].get("type") == "integer":
                     parameter["schema"].update({"minimum": 0, "maximum": 2**63 - 1})
             responses = operation.setdefault("responses", {})
-            for status in ("401", "429"):
+            common = ("401", "415", "429") if "requestBody" in operation else ("401", "429")
+            for status in common:
                 responses.setdefault(
                     status,
                     {

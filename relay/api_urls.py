@@ -59,5 +59,5 @@ urlpatterns = [
     path("models/", models_api.ModelListView.as_view(), name="api-models"),
     path("models/active/", models_api.ActiveModelView.as_view(), name="api-model-active"),
     path("models/<int:pk>/", models_api.ModelDetailView.as_view(), name="api-model"),
-    re_path(r"^.*$", not_found),
+    re_path(r"^[\s\S]*$", not_found),  # [\s\S], not ".": an address with a newline in it too
 ]

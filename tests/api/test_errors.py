@@ -20,6 +20,12 @@ def test_it_answers_an_unknown_api_address_with_json(anon):
     assert response.json() == {"code": "not_found", "detail": "없는 주소입니다."}
 
 
+def test_it_answers_an_address_with_a_newline_with_json(anon):
+    response = anon.get("/api/rounds/M%0A/proposals/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
 def test_it_asks_for_credentials_when_not_logged_in(anon):
     response = anon.post("/api/novels/", {"title": "새 소설"})
     assert response.status_code == 401

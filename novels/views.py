@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -28,18 +28,12 @@ ROUND_STATUS_LABELS = {"open": "투표 중", "candidates": "후보 투표 중", 
 def novels_for_home():
     """Every novel with its number of turns, whether the AI is writing now, and its latest turn."""
     writing = GenerationJob.objects.filter(novel=OuterRef("pk"), status__in=ACTIVE_JOB_STATUSES)
-    novels = list(
-        Novel.objects.annotate(
-            turn_count=Count("turns", filter=~Q(turns__status=Turn.Status.REJECTED)),
-            ai_writing=Exists(writing),
-        ).order_by("status", "-created_at")
-    )
-    latest = {}
-    for turn in Turn.objects.filter(novel__in=novels).exclude(status=Turn.Status.REJECTED).order_by("position"):
-        latest[turn.novel_id] = turn.text
-    for novel in novels:
-        novel.latest_text = latest.get(novel.pk, "")
-    return novels
+    visible = Turn.objects.filter(novel=OuterRef("pk")).exclude(status=Turn.Status.REJECTED)
+    return Novel.objects.annotate(
+        turn_count=Count("turns", filter=~Q(turns__status=Turn.Status.REJECTED)),
+        ai_writing=Exists(writing),
+        latest_text=Subquery(visible.order_by("-position").values("text")[:1]),
+    ).order_by("status", "-created_at")
 
 
 def home(request: HttpRequest, form: NovelForm | None = None, status: int = 200) -> HttpResponse:

@@ -26,6 +26,7 @@ def test_home_lists_novels_with_status_turn_count_and_whether_the_ai_is_writing(
     assert "연재 중" in page
     assert "1개의 이어쓰기" in page
     assert "AI 작성 중" in page
+    assert "바다는 조용했다." in page  # the latest lines
 
 
 def test_home_does_not_say_the_ai_is_writing_when_it_is_not(client, novel):

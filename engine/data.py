@@ -80,9 +80,11 @@ def _split_source(
     segs = segments(text)
     if not segs:
         return [], []
-    size = block_sentences
-    if val_fraction > 0 and len(segs) < 4 * block_sentences:
-        size = max(1, len(segs) // 10)  # short texts: small blocks, so something is held out
+    n_blocks = -(-len(segs) // block_sentences)
+    if val_fraction > 0:
+        # Enough blocks that one of them is about val_fraction of the text, even for short texts.
+        n_blocks = max(n_blocks, round(1 / val_fraction))
+    size = max(1, -(-len(segs) // n_blocks))
     blocks = [segs[i : i + size] for i in range(0, len(segs), size)]
     held = _held_out_blocks(len(blocks), val_fraction)
     train: list[Run] = []

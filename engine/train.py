@@ -83,6 +83,7 @@ class TrainResult:
     seconds: float
     epochs: int
     curve: list[dict] = field(default_factory=list)
+    chars_per_s: float = 0.0  # training throughput, validation and saving not counted
 
 
 @dataclass
@@ -102,6 +103,7 @@ class _State:
     bad_epochs: int = 0
     elapsed: float = 0.0
     chars_seen: int = 0
+    train_seconds: float = 0.0  # inside training steps only: the throughput's denominator
     stopped: str = ""
 
 
@@ -276,6 +278,7 @@ def _resume_state(
         bad_epochs=extra.get("bad_epochs", 0),
         elapsed=extra.get("elapsed", 0.0),
         chars_seen=extra.get("chars_seen", 0),
+        train_seconds=extra.get("train_seconds", 0.0),
     )
     say(f"resuming from {path}: epoch {state.epoch}, window {state.window}, step {state.step}")
     return state
@@ -344,6 +347,7 @@ class _Loop:
         for x, y, style in layout.windows(tc.seq_len, start=s.window):
             if s.window >= self.windows_per_epoch:
                 break
+            window_start = time.perf_counter()
             x, y, style = x.to(self.device), y.to(self.device), style.to(self.device)
             self._set_lr()
             _, hidden, loss = s.model(x, hidden, targets=y, style=style)
@@ -360,7 +364,8 @@ class _Loop:
             loss_n += 1
             s.hidden = hidden
             s.elapsed = time.perf_counter() - self.started
-            self._report(bar, loss_sum / loss_n, chars)
+            s.train_seconds += time.perf_counter() - window_start
+            self._report(bar, loss_sum / loss_n)
             if not self.show_progress and time.perf_counter() - last_log >= tc.log_every_s:
                 last_log = time.perf_counter()
                 self.say(self._status_line(loss_sum / loss_n))
@@ -434,6 +439,7 @@ class _Loop:
             "train_loss": train_loss,
             "val_bpc": val_bpc,
             "seconds": time.perf_counter() - self.started,
+            "chars_per_s": s.chars_seen / max(1e-9, s.train_seconds),
         }
         if self.heldout:
             row["heldout_bpc"] = evaluate_runs(s.model, s.vocab, self.heldout, batch_size=self.tc.eval_batch_size)
@@ -464,6 +470,7 @@ class _Loop:
             "bad_epochs": s.bad_epochs,
             "elapsed": s.elapsed,
             "chars_seen": s.chars_seen,
+            "train_seconds": s.train_seconds,
         }
         save_checkpoint(self.out_dir / "last.pt", **common, optimizer=s.optimizer, extra=resume)
 
@@ -479,6 +486,7 @@ class _Loop:
             seconds=time.perf_counter() - self.started,
             epochs=s.epoch,
             curve=s.curve,
+            chars_per_s=s.chars_seen / max(1e-9, s.train_seconds),
         )
 
     # -- progress ------------------------------------------------------------
@@ -497,10 +505,10 @@ class _Loop:
             leave=False,
         )
 
-    def _report(self, bar, loss: float, chars: int) -> None:
+    def _report(self, bar, loss: float) -> None:
         if bar is None:
             return
-        rate = self.s.chars_seen / max(1e-9, self.s.elapsed)
+        rate = self.s.chars_seen / max(1e-9, self.s.train_seconds)
         bar.set_postfix_str(f"loss {loss:.3f}, {rate:,.0f} chars/s, total ETA {self._eta()}", refresh=False)
         bar.update(1)  # redraws at most every 0.1 s, with the postfix above
 
@@ -515,7 +523,7 @@ class _Loop:
 
     def _status_line(self, loss: float) -> str:
         s = self.s
-        rate = s.chars_seen / max(1e-9, s.elapsed)
+        rate = s.chars_seen / max(1e-9, s.train_seconds)
         return (
             f"epoch {s.epoch + 1}/{self.epochs} window {s.window}/{self.windows_per_epoch}: "
             f"loss {loss:.3f}, {rate:,.0f} chars/s, ETA {self._eta()}"

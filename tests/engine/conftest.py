@@ -34,6 +34,11 @@ GOOSE_STORY = """거위는 농장의 마당에서 자랐다.
 그날 저녁 거위는 늦게 돌아왔다."""
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords():
+    """The suite-wide fixture of this name needs Django's settings; engine tests need no Django at all."""
+
+
 @pytest.fixture(scope="package", autouse=True)
 def one_thread():
     # Tiny models run fastest on one thread, and the 2-core test machines are shared.

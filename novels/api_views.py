@@ -38,7 +38,6 @@ from novels.serializers import (
 )
 from relay.api import IsStaff, errors
 from voting.models import GenerationJob
-from voting.selectors import active_job
 
 
 def query_value(request: Request, name: str, field: serializers.Field) -> object | None:
@@ -61,7 +60,7 @@ def started_job(novel: Novel, wanted: bool, since_id: int) -> GenerationJob | No
     """The job a write has just queued for the AI's continuation, if one was asked for."""
     if not wanted:
         return None
-    return novel.jobs.filter(pk__gt=since_id).order_by("-id").first() or active_job(novel)
+    return novel.jobs.filter(pk__gt=since_id).order_by("-id").first()
 
 
 def last_job_id(novel: Novel) -> int:
@@ -80,7 +79,7 @@ NOVEL_STATUS = OpenApiParameter("status", enum=Novel.Status.values, description=
     post=extend_schema(
         summary="새 소설 (첫 글과 AI 이어쓰기까지 한 번에)",
         request=NovelCreateSerializer,
-        responses={201: NovelCreatedSerializer, **errors(400, 403, 409)},
+        responses={201: NovelCreatedSerializer, **errors(400, 403)},
     ),
 )
 class NovelListView(generics.ListAPIView):

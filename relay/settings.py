@@ -157,6 +157,22 @@ def channel_layers_from_url(url: str) -> dict:
 
 CHANNEL_LAYERS = channel_layers_from_url(REDIS_URL)
 
+
+def caches_from_url(url: str) -> dict:
+    """Redis when REDIS_URL is given, so that throttles count across all web processes."""
+    if url:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": url,
+                "KEY_PREFIX": f"relay{TEST_DB_SUFFIX}",
+            }
+        }
+    return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+CACHES = caches_from_url(REDIS_URL)
+
 # Generation runs in a thread of the web process in the embedded profile and
 # in separate `manage.py relayworker` processes in the scaled one.
 GENERATION_IN_PROCESS = envbool("GENERATION_IN_PROCESS", not REDIS_URL)

@@ -61,3 +61,12 @@ def test_production_settings_pass_check_deploy_without_warnings():
     )
     assert proc.returncode == 0, proc.stderr
     assert "no issues" in proc.stdout
+
+
+def test_it_keeps_the_cache_in_redis_when_redis_url_is_given():
+    from relay.settings import caches_from_url
+
+    assert caches_from_url("")["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    redis_cache = caches_from_url("redis://cache.internal:6380/2")["default"]
+    assert redis_cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert redis_cache["LOCATION"] == "redis://cache.internal:6380/2"

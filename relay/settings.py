@@ -177,6 +177,13 @@ CACHES = caches_from_url(REDIS_URL)
 # in separate `manage.py relayworker` processes in the scaled one.
 GENERATION_IN_PROCESS = envbool("GENERATION_IN_PROCESS", not REDIS_URL)
 
+# Rules of the relay (defaults in docs/relay-loop.md).
+RELAY_TURN_MIN_CHARS = envint("RELAY_TURN_MIN_CHARS", 10)
+RELAY_TURN_MAX_CHARS = envint("RELAY_TURN_MAX_CHARS", 2000)
+RELAY_TURN_RATE_SECONDS = envint("RELAY_TURN_RATE_SECONDS", 30)
+RELAY_CANDIDATE_SECONDS = envint("RELAY_CANDIDATE_SECONDS", 60)
+RELAY_JOB_STALE_SECONDS = envint("RELAY_JOB_STALE_SECONDS", 30)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

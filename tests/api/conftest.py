@@ -8,12 +8,6 @@ from rest_framework.test import APIClient
 
 
 @pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The named users are made for every test; a slow hasher would dominate the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def fresh_throttles():
     """Throttle counters live in the cache: each test starts with none."""
     cache.clear()

@@ -13,7 +13,6 @@ from voting.selectors import current_round
 
 def test_it_prepares_the_demo_once_and_a_second_start_changes_nothing(active_model, settings):
     # active_model points MODEL_DIR at the tiny model: a ready model is reused, nothing is trained.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     said: list[str] = []
     ensure_demo(say=said.append)
     ensure_demo(say=said.append)

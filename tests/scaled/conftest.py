@@ -14,12 +14,6 @@ from django.test import Client
 OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The named users are made per test; the production hasher would dominate the run."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def novel(editor):
     from novels.services import novel_create

@@ -73,7 +73,6 @@ def _check_exact_tally(round_, sea, lighthouse, voters) -> None:
 @pytest.mark.scaled
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_voters_give_an_exact_tally_on_postgresql(settings, editor, alice, bob):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     round_, sea, lighthouse = _relay(editor, alice, bob)
     _check_exact_tally(round_, sea, lighthouse, _voters(50))
 

@@ -23,7 +23,14 @@ def proposals_with_votes(round_: Round | int) -> QuerySet[Proposal]:
 
 def tally(round_: Round | int) -> list[dict]:
     """Votes per proposal, earliest proposal first: [{"proposal": id, "votes": n}]."""
-    return [{"proposal": p.pk, "votes": p.vote_count} for p in proposals_with_votes(round_)]
+    # Ids and counts only: this runs for every tally frame.
+    rows = (
+        Proposal.objects.filter(round=round_)
+        .annotate(vote_count=Count("votes"))
+        .order_by("created_at", "id")
+        .values_list("id", "vote_count")
+    )
+    return [{"proposal": pk, "votes": votes} for pk, votes in rows]
 
 
 def leading_proposal(round_: Round | int) -> tuple[Proposal | None, int]:

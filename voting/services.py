@@ -152,10 +152,16 @@ def _close_on_quorum(novel: Novel, round_: Round) -> None:
 
 
 def _put_vote(round_: Round, user, proposal: Proposal) -> Vote:
-    vote, created = Vote.objects.get_or_create(round=round_, user=user, defaults={"proposal": proposal})
-    if not created and vote.proposal_id != proposal.pk:
-        vote.proposal = proposal
-        vote.save(update_fields=["proposal", "updated_at"])
+    # One INSERT … ON CONFLICT (round, user) DO UPDATE instead of a read, a
+    # savepoint, an insert and its release: a vote is the hottest write there is.
+    # The unique constraint still makes it one vote per user per round. The
+    # returned row carries its id, round, user and proposal.
+    (vote,) = Vote.objects.bulk_create(
+        [Vote(round=round_, user=user, proposal=proposal)],
+        update_conflicts=True,
+        unique_fields=["round", "user"],
+        update_fields=["proposal", "updated_at"],
+    )
     return vote
 
 
@@ -175,7 +181,8 @@ def proposal_create(
     novel, round_ = _lock_round(round)
     _refuse_unless_taking_votes(round_, Round.Status.OPEN, timezone.now())
     sentences = _clean_sentences(novel, sentences)
-    proposal = Proposal.objects.filter(round=round_, keyword_key=key, sentences=sentences, style=style).first()
+    same = Proposal.objects.filter(round=round_, keyword_key=key, sentences=sentences, style=style)
+    proposal = same.order_by("id").first()  # not Meta.ordering: it joins the round and the novel
     created = proposal is None
     if created:
         proposal = Proposal.objects.create(

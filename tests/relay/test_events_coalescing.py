@@ -1,0 +1,110 @@
+"""Tally frames are coalesced per novel: fewer frames than votes, and the last one is the committed truth."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from novels.services import novel_create
+from relay import events
+from tests.voting.listening import listen_to_novel
+from voting.selectors import current_round, tally
+from voting.services import proposal_create, round_close, vote_cast
+
+pytestmark = pytest.mark.django_db(transaction=True)  # real commits, so the flushing thread sees them
+
+OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
+VOTERS = 20
+
+
+@pytest.fixture(autouse=True)
+def fresh_coalescer(monkeypatch):
+    """A coalescer with no memory of earlier tests' novels (ids are reused between tests)."""
+    monkeypatch.setattr(events, "_tallies", events.TallyCoalescer())
+    yield
+    events.flush_tallies()
+
+
+@pytest.fixture
+def relay(editor, alice, bob, django_user_model, monkeypatch):
+    novel = novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
+    round_ = current_round(novel)
+    sea = proposal_create(round=round_, author=alice, keyword="바다", sentences=2)[0]
+    lighthouse = proposal_create(round=round_, author=bob, keyword="등대", sentences=3)[0]
+    voters = [django_user_model.objects.create_user(username=f"voter{i}", password="x") for i in range(VOTERS)]
+    events.flush_tallies()
+    monkeypatch.setattr(events, "_tallies", events.TallyCoalescer())  # the novel has been quiet
+    listener = listen_to_novel(novel.pk)
+    yield novel, round_, (sea, lighthouse), voters, listener
+    listener.close()
+
+
+def tallies(listener, wait_s: float = 0.3) -> list[dict]:
+    return [event for event in listener.events(wait_s) if event["type"] == "tally"]
+
+
+def test_many_votes_within_a_window_give_fewer_frames_and_the_last_is_exact(settings, relay):
+    settings.RELAY_TALLY_INTERVAL_MS = 1000
+    novel, round_, proposals, voters, listener = relay
+
+    started = time.monotonic()
+    for i, voter in enumerate(voters):
+        vote_cast(round=round_, user=voter, proposal=proposals[i % 2])
+    time.sleep(max(0.0, 1.3 - (time.monotonic() - started)))  # past the window: the waiting frame is out
+
+    frames = tallies(listener)
+    # One at once for the first vote, then one per second at most.
+    assert 1 <= len(frames) <= 2 + int(time.monotonic() - started)
+    assert len(frames) < VOTERS
+    assert frames[-1]["tallies"] == tally(round_)
+    assert frames[-1]["total"] == VOTERS + 2
+
+
+def test_the_first_vote_after_a_quiet_window_is_sent_at_once(settings, relay):
+    settings.RELAY_TALLY_INTERVAL_MS = 60_000
+    novel, round_, (sea, _), voters, listener = relay
+
+    vote_cast(round=round_, user=voters[0], proposal=sea)
+
+    (frame,) = tallies(listener)
+    assert frame["tallies"][0] == {"proposal": sea.pk, "votes": 2}
+
+
+def test_flush_tallies_sends_the_waiting_frame_with_the_committed_tally(settings, relay):
+    settings.RELAY_TALLY_INTERVAL_MS = 60_000
+    novel, round_, (sea, lighthouse), voters, listener = relay
+    vote_cast(round=round_, user=voters[0], proposal=sea)
+    assert len(tallies(listener)) == 1
+
+    vote_cast(round=round_, user=voters[1], proposal=lighthouse)
+    vote_cast(round=round_, user=voters[2], proposal=lighthouse)
+    assert tallies(listener) == []  # waiting for the window
+
+    events.flush_tallies()
+    (frame,) = tallies(listener)
+    assert frame["tallies"] == [{"proposal": sea.pk, "votes": 2}, {"proposal": lighthouse.pk, "votes": 3}]
+    assert frame["total"] == 5
+
+
+def test_a_waiting_tally_goes_out_before_the_next_event_of_the_novel(settings, relay):
+    settings.RELAY_TALLY_INTERVAL_MS = 60_000
+    novel, round_, (sea, lighthouse), voters, listener = relay
+    vote_cast(round=round_, user=voters[0], proposal=sea)
+    vote_cast(round=round_, user=voters[1], proposal=lighthouse)
+
+    round_close(round=round_)
+
+    received = listener.events()
+    assert [event["type"] for event in received][:3] == ["tally", "tally", "round.closed"]
+    assert received[1]["total"] == 4
+
+
+def test_an_interval_of_zero_sends_one_frame_per_vote(settings, relay):
+    settings.RELAY_TALLY_INTERVAL_MS = 0
+    novel, round_, proposals, voters, listener = relay
+
+    for voter in voters[:5]:
+        vote_cast(round=round_, user=voter, proposal=proposals[0])
+
+    assert [frame["total"] for frame in tallies(listener)] == [3, 4, 5, 6, 7]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import unicodedata
+from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
+from django.db import InterfaceError, OperationalError
 
 from novels.models import Novel, SourceText
 from relay.errors import DomainError, NoOpenRound, NotFound
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4096
 CLOSE_NOT_FOUND = 4404
 CLOSE_ABUSE = 4429
+CLOSE_INTERNAL_ERROR = 1011
+DATABASE_UNAVAILABLE = "데이터베이스에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요."
 
 
 class BadMessage(DomainError):
@@ -39,6 +43,11 @@ class BadMessage(DomainError):
 
 
 # The database side of each message, run in a thread by the consumer.
+
+# The reads on connect touch no state of the consumer, so they may run in the
+# shared thread pool: 1,000 pages connecting at once no longer queue one by one
+# behind Channels' single thread-sensitive executor.
+read_in_pool = partial(database_sync_to_async, thread_sensitive=False)
 
 
 def novel_exists(novel_id: int) -> bool:
@@ -115,7 +124,8 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
     """One browser tab watching one novel."""
 
     async def connect(self) -> None:
-        """Accept, then close with 4404 for an unknown novel, else join and send the snapshot."""
+        """Accept, then close with 4404 for an unknown novel (1011 with an error if the database
+        is down), else join and send the snapshot."""
         self.novel_id = int(self.scope["url_route"]["kwargs"]["novel_id"])
         self.user = self.scope.get("user") or AnonymousUser()
         self.guard = FloodGuard()
@@ -123,13 +133,22 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
         # Accept first: a close before accepting is a bare HTTP 403, and the
         # page could not tell "no such novel" from "refused".
         await self.accept()
-        if not await database_sync_to_async(novel_exists)(self.novel_id):
-            await self.close(code=CLOSE_NOT_FOUND)
+        try:
+            if not await read_in_pool(novel_exists)(self.novel_id):
+                await self.close(code=CLOSE_NOT_FOUND)
+                return
+            # Join before reading the snapshot, so no event falls between the two.
+            for group in (novel_group(self.novel_id), SITE_GROUP):
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.append(group)
+            snapshot = await read_in_pool(snapshot_of)(self.novel_id, self.user)
+        except (OperationalError, InterfaceError):
+            # Say why before closing: a bare 1011 looks like a crash to the page.
+            log.warning("websocket of novel %s: database unavailable", self.novel_id, exc_info=True)
+            await self.send_error("database_unavailable", DATABASE_UNAVAILABLE)
+            await self.close(code=CLOSE_INTERNAL_ERROR, reason="database_unavailable")
             return
-        for group in (novel_group(self.novel_id), SITE_GROUP):
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.joined.append(group)
-        await self.send_json(await database_sync_to_async(snapshot_of)(self.novel_id, self.user))
+        await self.send_json(snapshot)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):

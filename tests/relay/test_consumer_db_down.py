@@ -1,0 +1,76 @@
+"""A socket that connects while the database is down is told why before it is closed."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection, connections
+
+from novels.services import novel_create
+from relay.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
+HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+
+
+@pytest.fixture
+def novel(editor):
+    return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
+
+
+@pytest.fixture
+def database_down(monkeypatch):
+    """New connections fail for real: SQLite gets a file it cannot open, PostgreSQL a closed port.
+
+    Every thread's connection shares this settings dictionary, and the consumer's
+    threads open a new connection per call (CONN_MAX_AGE=0); the test's own
+    connection stays open for the teardown.
+    """
+    if connection.vendor == "sqlite":
+        monkeypatch.setitem(connection.settings_dict, "NAME", "/nonexistent/relay-db-down/relay.sqlite3")
+    else:
+        monkeypatch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
+        monkeypatch.setitem(connection.settings_dict, "PORT", "9")  # discard: nothing listens
+
+
+async def connect(novel_id: int) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, f"/ws/novels/{novel_id}/", headers=HEADERS)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    return communicator
+
+
+async def test_it_sends_database_unavailable_and_closes_with_1011(novel, database_down):
+    ws = await connect(novel.pk)
+    try:
+        error = await ws.receive_json_from(timeout=10)
+        assert (error["type"], error["code"]) == ("error", "database_unavailable")
+        assert "데이터베이스" in error["message"]
+        assert await ws.receive_output(timeout=5) == {
+            "type": "websocket.close",
+            "code": 1011,
+            "reason": "database_unavailable",
+        }
+    finally:
+        await ws.disconnect()
+
+
+async def test_the_snapshot_comes_again_once_the_database_is_back(novel, database_down, monkeypatch):
+    ws = await connect(novel.pk)
+    try:
+        assert (await ws.receive_json_from(timeout=10))["code"] == "database_unavailable"
+    finally:
+        await ws.disconnect()
+    monkeypatch.undo()  # the database answers again
+
+    ws = await connect(novel.pk)
+    try:
+        snapshot = await ws.receive_json_from(timeout=10)
+        assert snapshot["type"] == "snapshot"
+        assert snapshot["novel"]["id"] == novel.pk
+    finally:
+        await ws.disconnect()
+        await sync_to_async(connections.close_all)()

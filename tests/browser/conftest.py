@@ -91,9 +91,12 @@ def wait_until_up(base_url: str, process: subprocess.Popen, timeout_s: float = 6
     raise RuntimeError(f"server at {base_url} did not answer within {timeout_s}s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def servers(django_db_setup, tiny_model_dir) -> Iterator[list[str]]:
-    """Base URLs of the running daphne servers: one (embedded) or two plus a relay worker (scaled)."""
+    """Base URLs of the running daphne servers: one (embedded) or two plus a relay worker (scaled).
+
+    Module-scoped: their workers poll the test database, so they must be gone
+    before other test modules run jobs of their own."""
     ARTIFACTS.mkdir(exist_ok=True)
     processes: list[subprocess.Popen] = []
     urls = []

@@ -190,6 +190,7 @@ class TallyCoalescer:
             self._loop = _server_loop() or self._loop
             self._dirty.setdefault(novel_id, set()).add(round_id)
             if novel_id in self._due:
+                self._start_thread()  # (again, should it ever have died)
                 return  # the frame already waiting will carry this change
             due = self._last.get(novel_id, -interval) + interval
             # Inside a transaction (tests that run on-commit callbacks by hand)
@@ -246,11 +247,14 @@ class TallyCoalescer:
                     if ready:
                         break
                     self._wake.wait(min(self._due.values()) - now if self._due else None)
-            for novel_id in ready:
-                self.flush(novel_id)
-            # This thread lives as long as the process; it keeps no connection
-            # open between frames (the same rule as CONN_MAX_AGE=0).
-            connections.close_all()
+            try:
+                for novel_id in ready:
+                    self.flush(novel_id)
+                # This thread lives as long as the process; it keeps no connection
+                # open between frames (the same rule as CONN_MAX_AGE=0).
+                connections.close_all()
+            except Exception:  # keep flushing the other novels whatever happened
+                log.exception("flushing tallies failed")
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:

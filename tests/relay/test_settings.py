@@ -29,7 +29,7 @@ def test_it_uses_the_in_memory_layer_without_redis_url():
 
 def test_it_uses_channels_redis_with_redis_url():
     layers = channel_layers_from_url("redis://cache.internal:6380/2")
-    assert layers["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layers["default"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert layers["default"]["CONFIG"]["hosts"][0]["address"] == "redis://cache.internal:6380/2"
 
 

@@ -36,12 +36,12 @@ system-packages:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 format: $(STAMP)
 	$(BIN)/ruff format .
-	$(BIN)/ruff check --fix .
+	$(BIN)/ruff check --no-cache .-fix .
 
 test: $(STAMP) system-packages lint test-embedded test-scaled
 

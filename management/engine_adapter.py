@@ -17,7 +17,6 @@ from django.conf import settings
 if TYPE_CHECKING:
     from engine.checkpoint import Bundle
     from engine.generate import StateCache
-
     from management.models import ModelVersion
 
 _lock = threading.Lock()

@@ -41,7 +41,7 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff format .
-	$(BIN)/ruff check --no-cache .-fix .
+	$(BIN)/ruff check --fix .
 
 test: $(STAMP) system-packages lint test-embedded test-scaled
 

@@ -13,12 +13,14 @@ generation latency and speed, repetition and keyword inclusion.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,7 +220,8 @@ class Bench:
         ref = reference.heldout_bpc
         ratio = bpc / ref
         met = ratio <= 0.9 and bpc < 4.2
-        self.say(f"held-out bits/char: engine {bpc:.3f}, reference {ref:.3f} ({ratio:.2f}x)")
+        ngram = kneser_ney_bpc(self.train_text, "\n".join(self.heldout_texts))
+        self.say(f"held-out bits/char: engine {bpc:.3f}, reference {ref:.3f} ({ratio:.2f}x), 4-gram {ngram:.3f}")
         self.rows.append(
             Row(
                 f"held-out bits/char after {self.args.budget:.0f} s, char",
@@ -227,6 +230,9 @@ class Bench:
                 "<= 0.9x ref and < 4.2",
                 f"{'met' if met else 'NOT met'} ({ratio:.2f}x)",
             )
+        )
+        self.rows.append(
+            Row("held-out bits/char, character 4-gram (Kneser-Ney)", "-", f"{ngram:.3f}", "(a yardstick)", "")
         )
 
     def generation_speed(self, engine: Bundle, reference, morph: Bundle | None) -> None:
@@ -375,6 +381,47 @@ class Bench:
 
 
 HEAD = Row("figure", "engine", "reference", "target", "verdict")
+
+
+def kneser_ney_bpc(train: str, test: str, order: int = 4, discount: float = 0.75) -> float:
+    """Interpolated Kneser-Ney character n-gram: bits per character of test."""
+    vocab = set(train)
+    counts = [Counter() for _ in range(order + 1)]  # counts[n][ngram of length n]
+    for n in range(1, order + 1):
+        counts[n].update(train[i : i + n] for i in range(len(train) - n + 1))
+    # Lower orders use continuation counts: in how many contexts does the n-gram follow something.
+    cont = [Counter() for _ in range(order + 1)]
+    for n in range(2, order + 1):
+        for gram in counts[n]:
+            cont[n - 1][gram[1:]] += 1
+    stats = [dict() for _ in range(order + 1)]  # context -> (total, distinct followers)
+    for n in range(1, order + 1):
+        table = counts[n] if n == order else cont[n]
+        total, distinct = Counter(), Counter()
+        for gram, c in table.items():
+            total[gram[:-1]] += c
+            distinct[gram[:-1]] += 1
+        stats[n] = (table, total, distinct)
+    uniform = 1 / (len(vocab) + 1)
+
+    def prob(history: str, ch: str) -> float:
+        p = uniform
+        for n in range(1, order + 1):
+            if len(history) < n - 1:
+                break
+            ctx = history[len(history) - (n - 1) :] if n > 1 else ""
+            table, total, distinct = stats[n]
+            t = total.get(ctx, 0)
+            if t == 0:
+                continue
+            c = table.get(ctx + ch, 0)
+            p = max(c - discount, 0) / t + discount * distinct[ctx] / t * p
+        return p
+
+    bits = 0.0
+    for i, ch in enumerate(test):
+        bits -= math.log2(prob(test[max(0, i - order + 1) : i], ch))
+    return bits / len(test)
 
 
 def repetition(text: str, width: int = 10) -> float:

@@ -34,9 +34,16 @@ GOOSE_STORY = """거위는 농장의 마당에서 자랐다.
 그날 저녁 거위는 늦게 돌아왔다."""
 
 
+# The suite-wide autouse fixtures of these names need Django; engine tests need no Django at
+# all (and must pass under `pytest -p no:django`), so here they do nothing.
 @pytest.fixture(autouse=True)
 def fast_passwords():
-    """The suite-wide fixture of this name needs Django's settings; engine tests need no Django at all."""
+    pass
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    pass
 
 
 @pytest.fixture(scope="package", autouse=True)

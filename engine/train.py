@@ -354,7 +354,12 @@ class _Loop:
         s = self.s
         while s.epoch < self.epochs and not s.stopped:
             layout = self._layout(s.epoch)
-            train_loss = self._train_epoch(layout)
+            try:
+                train_loss = self._train_epoch(layout)
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into one: keep what was learned
+                self._save_resume()
+                self.say(f"interrupted in epoch {s.epoch + 1}; {self.out_dir / 'last.pt'} holds it, resume to go on")
+                raise
             if s.stopped and s.window < self.windows_per_epoch:
                 self._finish_partial(train_loss)
                 break
@@ -491,15 +496,17 @@ class _Loop:
         return evaluate_runs(self.s.model, self.s.vocab, runs, batch_size=self.tc.eval_batch_size, max_windows=limit)
 
     def _save(self, improved: bool, *, epoch_file: bool = True) -> None:
-        s = self.s
-        light = {"val_bpc": s.curve[-1]["val_bpc"] if s.curve else None, "train_config": asdict(self.tc)}
-        common = {"model": s.model, "config": s.config, "vocab": s.vocab, "step": s.step, "epoch": s.epoch}
         if epoch_file and self.tc.save_epochs:
-            save_checkpoint(self.out_dir / f"epoch-{s.epoch}.pt", **common, extra=light)
+            self._write(f"epoch-{self.s.epoch}.pt", extra=self._extra())
         if improved or not (self.out_dir / "best.pt").exists():
-            save_checkpoint(self.out_dir / "best.pt", **common, extra=light)
+            self._write("best.pt", extra=self._extra())
+        self._save_resume()
+
+    def _save_resume(self) -> None:
+        """last.pt: everything a resumed run needs to go on exactly from here."""
+        s = self.s
         resume = {
-            **light,
+            **self._extra(),
             "data_hash": self.data_hash,
             "window": s.window if s.window < self.windows_per_epoch else 0,
             "hidden": s.hidden.detach().cpu() if s.hidden is not None and s.window else None,
@@ -510,7 +517,23 @@ class _Loop:
             "chars_seen": s.chars_seen,
             "train_seconds": s.train_seconds,
         }
-        save_checkpoint(self.out_dir / "last.pt", **common, optimizer=s.optimizer, extra=resume)
+        self._write("last.pt", extra=resume, optimizer=self.s.optimizer)
+
+    def _extra(self) -> dict:
+        return {"val_bpc": self.s.curve[-1]["val_bpc"] if self.s.curve else None, "train_config": asdict(self.tc)}
+
+    def _write(self, name: str, *, extra: dict, optimizer: torch.optim.Optimizer | None = None) -> None:
+        s = self.s
+        save_checkpoint(
+            self.out_dir / name,
+            model=s.model,
+            config=s.config,
+            vocab=s.vocab,
+            optimizer=optimizer,
+            step=s.step,
+            epoch=s.epoch,
+            extra=extra,
+        )
 
     def _result(self) -> TrainResult:
         s = self.s

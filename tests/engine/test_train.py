@@ -78,6 +78,36 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     assert [r["val_bpc"] for r in resumed.curve if r["epoch"] == int(r["epoch"])] == [r["val_bpc"] for r in whole.curve]
 
 
+def test_an_interrupted_run_saves_its_place_and_resumes_exactly(tmp_path):
+    config = tiny_train_config(epochs=2, log_every_s=0)  # a status line after every window
+    whole = train(SOURCES, out_dir=tmp_path / "whole", model_config=tiny_model_config(), train_config=config, log=quiet)
+    lines: list[str] = []
+
+    def interrupt_on_the_third_line(line: str) -> None:
+        lines.append(line)
+        if len(lines) == 3:  # the opening line, then one per window: Ctrl-C after window 2
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            SOURCES,
+            out_dir=tmp_path / "cut",
+            model_config=tiny_model_config(),
+            train_config=config,
+            log=interrupt_on_the_third_line,
+        )
+    assert read_checkpoint(tmp_path / "cut" / "last.pt")["step"] == 2
+    resumed = train(
+        SOURCES,
+        out_dir=tmp_path / "cut",
+        model_config=tiny_model_config(),
+        train_config=tiny_train_config(**{**config.__dict__, "resume": True}),
+        log=quiet,
+    )
+    for name, tensor in weights(whole.last_path).items():
+        assert torch.equal(tensor, weights(resumed.last_path)[name]), name
+
+
 def test_resume_refuses_other_sources(tmp_path):
     train(
         SOURCES, out_dir=tmp_path, model_config=tiny_model_config(), train_config=tiny_train_config(epochs=1), log=quiet

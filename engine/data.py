@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from engine.model import IGNORE_INDEX
-from engine.text import segments
+from engine.text import Segment, segments
 from engine.vocab import EOS, Vocab
 
 
@@ -47,7 +47,10 @@ def encode_stream(vocab: Vocab, text: str, *, close_last: bool = True, lead: str
     final punctuation: a story that stops mid-sentence is left open. ``lead`` is
     whitespace put before the first sentence (tokenised with it, as in training).
     """
-    segs = segments(text)
+    return _encode_segments(vocab, segments(text), close_last=close_last, lead=lead)
+
+
+def _encode_segments(vocab: Vocab, segs: list[Segment], *, close_last: bool = True, lead: str = "") -> list[int]:
     ids: list[int] = []
     for number, seg in enumerate(segs):
         ids.extend(vocab.encode((seg.sep if number else lead) + seg.text))
@@ -89,7 +92,7 @@ def _split_source(
     held = _held_out_blocks(len(blocks), val_fraction)
     train: list[Run] = []
     val: list[Run] = []
-    current: list = []
+    current: list[Segment] = []
     current_held = False
     for number, block in enumerate(blocks):
         is_held = number in held
@@ -111,12 +114,8 @@ def _held_out_blocks(n_blocks: int, val_fraction: float) -> set[int]:
     return {int((k + 0.5) * n_blocks / n_val) for k in range(n_val)}
 
 
-def _encode_run(vocab: Vocab, segs: list, style: int) -> Run:
-    ids: list[int] = []
-    for number, seg in enumerate(segs):
-        ids.extend(vocab.encode((seg.sep if number else "") + seg.text))
-        ids.append(EOS)
-    return Run(ids=torch.tensor(ids, dtype=torch.long), style=style)
+def _encode_run(vocab: Vocab, segs: list[Segment], style: int) -> Run:
+    return Run(ids=torch.tensor(_encode_segments(vocab, segs), dtype=torch.long), style=style)
 
 
 def text_run(vocab: Vocab, text: str, style: int) -> Run:

@@ -22,7 +22,7 @@ from torch import Tensor
 from engine.checkpoint import Bundle
 from engine.data import encode_stream
 from engine.errors import GenerationError
-from engine.text import CLOSERS, TERMINALS, normalize, segments
+from engine.text import ends_sentence, normalize, segments
 from engine.vocab import EOS, Vocab
 
 FEED_CHUNK = 2048  # tokens per forward pass when reading a long story
@@ -152,7 +152,7 @@ class _Tables:
         self.banned = special.copy()
         self.banned[EOS] = False  # never write <unk> or a style token; </s> is how sentences end
         self.newline = np.array(["\n" in t for t in texts]) & ~special
-        self.terminal = np.array([_ends_sentence(t) for t in texts]) & ~special
+        self.terminal = np.array([ends_sentence(t) for t in texts]) & ~special
         # Spaces and punctuation recur by nature; only tokens with letters are penalised.
         self.penalised = np.array([any(c.isalnum() for c in t) for t in texts]) & ~special
         self.texts = [("" if special[i] else t) for i, t in enumerate(texts)]
@@ -168,13 +168,6 @@ class _Tables:
             return tables
 
 
-def _ends_sentence(text: str) -> bool:
-    stripped = text.rstrip()
-    while stripped and stripped[-1] in CLOSERS:
-        stripped = stripped[:-1]
-    return bool(stripped) and stripped[-1] in TERMINALS
-
-
 @dataclass
 class _Row:
     """One candidate's progress through its sentences."""
@@ -187,7 +180,7 @@ class _Row:
     forced: list[int] | None = None  # tokens to write regardless, to close a sentence at the cap
 
     def may_end(self) -> bool:
-        return _ends_sentence(self.sentence) and self.sentence.count('"') % 2 == 0
+        return ends_sentence(self.sentence) and self.sentence.count('"') % 2 == 0
 
 
 def _check_args(
@@ -299,31 +292,6 @@ def _generate_rows(
         scores = logits.float().cpu().numpy()
 
 
-def _check_args(
-    n: int,
-    sentences: int,
-    max_chars: int | None,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    repetition_penalty: float,
-) -> None:
-    if n < 1:
-        raise GenerationError("the number of candidates must be at least 1")
-    if sentences < 1:
-        raise GenerationError("the length must be at least one sentence")
-    if max_chars is not None and max_chars < 8:
-        raise GenerationError("the character cap must be at least 8")
-    if temperature < 0:
-        raise GenerationError("the temperature must not be negative")
-    if top_k is not None and top_k < 1:
-        raise GenerationError("top_k must be at least 1")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise GenerationError("top_p must be in (0, 1]")
-    if repetition_penalty <= 0:
-        raise GenerationError("the repetition penalty must be positive")
-
-
 def _adjust(
     logits: np.ndarray, rows: list[_Row], tables: _Tables, counts: np.ndarray, penalty: float, cap: int
 ) -> np.ndarray:
@@ -407,7 +375,7 @@ def _closing_tokens(row: _Row, tables: _Tables) -> list[int]:
     """Tokens that end the current sentence now: a period, a closing quote, then </s>."""
     tokens: list[int] = []
     sentence = row.sentence
-    if not _ends_sentence(sentence.replace('"', "")) and tables.period is not None:
+    if not ends_sentence(sentence.replace('"', "")) and tables.period is not None:
         tokens.append(tables.period)
     if sentence.count('"') % 2 == 1 and tables.quote is not None:
         tokens.append(tables.quote)

@@ -134,7 +134,7 @@ def segments(text: str) -> list[Segment]:
             else:
                 sep = "\n" * breaks if out else ""
             sentence = line[start:stop]
-            out.append(Segment(sep=sep, text=sentence, closed=_ends_closed(sentence)))
+            out.append(Segment(sep=sep, text=sentence, closed=ends_sentence(sentence)))
             end = stop
         breaks = 1 if end else breaks + 1
     return out
@@ -174,7 +174,7 @@ def _line_sentences(line: str) -> list[tuple[int, int]]:
                 # A quoted utterance followed by another on the same line: two sentences.
                 # Followed by narration ("..." 하고 말했다.) it is one sentence.
                 j = _skip_spaces(line, i + 1)
-                if j > i + 1 and j < n and line[j] in QUOTES and _ends_closed(line[start : i + 1]):
+                if j > i + 1 and j < n and line[j] in QUOTES and ends_sentence(line[start : i + 1]):
                     spans.append((start, i + 1))
                     start = j
                     i = j
@@ -208,8 +208,8 @@ def _skip_spaces(line: str, i: int) -> int:
     return i
 
 
-def _ends_closed(sentence: str) -> bool:
-    """Does this sentence end with final punctuation, possibly inside closing quotes?"""
+def ends_sentence(sentence: str) -> bool:
+    """Does this text end with final punctuation, possibly followed by closing quotes or brackets?"""
     stripped = sentence.rstrip()
     while stripped and stripped[-1] in CLOSERS:
         stripped = stripped[:-1]

@@ -7,6 +7,7 @@ next generation, without a restart) and keeps one story-state cache per process.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +47,16 @@ def active_version() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
+def _limit_threads() -> None:
+    # On a machine of two cores or fewer, torch's OpenMP threads fight the web
+    # server's own threads and each other (training measured 8x slower with
+    # two threads there); one thread generates fastest.
+    import torch
+
+    if (os.cpu_count() or 1) <= 2 and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 def bundle_for(version: ModelVersion) -> Bundle:
     """The loaded model of a version; loaded once per process and version."""
     from engine.checkpoint import load_checkpoint
@@ -53,6 +64,7 @@ def bundle_for(version: ModelVersion) -> Bundle:
     with _lock:
         bundle = _bundles.get(version.pk)
         if bundle is None:
+            _limit_threads()
             bundle = load_checkpoint(checkpoint_path(version), device=device())
             bundle.model.eval()
             # Keep the newest two: the active one and the one it replaced,

@@ -117,3 +117,29 @@ def active_model(db, tiny_model_dir, settings):
     )
     yield version
     engine_adapter.forget_loaded_models()
+
+
+OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
+
+
+@pytest.fixture
+def novel(editor):
+    """A novel started by staff from a first passage, its first round open."""
+    from novels.services import novel_create
+
+    return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
+
+
+@pytest.fixture
+def round_(novel):
+    from voting.selectors import current_round
+
+    return current_round(novel)
+
+
+@pytest.fixture
+def proposal(round_, bob):
+    """bob's proposal (with bob's vote), saved before the test acts."""
+    from voting.services import proposal_create
+
+    return proposal_create(round=round_, author=bob, keyword="등대", sentences=2)[0]

@@ -279,7 +279,9 @@ def _send_on_loop(loop: asyncio.AbstractEventLoop, group: str, payload: dict[str
 
 _tallies = TallyCoalescer()
 # A command that exits right after a vote (relayworker --once) still sends it.
-atexit.register(flush_tallies)
+# threading's exit hooks run before concurrent.futures closes the executors
+# that async_to_sync needs; a plain atexit hook would run too late.
+getattr(threading, "_register_atexit", atexit.register)(flush_tallies)
 
 
 def _tally_payload(round_id: int) -> dict[str, Any] | None:

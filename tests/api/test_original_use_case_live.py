@@ -53,6 +53,9 @@ async def test_it_streams_the_ai_continuation_of_the_call_to_the_socket(alice, n
     try:
         connected, _ = await socket.connect(timeout=5)
         assert connected
+        # The consumer accepts first and joins the novel's group just before it
+        # sends the snapshot: only from the snapshot on is the socket in step.
+        await next_of(socket, "snapshot")
         await sync_to_async(run_job)()
         started = await next_of(socket, "generation.started")
         assert started["job"] == job["id"]

@@ -49,13 +49,9 @@ PREMISE_MAX_CHARS = 2000
 AI_CONTINUATION_SENTENCES = 3
 
 
-def setting(name: str, default: int) -> int:
-    return getattr(settings, name, default)
-
-
 def passage_bounds() -> tuple[int, int]:
     """Characters a human passage may have (RELAY_TURN_MIN_CHARS, RELAY_TURN_MAX_CHARS)."""
-    return setting("RELAY_TURN_MIN_CHARS", 10), setting("RELAY_TURN_MAX_CHARS", 2000)
+    return settings.RELAY_TURN_MIN_CHARS, settings.RELAY_TURN_MAX_CHARS
 
 
 def _require_user(user) -> None:
@@ -217,7 +213,7 @@ def turn_write(*, novel: Novel, author, text: str, continue_with_ai: bool = Fals
     if not novel.is_open:
         raise NovelFinished()
     _refuse_while_generating(novel)
-    wait = setting("RELAY_TURN_RATE_SECONDS", 30)
+    wait = settings.RELAY_TURN_RATE_SECONDS
     since = timezone.now() - timedelta(seconds=wait)
     if Turn.objects.filter(novel=novel, author=author, kind=Turn.Kind.HUMAN, created_at__gt=since).exists():
         raise RateLimited(f"한 사람은 {wait}초에 한 번만 쓸 수 있습니다.")

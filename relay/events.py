@@ -157,7 +157,7 @@ def flush_tallies() -> None:
 
 def tally_interval() -> float:
     """Seconds between two tally frames of one novel (RELAY_TALLY_INTERVAL_MS, 0 = one per write)."""
-    return max(0, getattr(settings, "RELAY_TALLY_INTERVAL_MS", 100)) / 1000
+    return max(0, settings.RELAY_TALLY_INTERVAL_MS) / 1000
 
 
 class TallyCoalescer:

@@ -51,7 +51,7 @@ SAVE_INTERVAL_S = 0.5  # heartbeat and text so far, in the database
 
 def stale_after_s() -> int:
     """Seconds without a heartbeat after which a running job counts as abandoned."""
-    return getattr(settings, "RELAY_JOB_STALE_SECONDS", 30)
+    return settings.RELAY_JOB_STALE_SECONDS
 
 
 def default_worker_name() -> str:

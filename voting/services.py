@@ -42,7 +42,7 @@ NO_ACTIVE_MODEL = "활성 모델이 없습니다 (no active model). 관리자가
 
 def candidate_seconds(novel: Novel) -> int:
     """The short second vote among the AI's candidates: a minute, or the round's length if shorter."""
-    return min(getattr(settings, "RELAY_CANDIDATE_SECONDS", 60), novel.round_seconds)
+    return min(settings.RELAY_CANDIDATE_SECONDS, novel.round_seconds)
 
 
 def _require_user(user) -> None:

@@ -154,7 +154,7 @@ def channel_layers_from_url(url: str) -> dict:
                 },
             }
         }
-    return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return {"default": {"BACKEND": "relay.layers.FanOutInMemoryChannelLayer"}}
 
 
 CHANNEL_LAYERS = channel_layers_from_url(REDIS_URL)

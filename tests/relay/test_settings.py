@@ -24,7 +24,7 @@ def test_it_parses_a_postgres_database_url(tmp_path):
 
 def test_it_uses_the_in_memory_layer_without_redis_url():
     layers = channel_layers_from_url("")
-    assert layers["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    assert layers["default"]["BACKEND"] == "relay.layers.FanOutInMemoryChannelLayer"
 
 
 def test_it_uses_channels_redis_with_redis_url():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import logging
 import os
 import threading
@@ -26,13 +27,18 @@ def novel_group(novel_id: int) -> str:
     return f"novel-{novel_id}"
 
 
+def event_message(payload: dict[str, Any]) -> dict[str, Any]:
+    """The group message for a payload, encoded to JSON once here rather than once per socket."""
+    return {"type": "relay.event", "text": json.dumps(payload, ensure_ascii=False)}
+
+
 def send_now(group: str, payload: dict[str, Any]) -> None:
     """Send at once (for streaming outside a transaction)."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "relay.event", "payload": payload})
+        async_to_sync(layer.group_send)(group, event_message(payload))
     except Exception:  # a broken broadcast must never undo a committed write
         log.exception("broadcast to %s failed", group)
 
@@ -166,8 +172,9 @@ class TallyCoalescer:
     One frame per vote is a frame to every socket per vote: at 50 votes/s and
     1,000 sockets that is 50,000 frames/s, and two reads per commit. Instead a
     commit marks its round dirty. The first change after a quiet interval is
-    sent at once, from the committing thread; later ones wait for the end of
-    the interval, when one daemon thread reads the tally once and sends it.
+    sent at once, later ones at the end of the interval; either way one daemon
+    thread reads the tally once and sends it, so the committing request never
+    waits for the fan-out.
     Every read happens after the mark it answers and under a per-novel lock
     that also covers the send, so frames leave in the order they were read and
     the last one always carries the committed truth.
@@ -192,11 +199,12 @@ class TallyCoalescer:
             if novel_id in self._due:
                 self._start_thread()  # (again, should it ever have died)
                 return  # the frame already waiting will carry this change
-            due = self._last.get(novel_id, -interval) + interval
             # Inside a transaction (tests that run on-commit callbacks by hand)
             # only this connection sees the rows, so read and send from here.
-            if due > now and interval and not connection.in_atomic_block:
-                self._due[novel_id] = due
+            if interval and not connection.in_atomic_block:
+                # Even a frame due now goes from the tally thread: the request
+                # that committed must not wait for the fan-out to every socket.
+                self._due[novel_id] = max(now, self._last.get(novel_id, -interval) + interval)
                 self._start_thread()
                 self._wake.notify()
                 return
@@ -270,9 +278,8 @@ def _send_on_loop(loop: asyncio.AbstractEventLoop, group: str, payload: dict[str
     layer = get_channel_layer()
     if layer is None:
         return
-    message = {"type": "relay.event", "payload": payload}
     try:
-        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, event_message(payload)), loop).result(timeout=10)
     except Exception:  # a broken broadcast must never stop the flushing thread
         log.exception("broadcast to %s failed", group)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -67,7 +68,7 @@ async def test_open_pages_are_told_when_makedata_activates_a_model(model_dir, no
 
     assert outcome.exit_code == EXIT_ACTIVATED, outcome.message
     assert message["type"] == "relay.event"
-    assert message["payload"] == {
+    assert json.loads(message["text"]) == {
         "type": "model.activated",
         "version": outcome.version.pk,
         "label": outcome.version.label,

@@ -96,8 +96,12 @@ def test_a_waiting_tally_goes_out_before_the_next_event_of_the_novel(settings, r
     round_close(round=round_)
 
     received = listener.events()
-    assert [event["type"] for event in received][:3] == ["tally", "tally", "round.closed"]
-    assert received[1]["total"] == 4
+    kinds = [event["type"] for event in received]
+    closed_at = kinds.index("round.closed")
+    # One or two tallies (the first vote's may have gone alone), all before the close.
+    assert set(kinds[:closed_at]) == {"tally"}
+    assert "tally" not in kinds[closed_at:]
+    assert received[closed_at - 1]["total"] == 4
 
 
 def test_an_interval_of_zero_sends_one_frame_per_vote(settings, relay):

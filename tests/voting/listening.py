@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from channels.layers import get_channel_layer
 
@@ -36,7 +37,7 @@ class Listener:
                     message = await asyncio.wait_for(self.layer.receive(self.channel), wait_s)
                 except TimeoutError:
                     return payloads
-                payloads.append(message["payload"])
+                payloads.append(json.loads(message["text"]))
 
         return self._run(drain())
 

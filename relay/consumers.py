@@ -97,7 +97,7 @@ def propose(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, A
 
 def vote(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
     proposal_id = field(content, "proposal", int)
-    proposal = Proposal.objects.select_related("round").filter(pk=proposal_id, round__novel_id=novel_id).first()
+    proposal = Proposal.objects.select_related("round__novel").filter(pk=proposal_id, round__novel_id=novel_id).first()
     if proposal is None:
         raise NotFound("그런 제안이 없습니다.")
     vote_cast(round=proposal.round, user=user, proposal=proposal)

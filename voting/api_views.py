@@ -114,7 +114,7 @@ class VoteView(APIView):
         responses={200: VoteResultSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        round = get_object_or_404(Round, pk=pk)
+        round = get_object_or_404(Round.objects.select_related("novel"), pk=pk)
         given = VoteSerializer(data=request.data, round=round)
         given.is_valid(raise_exception=True)
         services.vote_cast(round=round, user=request.user, proposal=given.validated_data["proposal"])

@@ -3,7 +3,10 @@
 Lock order, everywhere: the Novel row first, then the round or the job. Every
 write of a novel's relay therefore queues behind the others of that novel
 (they are short), on PostgreSQL with SELECT … FOR UPDATE and on SQLite because
-each transaction starts IMMEDIATE. Events go out after commit (relay.events).
+each transaction starts IMMEDIATE. Votes are the one exception, being the
+hottest write: they share the round's row (FOR SHARE) instead, so they do not
+queue behind each other, while closing the round still waits for them (see
+_round_for_vote). Events go out after commit (relay.events).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from management import engine_adapter
@@ -57,6 +60,24 @@ def _lock_novel(novel_id: int) -> Novel:
 def _lock_round(round_: Round) -> tuple[Novel, Round]:
     novel = _lock_novel(round_.novel_id)
     return novel, Round.objects.select_for_update().get(pk=round_.pk)
+
+
+def _round_for_vote(round_: Round) -> Round:
+    """The round, read under a lock that keeps it from closing until this transaction ends.
+
+    FOR SHARE: any number of votes hold it at once, so voters never wait for each
+    other, but closing the round (FOR UPDATE) waits until every vote holding it
+    has committed, so the winner counts each accepted vote, and a vote that comes
+    after the close sees it closed. SQLite has no row locks; its IMMEDIATE
+    transactions already run one at a time.
+    """
+    if connection.vendor != "postgresql":
+        return Round.objects.get(pk=round_.pk)
+    table = connection.ops.quote_name(Round._meta.db_table)
+    found = list(Round.objects.raw(f"SELECT * FROM {table} WHERE id = %s FOR SHARE", [round_.pk]))  # noqa: S608
+    if not found:
+        raise Round.DoesNotExist()
+    return found[0]
 
 
 def _refuse_unless_taking_votes(round_: Round, status: str, now: datetime) -> None:
@@ -195,25 +216,35 @@ def proposal_create(
     return proposal, created
 
 
-@transaction.atomic
 def vote_cast(*, round: Round, user, proposal: Proposal) -> Vote:
     """Vote for a proposal, or move the user's vote to it."""
     _require_user(user)
-    novel, round_ = _lock_round(round)
-    _refuse_unless_taking_votes(round_, Round.Status.OPEN, timezone.now())
-    if proposal.round_id != round_.pk:
-        raise NotFound("이 라운드의 제안이 아닙니다.")
-    vote = _put_vote(round_, user, proposal)
-    events.tally_changed(round_)
-    _close_on_quorum(novel, round_)
+    with transaction.atomic():
+        round_ = _round_for_vote(round)
+        _refuse_unless_taking_votes(round_, Round.Status.OPEN, timezone.now())
+        if proposal.round_id != round_.pk:
+            raise NotFound("이 라운드의 제안이 아닙니다.")
+        vote = _put_vote(round_, user, proposal)
+        events.tally_changed(round_)
+    _close_if_quorum(round)
     return vote
+
+
+def _close_if_quorum(round_: Round) -> None:
+    """Close the round when its votes reach the novel's quorum: a transaction of its own, with the
+    usual locks, which checks again (of two votes that reach it at once, one closes)."""
+    if not round_.novel.vote_quorum:
+        return
+    with transaction.atomic():
+        novel, locked = _lock_round(round_)
+        _close_on_quorum(novel, locked)
 
 
 @transaction.atomic
 def vote_withdraw(*, round: Round, user) -> None:
     """Take back the user's vote in an open round (nothing happens if there was none)."""
     _require_user(user)
-    _, round_ = _lock_round(round)
+    round_ = _round_for_vote(round)
     _refuse_unless_taking_votes(round_, Round.Status.OPEN, timezone.now())
     deleted, _ = Vote.objects.filter(round=round_, user=user).delete()
     if deleted:

@@ -92,7 +92,7 @@ def vote(request: HttpRequest, novel_id: int) -> HttpResponse:
         return invalid_form(request, form, novel)
     try:
         proposal = (
-            Proposal.objects.select_related("round")
+            Proposal.objects.select_related("round__novel")
             .filter(pk=form.cleaned_data["proposal"], round__novel=novel)
             .first()
         )

@@ -96,3 +96,38 @@ def test_the_same_user_voting_from_two_connections_at_once_keeps_one_vote(editor
 def test_concurrent_voters_give_an_exact_tally_in_either_profile(editor, alice, bob):
     round_, sea, lighthouse = _relay(editor, alice, bob)
     _check_exact_tally(round_, sea, lighthouse, _voters(12))
+
+
+@pytest.mark.scaled
+@pytest.mark.django_db(transaction=True)
+def test_a_close_racing_forty_votes_counts_every_accepted_vote_and_refuses_the_rest(monkeypatch, editor, alice, bob):
+    from relay import events
+    from relay.errors import RoundClosed
+    from voting.services import round_close
+
+    round_, sea, lighthouse = _relay(editor, alice, bob)
+    voters = _voters(40)
+    counted_at_close: list[int] = []
+    monkeypatch.setattr(events, "round_closed", lambda round_, **kw: counted_at_close.append(kw["votes"]))
+    accepted, refused = [], []
+
+    def ballot(user):
+        def cast() -> None:
+            try:
+                vote_cast(round=round_, user=user, proposal=sea)
+            except RoundClosed:
+                refused.append(user.pk)
+            else:
+                accepted.append(user.pk)
+
+        return cast
+
+    jobs = [ballot(user) for user in voters]
+    jobs.insert(20, lambda: round_close(round=round_, closed_by=editor))
+    _run_together(jobs)
+
+    stored = set(Vote.objects.filter(round=round_, proposal=sea).values_list("user_id", flat=True))
+    assert stored == set(accepted) | {alice.pk}
+    assert len(accepted) + len(refused) == len(voters)
+    # The winner's count at the close is every vote it will ever have: none slipped in after.
+    assert counted_at_close == [len(stored)]

@@ -109,10 +109,12 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 def database_from_url(url: str, var_dir: Path) -> dict:
     """The default database: DATABASE_URL when given, else SQLite under var/."""
     if url:
-        # No persistent connections: under ASGI every request runs in a thread of
-        # its own, so a kept connection is never reused and piles up until
-        # PostgreSQL refuses more (bench/load.py hit max_connections at 32 concurrent votes).
-        config = dict(dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True))
+        # Persistent connections, checked before each reuse. This is safe because
+        # requests run in the event loop's fixed thread pool (relay.handler): with
+        # Django's own ASGI handler every request had a thread of its own, kept
+        # connections were never reused and piled up until PostgreSQL refused more.
+        max_age = envint("DB_CONN_MAX_AGE", 60)
+        config = dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))
         config["TEST"] = {"NAME": f"test_{config['NAME']}{TEST_DB_SUFFIX}"}
     else:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": var_dir / "relay.sqlite3"}

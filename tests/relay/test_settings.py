@@ -70,3 +70,13 @@ def test_it_keeps_the_cache_in_redis_when_redis_url_is_given():
     redis_cache = caches_from_url("redis://cache.internal:6380/2")["default"]
     assert redis_cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert redis_cache["LOCATION"] == "redis://cache.internal:6380/2"
+
+
+def test_postgresql_connections_are_kept_for_reuse_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("DB_CONN_MAX_AGE", raising=False)
+    kept = database_from_url("postgres://relay@db:5432/relay", Path("/tmp"))
+    monkeypatch.setenv("DB_CONN_MAX_AGE", "0")
+    fresh = database_from_url("postgres://relay@db:5432/relay", Path("/tmp"))
+
+    assert (kept["CONN_MAX_AGE"], kept["CONN_HEALTH_CHECKS"]) == (60, True)
+    assert fresh["CONN_MAX_AGE"] == 0

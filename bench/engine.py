@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/engine.py --budget 240            # about 20 minutes on 2 cores
     .venv/bin/python bench/engine.py --quick                 # a smoke test, about 3 minutes
+    python3 bench/engine.py --device cuda --large --budget 120   # on a GPU, both sides there
 
 Whole novels of ../shared/corpus/koconovel are held out for validation. It
 reports figures, not pass/fail of a test: training speed in the original's
 configuration, held-out bits per character after the same wall-clock budget
 (each side in its default configuration; the engine in both vocabulary modes),
-generation latency and speed, repetition and keyword inclusion.
+generation latency and speed, repetition and keyword inclusion. With
+``--device cuda`` both sides train, evaluate and generate on the GPU;
+``--large`` adds the engine's large preset (meant for a GPU) in character mode.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from bench.reference_gru import (  # noqa: E402
 )
 from engine.checkpoint import Bundle, load_checkpoint  # noqa: E402
 from engine.generate import StateCache, generate, generate_candidates  # noqa: E402
-from engine.model import GRUConfig  # noqa: E402
+from engine.model import GRUConfig, resolve_device  # noqa: E402
 from engine.text import read_text, split_sentences  # noqa: E402
 from engine.train import Source, TrainConfig, evaluate_bpc, train  # noqa: E402
 
@@ -63,6 +66,7 @@ def default_threads() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where both sides run (default cpu)")
     parser.add_argument("--budget", type=float, default=600.0, help="training seconds per side (default 600)")
     parser.add_argument("--quick", action="store_true", help="small budget, few prompts: a smoke test")
     parser.add_argument(
@@ -72,11 +76,20 @@ def main() -> None:
         help="torch threads for training, both sides (default: 1 on 2 cores)",
     )
     parser.add_argument("--gen-threads", type=int, default=1, help="torch threads for generation")
-    parser.add_argument("--speed-steps", type=int, default=6, help="windows timed in the speed comparison")
+    parser.add_argument(
+        "--speed-steps", type=int, help="windows timed in the speed comparison (default 6 on the CPU, 100 on a GPU)"
+    )
     parser.add_argument("--prompts", type=int, default=20)
     parser.add_argument("--no-morph", action="store_true", help="skip the morpheme-mode run")
+    parser.add_argument("--large", action="store_true", help="also train the large preset (char mode; for a GPU)")
     parser.add_argument("--out", type=Path, help="also write the report here")
     args = parser.parse_args()
+    try:
+        args.device = resolve_device(args.device)
+    except ValueError as e:
+        parser.error(str(e))
+    if args.speed_steps is None:
+        args.speed_steps = 100 if args.device.type == "cuda" else 6
     if args.quick:
         args.budget = min(args.budget, 30.0)
         args.speed_steps = min(args.speed_steps, 2)
@@ -106,6 +119,7 @@ class Bench:
         self.args = args
         self.say = report.say
         self.rows: list[Row] = []
+        self.device: torch.device = args.device
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-engine-"))
         paths = sorted(args.corpus.glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
         if not paths:
@@ -133,14 +147,21 @@ class Bench:
         morph = None
         if not self.args.no_morph:
             morph, _ = self.engine_default("morph")
-            bpc = evaluate_bpc(morph, self.heldout_texts)
-            self.rows.append(
-                Row(f"held-out bits/char after {self.args.budget:.0f} s, morph", f"{bpc:.3f}", "-", "(reported)", "")
-            )
+            self.heldout_row(morph, "morph")
+        if self.args.large:
+            large, _ = self.engine_default("char", GRUConfig.large(1))
+            self.heldout_row(large, "char, large preset")
+            del large  # its weights no longer hold GPU memory during the generation timings
         torch.set_num_threads(self.args.gen_threads)
         self.generation_speed(engine, reference, morph)
         self.repetition_and_keywords(engine, reference)
         self.table()
+
+    def clock(self) -> float:
+        """perf_counter, once the GPU has finished what was queued, so a timing holds all of its work."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     # -- parts -------------------------------------------------------------------
 
@@ -150,11 +171,16 @@ class Bench:
         say(
             f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
         )
-        if torch.cuda.is_available():
-            say(f"GPU: {torch.cuda.get_device_name(0)} (the engine's CPU figures below are still CPU runs)")
+        if self.device.type == "cuda":
+            say(
+                f"device: {torch.cuda.get_device_name(self.device)} (CUDA {torch.version.cuda}, "
+                f"cuDNN {torch.backends.cudnn.version()}): both sides train, evaluate and generate on it"
+            )
+        elif torch.cuda.is_available():
+            say(f"device: cpu; GPU {torch.cuda.get_device_name(0)} present but unused (--device cuda uses it)")
         else:
-            say("GPU: none. CUDA is not available in this session, so every figure is a CPU figure.")
-        say(f"threads: {self.args.threads} for training, {self.args.gen_threads} for generation")
+            say("device: cpu. CUDA is not available in this session, so every figure is a CPU figure.")
+        say(f"threads: {self.args.threads} for training, {self.args.gen_threads} for generation (CPU side)")
         try:
             say(f"load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         except OSError:
@@ -170,27 +196,9 @@ class Bench:
     def speed_same_config(self) -> None:
         """Training characters per second, both sides in the original's configuration."""
         steps = self.args.speed_steps
-        subset = [Source(s.name, s.text[:15000]) for s in self.sources[:4]]  # speed does not depend on size
-        reference = train_reference("\n".join(s.text for s in subset), max_steps=steps)
-        config = ReferenceConfig()
-        result = train(
-            subset,
-            out_dir=self.tmp / "speed",
-            model_config=GRUConfig(1, embed=config.embed, hidden=config.hidden, layers=config.layers, dropout=0.0),
-            train_config=TrainConfig(
-                batch_size=config.batch_size,
-                seq_len=config.seq_len,
-                lr=config.lr,
-                warmup_steps=0,
-                max_steps=steps,
-                val_fraction=0.01,
-                style_dropout=0.0,
-                save_epochs=False,
-                device="cpu",
-                num_threads=self.args.threads,
-            ),
-            log=lambda line: None,
-        )
+        if self.device.type == "cuda":
+            self.speed_pair(2)  # CUDA context, cuDNN and cuBLAS set up outside the timed runs
+        result, reference = self.speed_pair(steps)
         ratio = result.chars_per_s / reference.chars_per_s
         self.say(
             f"speed (2x1024 GRU, seq 200, batch 8, {steps} windows): engine {result.chars_per_s:,.0f} chars/s, "
@@ -206,9 +214,34 @@ class Bench:
             )
         )
 
+    def speed_pair(self, steps: int):
+        """Both sides for a few windows of the original's configuration: (engine result, reference run)."""
+        subset = [Source(s.name, s.text[:15000]) for s in self.sources[:4]]  # speed does not depend on size
+        reference = train_reference("\n".join(s.text for s in subset), max_steps=steps, device=self.device)
+        config = ReferenceConfig()
+        result = train(
+            subset,
+            out_dir=self.tmp / "speed",
+            model_config=GRUConfig(1, embed=config.embed, hidden=config.hidden, layers=config.layers, dropout=0.0),
+            train_config=TrainConfig(
+                batch_size=config.batch_size,
+                seq_len=config.seq_len,
+                lr=config.lr,
+                warmup_steps=0,
+                max_steps=steps,
+                val_fraction=0.01,
+                style_dropout=0.0,
+                save_epochs=False,
+                device=str(self.device),
+                num_threads=self.args.threads,
+            ),
+            log=lambda line: None,
+        )
+        return result, reference
+
     def reference_default(self):
         start = time.perf_counter()
-        run = train_reference(self.train_text, budget_s=self.args.budget)
+        run = train_reference(self.train_text, budget_s=self.args.budget, device=self.device)
         bpc = evaluate_reference(run, self.heldout_texts)
         self.say(
             f"reference: {run.steps} windows, {run.chars:,} chars in {run.seconds:.0f} s "
@@ -218,25 +251,35 @@ class Bench:
         run.heldout_bpc = bpc
         return run
 
-    def engine_default(self, mode: str) -> tuple[Bundle, object]:
+    def engine_default(self, mode: str, model_config: GRUConfig | None = None) -> tuple[Bundle, object]:
+        """The engine in its default training settings; the default model unless model_config says otherwise."""
         start = time.perf_counter()
         config = TrainConfig(
             epochs=1000,
             time_budget_s=self.args.budget,
             vocab_mode=mode,
             min_count=3 if mode == "morph" else 1,  # morphemes seen once or twice fall back to characters
-            device="cpu",
+            device=str(self.device),
             num_threads=self.args.threads,
         )
-        result = train(self.sources, out_dir=self.tmp / mode, train_config=config, log=self.say)
-        bundle = load_checkpoint(result.best_path)
+        name = mode if model_config is None else f"{mode}-{model_config.hidden}x{model_config.layers}"
+        result = train(
+            self.sources, out_dir=self.tmp / name, model_config=model_config, train_config=config, log=self.say
+        )
+        bundle = load_checkpoint(result.best_path, device=self.device)
         self.say(
-            f"engine ({mode}, {bundle.model.num_parameters():,} parameters, vocabulary {len(bundle.vocab)}): "
+            f"engine ({name}, {bundle.model.num_parameters():,} parameters, vocabulary {len(bundle.vocab)}): "
             f"{result.train_chars:,} chars in {result.seconds:.0f} s ({result.chars_per_s:,.0f} chars/s), "
             f"{len(result.curve)} validations, best validation {result.val_bpc:.3f} bits/char "
             f"[{time.perf_counter() - start:.0f} s]"
         )
         return bundle, result
+
+    def heldout_row(self, bundle: Bundle, label: str) -> None:
+        bpc = evaluate_bpc(bundle, self.heldout_texts)
+        self.rows.append(
+            Row(f"held-out bits/char after {self.args.budget:.0f} s, {label}", f"{bpc:.3f}", "-", "(reported)", "")
+        )
 
     def quality(self, engine: Bundle, reference) -> None:
         bpc = evaluate_bpc(engine, self.heldout_texts)
@@ -264,19 +307,19 @@ class Bench:
         list(generate(engine, story=story, sentences=1, cache=cache, cache_key="bench", seed=0))  # state ready
         firsts = []
         for seed in range(20):
-            start = time.perf_counter()
+            start = self.clock()
             stream = generate(engine, story=story, cache=cache, cache_key="bench", seed=seed)
             next(stream)
-            firsts.append(time.perf_counter() - start)
+            firsts.append(self.clock() - start)
             stream.close()
         first_ms = statistics.median(firsts) * 1000
 
         logits, h = prime_state(reference, story)
         ref_firsts = []
         for _ in range(20):
-            start = time.perf_counter()
+            start = self.clock()
             next(greedy(reference, logits, h, 1))
-            ref_firsts.append(time.perf_counter() - start)
+            ref_firsts.append(self.clock() - start)
         ref_first_ms = statistics.median(ref_firsts) * 1000
         self.rows.append(
             Row(
@@ -293,9 +336,9 @@ class Bench:
                 engine, story=story, sentences=10_000, max_chars=3000, seed=1, cache=cache, cache_key="bench"
             )
         )
-        start = time.perf_counter()
+        start = self.clock()
         n = sum(len(c) for c in greedy(reference, logits, h, 400))
-        ref_single = n / (time.perf_counter() - start)
+        ref_single = n / (self.clock() - start)
         self.rows.append(
             Row(
                 "generation chars/s, one stream",
@@ -305,11 +348,11 @@ class Bench:
                 "met" if single >= 1000 else "NOT met",
             )
         )
-        start = time.perf_counter()
+        start = self.clock()
         texts = generate_candidates(
             engine, n=8, story=story, sentences=10_000, max_chars=600, seed=2, cache=cache, cache_key="bench"
         )
-        batch = sum(len(t) for t in texts) / (time.perf_counter() - start)
+        batch = sum(len(t) for t in texts) / (self.clock() - start)
         self.rows.append(
             Row(
                 "generation chars/s, 8 candidates in all",
@@ -325,11 +368,10 @@ class Bench:
             )
             self.rows.append(Row("generation chars/s, one stream, morph", f"{morph_speed:,.0f}", "-", "(reported)", ""))
 
-    @staticmethod
-    def _chars_per_s(make_stream) -> float:
-        start = time.perf_counter()
+    def _chars_per_s(self, make_stream) -> float:
+        start = self.clock()
         n = sum(len(piece) for piece in make_stream())
-        return n / (time.perf_counter() - start)
+        return n / (self.clock() - start)
 
     def prompts(self) -> list[tuple[str, str]]:
         """(story, keyword) pairs from the held-out novels: three sentences, then the next one's first word."""

@@ -15,10 +15,13 @@ import threading
 import time
 from typing import Any
 
+import redis
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, connections, transaction
+
+from relay.tally_slots import Claim, SharedTallySlots
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +156,10 @@ def proposal_added(proposal) -> None:
 def tally_changed(round_) -> None:
     """Mark the round's tally changed at commit; the frame goes out coalesced (see TallyCoalescer)."""
     novel_id, round_id = round_.novel_id, round_.pk
-    transaction.on_commit(lambda: _tallies.mark(novel_id, round_id))
+    # Round ids come back after a database is recreated; the opening time tells
+    # two rounds with one id apart in the keys that processes share.
+    slot = f"{round_id}.{round_.opened_at.timestamp():.6f}"
+    transaction.on_commit(lambda: _tallies.mark(novel_id, round_id, slot))
 
 
 def flush_tallies() -> None:
@@ -187,13 +193,18 @@ class TallyCoalescer:
         self._due: dict[int, float] = {}  # novel -> when its waiting frame goes (monotonic)
         self._last: dict[int, float] = {}  # novel -> when its last frame was read
         self._sending: dict[int, threading.Lock] = {}
+        self._waiting: dict[int, dict[int, int]] = {}  # novel -> round -> version, for a shared slot
+        self._slots: dict[int, str] = {}  # round -> its name in the shared keys
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._shared: SharedTallySlots | None | bool = False  # False: not looked up yet
 
-    def mark(self, novel_id: int, round_id: int) -> None:
+    def mark(self, novel_id: int, round_id: int, slot: str = "") -> None:
+        """A commit changed the round's votes; `slot` names the round in the keys shared across processes."""
         interval = tally_interval()
         now = time.monotonic()
         with self._lock:
+            self._slots[round_id] = slot or str(round_id)
             self._loop = _server_loop() or self._loop
             self._dirty.setdefault(novel_id, set()).add(round_id)
             if novel_id in self._due:
@@ -204,25 +215,39 @@ class TallyCoalescer:
             if interval and not connection.in_atomic_block:
                 # Even a frame due now goes from the tally thread: the request
                 # that committed must not wait for the fan-out to every socket.
-                self._due[novel_id] = max(now, self._last.get(novel_id, -interval) + interval)
+                # Across processes the shared slot keeps the pace (relay.tally_slots).
+                shared = self._shared_slots() is not None
+                self._due[novel_id] = now if shared else max(now, self._last.get(novel_id, -interval) + interval)
                 self._start_thread()
                 self._wake.notify()
                 return
         self.flush(novel_id)
 
-    def flush(self, novel_id: int) -> None:
-        """Send the novel's waiting tally, if any, from this thread."""
+    def flush(self, novel_id: int, *, force: bool = True) -> None:
+        """Send the novel's waiting tally, if any, from this thread.
+
+        In the scaled profile the processes share each round's interval
+        (relay.tally_slots): a round whose slot another process holds waits for
+        it, unless `force` (the tally must go before the event that follows)."""
         with self._lock:
-            rounds = self._dirty.pop(novel_id, None)
+            rounds = self._dirty.pop(novel_id, set())
+            waiting = self._waiting.pop(novel_id, {})
             self._due.pop(novel_id, None)
-            if not rounds:
+            if not rounds and not waiting:
                 return
             self._last[novel_id] = time.monotonic()
             sending = self._sending.setdefault(novel_id, threading.Lock())
             loop = self._loop
         on_server_loop = threading.current_thread() is self._thread and loop is not None and loop.is_running()
+        later: dict[int, tuple[int, int]] = {}  # round -> (version, ms to wait)
         with sending:
-            for round_id in sorted(rounds):
+            for round_id in sorted(rounds | waiting.keys()):
+                claim = self._claim(round_id, rounds, waiting, force=force)
+                if claim.action == "covered":
+                    continue
+                if claim.action == "wait":
+                    later[round_id] = (claim.version, claim.wait_ms)
+                    continue
                 try:
                     payload = _tally_payload(round_id)
                 except Exception:  # a failed read must never break the caller's commit
@@ -234,10 +259,53 @@ class TallyCoalescer:
                     _send_on_loop(loop, novel_group(novel_id), payload)
                 else:
                     send_now(novel_group(novel_id), payload)
+                self._sent(round_id, claim.version)
+        if later:
+            self._wait_for_slots(novel_id, later)
+
+    def _shared_slots(self) -> SharedTallySlots | None:
+        if self._shared is False:
+            url = settings.REDIS_URL
+            self._shared = SharedTallySlots(url, prefix=f"relay{settings.TEST_DB_SUFFIX}") if url else None
+        return self._shared
+
+    def _claim(self, round_id: int, rounds: set[int], waiting: dict[int, int], *, force: bool) -> Claim:
+        shared = self._shared_slots()
+        if shared is None:
+            return Claim("send")
+        try:
+            # New commits get a version now (they all committed before this);
+            # a round that only waited for a slot keeps the version it had.
+            slot = self._slots.get(round_id, str(round_id))
+            version = shared.changed(slot) if round_id in rounds else waiting[round_id]
+            claim = shared.claim(slot, version, interval_ms=int(tally_interval() * 1000), force=force)
+        except redis.RedisError:
+            log.warning("tally slots unavailable; sending round %s's tally anyway", round_id, exc_info=True)
+            return Claim("send")
+        return Claim(claim.action, version=claim.version or version, wait_ms=claim.wait_ms)
+
+    def _sent(self, round_id: int, version: int) -> None:
+        shared = self._shared_slots()
+        if shared is None or not version:
+            return
+        try:
+            shared.sent(self._slots.get(round_id, str(round_id)), version)
+        except redis.RedisError:
+            log.warning("could not record round %s's tally as sent", round_id, exc_info=True)
+
+    def _wait_for_slots(self, novel_id: int, later: dict[int, tuple[int, int]]) -> None:
+        with self._lock:
+            waiting = self._waiting.setdefault(novel_id, {})
+            for round_id, (version, _) in later.items():
+                waiting[round_id] = max(version, waiting.get(round_id, 0))
+            due = time.monotonic() + min(wait for _, wait in later.values()) / 1000
+            self._due[novel_id] = min(due, self._due.get(novel_id, due))
+            self._start_thread()
+            self._wake.notify()
 
     def flush_all(self) -> None:
         with self._lock:
-            novels = list(self._dirty)
+            novels = list(self._dirty.keys() | self._waiting.keys())
         for novel_id in novels:
             self.flush(novel_id)
 
@@ -257,7 +325,7 @@ class TallyCoalescer:
                     self._wake.wait(min(self._due.values()) - now if self._due else None)
             try:
                 for novel_id in ready:
-                    self.flush(novel_id)
+                    self.flush(novel_id, force=False)
                 # This thread lives as long as the process; it keeps no connection
                 # open between frames (the same rule as CONN_MAX_AGE=0).
                 connections.close_all()

@@ -1,0 +1,73 @@
+"""Scaled profile: web processes share each round's tally interval through Redis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from relay import events
+from relay.tally_slots import SharedTallySlots
+from tests.relay.test_events_coalescing import relay, tallies  # noqa: F401 (fixture)
+from voting.selectors import tally
+from voting.services import vote_cast
+
+pytestmark = [pytest.mark.scaled, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def fresh_coalescer(monkeypatch):
+    monkeypatch.setattr(events, "_tallies", events.TallyCoalescer())
+    yield
+    events.flush_tallies()
+
+
+def test_two_processes_voting_at_once_send_one_frame_per_interval_and_the_last_is_exact(
+    settings,
+    monkeypatch,
+    relay,  # noqa: F811
+):
+    settings.RELAY_TALLY_INTERVAL_MS = 1000
+    novel, round_, proposals, voters, listener = relay
+    processes = [events.TallyCoalescer(), events.TallyCoalescer()]
+
+    started = time.monotonic()
+    for i, voter in enumerate(voters):
+        monkeypatch.setattr(events, "_tallies", processes[i % 2])  # whose commit this is
+        vote_cast(round=round_, user=voter, proposal=proposals[i % 2])
+    time.sleep(max(0.0, 2.5 - (time.monotonic() - started)))
+
+    frames = tallies(listener)
+    # Each process alone would send its first change at once and the rest a
+    # second later: four frames. Sharing the interval, at most two go out.
+    assert 1 <= len(frames) <= 2
+    assert frames[-1]["tallies"] == tally(round_)
+    assert frames[-1]["total"] == len(voters) + 2
+
+
+def test_a_frame_read_after_another_process_committed_covers_its_votes(settings):
+    slots = SharedTallySlots(settings.REDIS_URL, prefix=f"relay{settings.TEST_DB_SUFFIX}")
+    slot = f"test-{uuid.uuid4()}"
+
+    mine = slots.changed(slot)  # a commit of this process
+    theirs = slots.changed(slot)  # a later commit of another process, which sends
+    claim = slots.claim(slot, theirs, interval_ms=60_000)
+    slots.sent(slot, claim.version)
+
+    assert claim.action == "send"
+    assert slots.claim(slot, mine, interval_ms=60_000).action == "covered"
+    assert slots.claim(slot, slots.changed(slot), interval_ms=60_000).action == "wait"
+
+
+def test_without_redis_each_process_still_sends_its_tally(settings, monkeypatch, relay):  # noqa: F811
+    settings.RELAY_TALLY_INTERVAL_MS = 100
+    novel, round_, (sea, _), voters, listener = relay
+    coalescer = events.TallyCoalescer()
+    coalescer._shared = SharedTallySlots("redis://127.0.0.1:9/0", prefix="relay-down")  # nothing listens
+    monkeypatch.setattr(events, "_tallies", coalescer)
+
+    vote_cast(round=round_, user=voters[0], proposal=sea)
+
+    (frame,) = tallies(listener, wait_s=1.0)
+    assert frame["total"] == 3

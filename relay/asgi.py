@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relay.settings")
@@ -33,3 +34,9 @@ from voting.jobs import should_start_embedded_worker, start_embedded_worker  # n
 
 if should_start_embedded_worker():
     start_embedded_worker()
+
+# Everything imported so far lives as long as the process: take it out of the
+# collector's sight. A full collection then scans only what the connections
+# made, and no longer stops the event loop for 60-150 ms every few seconds
+# under 500 sockets (bench/load.py measured 25-60 ms after this).
+gc.freeze()

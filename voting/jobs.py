@@ -45,7 +45,7 @@ from voting.services import (
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-CHUNK_INTERVAL_S = 0.05  # stream to the browsers in batches, not per character
+CHUNK_INTERVAL_S = 0.1  # stream to the browsers in batches (the page types them out), not per character
 SAVE_INTERVAL_S = 0.5  # heartbeat and text so far, in the database
 
 

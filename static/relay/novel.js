@@ -119,6 +119,7 @@ let hideTimer = null;
 
 function showGeneration(info) {
   clearTimeout(hideTimer);
+  stopTyping();
   generationJob = info.job;
   const box = $("generation");
   box.hidden = false;
@@ -133,17 +134,37 @@ function showGeneration(info) {
 
 function hideGeneration(delay = 0) {
   generationJob = null;
+  stopTyping();
   $("writing-badge").hidden = true;
   clearTimeout(hideTimer);
   hideTimer = setTimeout(() => { $("generation").hidden = true; setText($("generation-text"), ""); }, delay);
 }
+
+// Chunks arrive about ten times a second (fewer frames for the server to send
+// to every page); the characters of each are typed out one by one between them.
+let untyped = [];
+let typingFrame = 0;
 
 function appendChunk(message) {
   if (generationJob !== message.job) {
     if (generationJob !== null) return;
     showGeneration({ job: message.job, text: "" });
   }
-  $("generation-text").append(document.createTextNode(message.text));
+  untyped.push(...Array.from(message.text));
+  if (!typingFrame) typingFrame = requestAnimationFrame(typeOut);
+}
+
+function typeOut() {
+  // Catch up within about six frames, however much is waiting (a hidden tab gets no frames).
+  const count = Math.max(1, Math.ceil(untyped.length / 6));
+  $("generation-text").append(document.createTextNode(untyped.splice(0, count).join("")));
+  typingFrame = untyped.length ? requestAnimationFrame(typeOut) : 0;
+}
+
+function stopTyping() {
+  cancelAnimationFrame(typingFrame);
+  typingFrame = 0;
+  untyped = [];
 }
 
 // ---------------------------------------------------------------- round
@@ -316,6 +337,7 @@ const handlers = {
   "generation.chunk": appendChunk,
   "generation.restarted"(m) {
     if (generationJob !== m.job) return;
+    stopTyping();
     setText($("generation-text"), "");
     setText($("generation-title"), `AI가 다시 쓰는 중… (${m.attempt}회째)`);
   },

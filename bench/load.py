@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py                      # floor, embedded and scaled, ~10 minutes
     .venv/bin/python bench/load.py --profiles scaled --clients 300 --rates 10,50 --step 5
+    .venv/bin/python bench/load.py --profiles scaled@100 --socket-share 0.9 --rates 100,200,300,400
 
 Three servers face the same harness in one run:
 
@@ -12,23 +13,28 @@ Three servers face the same harness in one run:
 - scaled: two daphne processes and one `manage.py relayworker` (the processes
   `make run-scaled` starts) against PostgreSQL and Redis.
 
-Every listener is a logged-in user with its own session. Votes come from
-distinct users, each voting once: most over HTTP (`POST /api/rounds/R/vote/`
-with a token), every k-th over a listener's own socket. Meanwhile writers post
-passages with `continue_with_ai`, so a generation streams to the same clients
-while they vote, and two probes hammer the API anonymously and as one user to
-see the throttles refuse them.
+Every listener is a logged-in user with its own session. A share of the votes
+(--socket-share, half by default) goes over the listeners' own sockets, as the
+novel page sends them; the rest over HTTP (`POST /api/rounds/R/vote/` with a
+token), each from a user of its own. Once every listener has voted, a listener
+votes again for another proposal: a move, accepted but not adding to the total.
+Meanwhile writers post passages with `continue_with_ai`, so a generation
+streams to the same clients while they vote (--generation-gap seconds after
+the last one ended; 0: back to back). Two probes first use up the API's
+throttles, anonymously and as one user, then keep asking while the votes run,
+to see them refused across every web process.
 
-Latency of a vote: the accepted votes, in the order they were sent, are
-numbered 1, 2, ...; the latency of vote j is the time from sending it until the
-last connected client has received a tally whose total is at least base + j.
-(Each vote adds exactly one to the total, so that is when every client has a
-tally that counts j votes.) Everything is measured with one monotonic clock in
-one process.
+Latency of a vote: the accepted new votes (moves aside), in the order they
+were sent, are numbered 1, 2, ...; the latency of vote j is the time from
+sending it until the last connected client has received a tally whose total is
+at least base + j. (Each new vote adds exactly one to the total, so that is
+when every client has a tally that counts j votes.) Everything is measured with
+one monotonic clock in one process, which also records how late its own event
+loop woke (if the harness falls behind, its latencies are too high by that).
 
-At the end the database is asked for the votes of the round: every accepted
-vote must be there exactly once, nothing else, and the tally the clients last
-received must equal it. CPU and memory of every server process come from
+At the end the database is asked for the votes of the round: each user's last
+accepted vote must be there exactly once, nothing else, and the tally the
+clients last received must equal it. CPU and memory of every server process come from
 /proc. Results: bench/results/load.txt (and stdout). Only 127.0.0.1 is used;
 every step is bounded in time and the run stops by itself.
 """
@@ -46,7 +52,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +71,8 @@ KEYWORDS = ["등대", "바다", "편지", "고양이"]
 OPENING = "안개가 짙은 아침이었다. 선착장 끝에 선 수아는 멀리 등대 쪽을 바라보았다. 바람이 차가웠다."
 PASSAGE = "수아는 편지를 접어 주머니에 넣었다. 등대의 불빛이 물결 위에서 흔들렸다."
 
+WEB_PROCESSES = int(os.environ.get("BENCH_WEB_PROCESSES", "2"))  # daphne processes of the scaled profile
+PROBE_BURST_MAX = 2000  # requests a probe sends at most to find its throttle's limit
 TOTAL = re.compile(rb'"total": (\d+)')
 ERROR_CODE = re.compile(rb'"code": "([a-z_]+)"')
 
@@ -133,7 +141,8 @@ def _make_profile(name: str) -> Profile:
         env.update(GENERATION_IN_PROCESS="1")
         return Profile(name, [8101], env)
     env.update(DATABASE_URL=SCALED_DATABASE_URL, REDIS_URL=SCALED_REDIS_URL, GENERATION_IN_PROCESS="0")
-    return Profile(name, [8111, 8112], env, workers=1, database_url=SCALED_DATABASE_URL)
+    ports = [8111 + i for i in range(WEB_PROCESSES)]
+    return Profile(name, ports, env, workers=1, database_url=SCALED_DATABASE_URL)
 
 
 def reset_state(profile: Profile) -> None:
@@ -299,9 +308,11 @@ def cmd_verify(manifest: Path, accepted_path: Path, out: Path) -> None:
     from voting.selectors import tally
 
     data = json.loads(manifest.read_text())
-    accepted = json.loads(accepted_path.read_text())  # [[user_id, proposal_id], ...]
-    seeds = {(uid, pid) for uid, pid in zip(data["seed_user_ids"], data["proposals"], strict=True)}
-    expected = seeds | {tuple(pair) for pair in accepted}
+    accepted = json.loads(accepted_path.read_text())  # [[user_id, proposal_id], ...] in the order sent
+    # Each user's last accepted vote is the one that must be stored (a move replaces the earlier one).
+    last = dict(zip(data["seed_user_ids"], data["proposals"], strict=True))
+    last.update((uid, pid) for uid, pid in accepted)
+    expected = set(last.items())
     rows = list(Vote.objects.filter(round_id=data["round"]).values_list("user_id", "proposal_id"))
     stored = set(rows)
     per_user = Counter(uid for uid, _ in rows)
@@ -340,6 +351,7 @@ class Vote:
     proposal: int
     via: str  # "http" | "socket"
     voter: int  # index into voters (http) or listeners (socket)
+    move: bool = False  # a listener moving the vote it already has (the total stays)
     sent: float = 0.0
     answered: float | None = None
     status: str = "pending"  # accepted | refused:<code> | error:<what>
@@ -367,14 +379,21 @@ class Harness:
         self.in_flight = 0
         self.http_codes = Counter()
         self.probe_codes: dict[str, Counter] = {"anonymous": Counter(), "one user": Counter()}
+        self.probe_burst: dict[str, int | None] = {"anonymous": None, "one user": None}  # answered before the first 429
+        self.probes_ready = {name: asyncio.Event() for name in self.probe_codes}
         self.stop_probes = asyncio.Event()
         self.lost_clients = 0
         self.last_tally_at = 0.0
         self.open_at_end: set[int] = set()
+        self.lags: list[tuple[float, float]] = []  # (when, how late the harness's loop woke)
+        self.by_ident: dict[int, WsClient] = {}
+        self.timeline: list[tuple[float, str]] = []  # (when, type) of what the first client got, tallies aside
 
     # Receiving -----------------------------------------------------------------------------
 
     def on_text(self, client: WsClient, payload: bytes, now: float) -> None:
+        if client.ident == 0 and not payload.startswith(b'{"type": "tally"'):
+            self.timeline.append((now, payload[10 : payload.find(b'"', 10)].decode("utf-8", "replace")))
         if payload.startswith(b'{"type": "tally"'):
             match = TOTAL.search(payload)
             seen = self.seen[client.ident]
@@ -486,17 +505,28 @@ class Harness:
             vote.status, vote.answered = "accepted", vote.sent
 
     def listener(self, ident: int) -> WsClient | None:
-        for client in self.clients:
-            if client.ident == ident:
-                return client
+        return self.by_ident.get(ident)
+
+    def next_socket_voter(self, rotation: deque) -> int | None:
+        """The next listener, in turn, that is connected and has no vote waiting for its answer."""
+        for _ in range(len(rotation)):
+            ident = rotation[0]
+            rotation.rotate(-1)
+            client = self.by_ident.get(ident)
+            if client is not None and client.open and ident not in self.pending_socket:
+                return ident
         return None
 
     async def run_steps(self) -> list[Step]:
         steps: list[Step] = []
         proposals = self.manifest["proposals"]
-        socket_voters = [c.ident for c in self.clients]
-        total_planned = sum(int(rate * self.args.step) for rate in self.args.rates)
-        socket_every = max(2, math.ceil(total_planned / max(1, len(socket_voters))))
+        # A share of the votes goes over the listeners' own sockets, as the page
+        # sends them; once every listener has voted, a listener votes again for
+        # another proposal (a move: accepted, but the total stays).
+        self.by_ident = {c.ident: c for c in self.clients}
+        rotation = deque(c.ident for c in self.clients)
+        holds: dict[int, int] = {}  # listener -> the proposal it last voted for
+        share = self.args.socket_share
         number, next_voter, tasks = 0, 0, set()
         for rate in self.args.rates:
             step = Step(rate=rate)
@@ -512,8 +542,17 @@ class Harness:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 proposal = proposals[number % len(proposals)]
-                if number % socket_every == 0 and socket_voters:
-                    vote = Vote(number, proposal, "socket", socket_voters.pop())
+                ident = (
+                    self.next_socket_voter(rotation)
+                    if math.floor((number + 1) * share) > math.floor(number * share)
+                    else None
+                )
+                if ident is not None:
+                    move = ident in holds
+                    if move:
+                        proposal = proposals[(proposals.index(holds[ident]) + 1) % len(proposals)]
+                    holds[ident] = proposal
+                    vote = Vote(number, proposal, "socket", ident, move=move)
                     self.socket_vote(vote)
                 else:
                     vote = Vote(number, proposal, "http", next_voter)
@@ -551,7 +590,7 @@ class Harness:
 
     async def keep_generating(self) -> None:
         """Post a passage with continue_with_ai whenever no generation is under way."""
-        if not self.profile.relay:
+        if not self.profile.relay or self.args.no_generation:
             return
         writers = list(self.manifest["writer_tokens"])
         pool = self.pools[self.profile.ports[0]]
@@ -571,23 +610,49 @@ class Harness:
                 await asyncio.wait_for(self.generation_done.wait(), 30 if status == 201 else 2)
             except TimeoutError:
                 pass
+            try:  # a pause between generations, as between turns of a real novel
+                await asyncio.wait_for(self.stop_probes.wait(), self.args.generation_gap)
+            except TimeoutError:
+                pass
 
     async def probe(self, name: str, per_second: float) -> None:
-        """Ask the API faster than its throttle allows, and count the refusals."""
+        """Use up the throttle's allowance (requests one after another until the first 429),
+        then keep asking at `per_second` while the votes run, and count the refusals."""
         if not self.profile.relay:
             return
         headers = {"Authorization": f"Token {self.manifest['probe_token']}"} if name == "one user" else {}
         path = f"/api/novels/{self.manifest['novel']}/round/"
         i = 0
-        while not self.stop_probes.is_set():
-            port = self.profile.ports[i % len(self.profile.ports)]
+
+        async def ask() -> int:
+            nonlocal i
+            port = self.profile.ports[i % len(self.profile.ports)]  # every process: the count is shared
             i += 1
             try:
                 status, _, _ = await self.pools[port].request("GET", path, headers=headers)
             except (OSError, asyncio.IncompleteReadError):
                 status = 0
-            self.probe_codes[name][status] += 1
+            return status
+
+        try:
+            for n in range(1, PROBE_BURST_MAX + 1):
+                if await ask() == 429:
+                    self.probe_burst[name] = n - 1
+                    break
+        finally:
+            self.probes_ready[name].set()
+        while not self.stop_probes.is_set():
+            self.probe_codes[name][await ask()] += 1
             await asyncio.sleep(1 / per_second)
+
+    async def watch_lag(self) -> None:
+        """How late this process's own event loop wakes up: if the harness itself falls behind,
+        every latency it measures is too high by that much."""
+        while not self.stop_probes.is_set():
+            before = time.monotonic()
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            self.lags.append((now, now - before - 0.01))
 
     # The run ---------------------------------------------------------------------------------
 
@@ -596,10 +661,13 @@ class Harness:
         connect_s = await self.connect_all()
         print(f"  {len(self.clients)} clients held after {connect_s:.1f} s")
         side = [
+            asyncio.create_task(self.watch_lag()),
             asyncio.create_task(self.keep_generating()),
             asyncio.create_task(self.probe("anonymous", self.args.probe_rate)),
             asyncio.create_task(self.probe("one user", self.args.probe_rate * 3)),
         ]
+        if self.profile.relay:  # the probes use up their allowance before the votes start
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self.probes_ready.values())), 120)
         started = time.monotonic()
         steps = await self.run_steps()
         self.stop_probes.set()
@@ -620,7 +688,9 @@ class Harness:
         """Vote number -> seconds until every connected client saw a total counting it."""
         import numpy as np
 
-        accepted = sorted((v for s in steps for v in s.votes if v.status == "accepted"), key=lambda v: v.sent)
+        accepted = sorted(
+            (v for s in steps for v in s.votes if v.status == "accepted" and not v.move), key=lambda v: v.sent
+        )
         if not accepted:
             return {}
         needed = base + np.arange(1, len(accepted) + 1)
@@ -722,6 +792,9 @@ def run_profile(profile: Profile, args: argparse.Namespace) -> dict:
         )
         check = json.loads((work / "check.json").read_text())
     latencies = harness.broadcast_latencies(steps, manifest["base_total"])
+    if args.votes_out:
+        path = Path(args.votes_out).with_suffix(f".{profile.label or profile.name}.csv")
+        write_votes(path, steps, latencies, harness.timeline)
     final_seen = Counter(harness.seen[c.ident].top for c in harness.clients)
     return {
         "profile": profile.label or profile.name,
@@ -733,9 +806,27 @@ def run_profile(profile: Profile, args: argparse.Namespace) -> dict:
         "accepted": len(accepted)
         if profile.relay
         else sum(1 for s in steps for v in s.votes if v.status == "accepted"),
+        "moves": sum(1 for s in steps for v in s.votes if v.status == "accepted" and v.move),
+        "socket_votes": sum(1 for s in steps for v in s.votes if v.status == "accepted" and v.via == "socket"),
         "final_seen": final_seen,
         "deaths": deaths,
     }
+
+
+def write_votes(path: Path, steps: list[Step], latencies: dict[int, float], timeline: list[tuple[float, str]]) -> None:
+    """One row per vote (seconds from the first vote), and what else the first client received
+    meanwhile: to see when the slow ones happened, and next to what."""
+    first = min((v.sent for s in steps for v in s.votes), default=0.0)
+    lines = [f"# sent_s counts from monotonic {first:.3f}", "number,via,status,sent_s,answered_ms,tally_ms"]
+    lines += [f"-,{kind},event,{when - first:.3f},," for when, kind in timeline if when >= first]
+    for step in steps:
+        for v in step.votes:
+            answered = f"{(v.answered - v.sent) * 1000:.1f}" if v.answered is not None else ""
+            tally = latencies.get(v.number, math.inf)
+            shown = f"{tally * 1000:.1f}" if math.isfinite(tally) else ""
+            lines.append(f"{v.number},{v.via},{v.status},{v.sent - first:.3f},{answered},{shown}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
 
 
 # --- the report ----------------------------------------------------------------------------------------
@@ -750,6 +841,7 @@ def step_rows(result: dict) -> list[dict]:
         answered_http = [v.answered - v.sent for v in step.votes if v.via == "http" and v.answered is not None]
         bcast = [result["latencies"][v.number] for v in accepted if v.number in result["latencies"]]
         span = max(step.ended - step.started, 1e-6)
+        lags = [lag for when, lag in result["harness"].lags if step.started <= when <= step.ended + 1.0]
         rows.append(
             {
                 "rate": step.rate,
@@ -761,6 +853,8 @@ def step_rows(result: dict) -> list[dict]:
                 "p50": percentile(bcast, 50),
                 "p99": percentile(bcast, 99),
                 "usage": step.usage,
+                "harness_lag_p99": percentile(lags, 99),
+                "harness_lag_max": max(lags, default=float("nan")),
                 "overloaded": step.overloaded,
             }
         )
@@ -775,7 +869,15 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
         f"machine: {os.cpu_count()} cores; load average before: {' '.join(f'{x:.2f}' for x in load_before)}; "
         f"clients: {args.clients}; rates: {','.join(str(r) for r in args.rates)} votes/s, {args.step:.0f} s each"
     )
-    w("latency = from sending a vote until every connected client has a tally counting it (ms)")
+    if args.no_generation:
+        w("generation: none while voting")
+    else:
+        gap = f"{args.generation_gap:g} s after each" if args.generation_gap else "back to back"
+        w(f"generation: a passage with continue_with_ai, {gap} (one AI turn streaming at a time)")
+    w(
+        "latency = from sending a new vote until every connected client has a tally counting it (ms); "
+        f"{args.socket_share:.0%} of the votes go over the listeners' sockets, the rest over HTTP"
+    )
     w("")
     floor = next((r for r in results if r["profile"] == "floor"), None)
     floor_rows = {row["rate"]: row for row in step_rows(floor)} if floor else {}
@@ -801,13 +903,15 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
                 f"{ms(row['http_p50']):>5} / {ms(row['http_p99']):<6} {ms(row['p50']):>6} / {ms(row['p99']):<7} "
                 f"{ratio:>15}  {refused}{'  OVERLOADED: ' + row['overloaded'] if row['overloaded'] else ''}"
             )
-        w("CPU (% of one core) and memory (RSS / peak MB) per step:")
+        w("CPU (% of one core) and memory (RSS / peak MB) per step; how late the harness's own loop woke (p99/max):")
         for row in rows:
             parts = [f"{name} {u.cpu_percent:.0f}% {u.rss_mb:.0f}/{u.peak_mb:.0f}" for name, u in row["usage"].items()]
-            w(f"  {row['rate']:>4.0f}/s: " + "; ".join(parts))
+            lag = f"harness lag {ms(row['harness_lag_p99'])}/{ms(row['harness_lag_max'])} ms"
+            w(f"  {row['rate']:>4.0f}/s: " + "; ".join(parts) + f"; {lag}")
         if check:
             w(
-                f"votes: {result['accepted']} accepted by the harness; database: {check['stored']} stored for "
+                f"votes: {result['accepted']} accepted by the harness ({result['moves']} of them moves, "
+                f"{result['socket_votes']} over a socket); database: {check['stored']} rows stored for "
                 f"{check['expected']} expected (incl. {len(KEYWORDS)} proposers), lost {check['lost']}, "
                 f"unexpected {check['unexpected']}, counted twice {check['counted_twice']}; "
                 f"tally = accepted: {check['tally_matches_accepted']}, tally = stored rows: {check['tally_matches_stored']} "
@@ -819,8 +923,15 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
                 f"{'all' if not stale else f'no: {stale}'}"
             )
             w(f"generation jobs: {check['jobs']}; messages received: {dict(harness.messages)}")
+            limits = {"anonymous": ("THROTTLE_ANON", "120/min"), "one user": ("THROTTLE_USER", "600/min")}
             for name, codes in harness.probe_codes.items():
-                w(f"throttle probe ({name}): {sum(codes.values())} requests, {codes.get(429, 0)} throttled (429)")
+                variable, default = limits[name]
+                burst = harness.probe_burst[name]
+                before = f"{burst} answered before the first 429" if burst is not None else "never refused"
+                w(
+                    f"throttle probe ({name}, limit {os.environ.get(variable, default)}): {before}; then during "
+                    f"the votes {sum(codes.values())} requests, {codes.get(429, 0)} refused (429)"
+                )
             w(f"HTTP status of votes: {dict(harness.http_codes)}")
         w("")
     return "\n".join(out)
@@ -833,12 +944,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rates", default="5,10,25,50,100,200,300,400", help="votes per second, one step each")
     parser.add_argument("--step", type=float, default=8.0, help="seconds per step")
     parser.add_argument("--writers", type=int, default=20, help="users who post passages for the AI to continue")
+    parser.add_argument(
+        "--socket-share", type=float, default=0.5, help="share of the votes sent over the listeners' sockets"
+    )
+    parser.add_argument("--no-generation", action="store_true", help="no generation while voting (to compare)")
+    parser.add_argument(
+        "--generation-gap",
+        type=float,
+        default=2.0,
+        help="seconds between the end of one generation and the next passage (0: back to back)",
+    )
     parser.add_argument("--probe-rate", type=float, default=4.0, help="anonymous probe requests per second")
     parser.add_argument("--http-connections", type=int, default=16, help="keep-alive connections per daphne")
     parser.add_argument("--connect-concurrency", type=int, default=20)
     parser.add_argument("--request-timeout", type=float, default=30.0)
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to wait for answers after the last step")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--votes-out", help="also write each vote's timings to FILE.<profile>.csv")
     parser.add_argument("--verbose", action="store_true", help="show the servers' output")
     args = parser.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",")]

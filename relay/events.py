@@ -40,10 +40,29 @@ def send_now(group: str, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    message = event_message(payload)
     try:
-        async_to_sync(layer.group_send)(group, event_message(payload))
+        if settings.REDIS_URL:
+            # A publish to Redis needs no server loop: one loop kept per thread
+            # (channels_redis keeps a connection per loop) instead of a trip
+            # through the server's loop, which under 1,000 sockets is busy
+            # fanning out frames (bench/load.py: 80-150 ms per send).
+            _thread_loop().run_until_complete(layer.group_send(group, message))
+        else:
+            # The in-memory layer wakes its readers only from the server's own loop.
+            async_to_sync(layer.group_send)(group, message)
     except Exception:  # a broken broadcast must never undo a committed write
         log.exception("broadcast to %s failed", group)
+
+
+_local = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    loop = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = asyncio.new_event_loop()
+    return loop
 
 
 def broadcast(novel_id: int, payload: dict[str, Any]) -> None:
@@ -255,7 +274,7 @@ class TallyCoalescer:
                     continue
                 if payload is None:
                     continue
-                if on_server_loop:
+                if on_server_loop and not settings.REDIS_URL:
                     _send_on_loop(loop, novel_group(novel_id), payload)
                 else:
                     send_now(novel_group(novel_id), payload)
@@ -342,7 +361,7 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
 
 def _send_on_loop(loop: asyncio.AbstractEventLoop, group: str, payload: dict[str, Any]) -> None:
     """Send from the flushing thread through the server's own loop: the in-memory layer
-    wakes its readers only from there, and channels_redis then reuses that loop's connections."""
+    wakes its readers only from there."""
     layer = get_channel_layer()
     if layer is None:
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import timedelta
@@ -54,11 +55,23 @@ def test_the_embedded_worker_thread_closes_overdue_rounds_and_writes_the_turn(ed
 @pytest.mark.django_db(transaction=True)
 def test_relayworker_once_closes_overdue_rounds_and_runs_the_jobs(editor, alice, active_model, capsys):
     novel, round_ = _overdue_round_with_a_proposal(editor, alice)
-    call_command("relayworker", "--once", "--name", "cmd")
+    call_command("relayworker", "--once", "--name", "cmd", "--nice", "0")  # leave pytest's own priority alone
     assert "1 job(s) run" in capsys.readouterr().out
     job = GenerationJob.objects.get(round=round_)
     assert (job.status, job.worker) == ("done", "cmd")
     assert job.turn.novel == novel and current_round(novel).number == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_relayworker_lowers_its_cpu_priority_by_relay_worker_nice(settings, monkeypatch):
+    settings.RELAY_WORKER_NICE = 7
+    niced: list[int] = []
+    monkeypatch.setattr(os, "nice", niced.append)
+
+    call_command("relayworker", "--once", "--name", "cmd")
+    call_command("relayworker", "--once", "--name", "cmd", "--nice", "0")
+
+    assert niced == [7]
 
 
 def test_importing_the_asgi_app_under_tests_starts_no_worker_thread():

@@ -7,9 +7,11 @@ websocket sends; DRF's own errors are given the codes listed in ERROR_CODES.
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
+import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -18,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from relay.errors import DomainError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     # Not at run time: DRF imports this module (throttles, pagination) while
@@ -165,12 +169,23 @@ class Pagination(pagination.PageNumberPagination):
 
 
 class RateFromSettings:
-    """Read the rate when the request comes, so changed settings take effect (tests, config)."""
+    """Read the rate when the request comes, so changed settings take effect (tests, config);
+    let the request through, with a warning, while the cache that counts cannot be reached."""
 
     scope: str
 
     def get_rate(self) -> str | None:
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except (redis.RedisError, OSError):
+            # In the scaled profile the counts live in Redis. While it is down a
+            # vote still goes to PostgreSQL: refusing every request with a 500
+            # would lose more than a few unthrottled seconds do.
+            log.warning("throttle %s: the cache is unreachable; letting the request through", self.scope, exc_info=True)
+            return True
 
 
 class AnonThrottle(RateFromSettings, throttling.AnonRateThrottle):

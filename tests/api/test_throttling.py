@@ -49,3 +49,19 @@ def test_it_tells_clients_apart_behind_a_proxy(anon, low_rates, settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
     codes = [anon.get("/api/novels/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(3)]
     assert codes == [200, 200, 200]
+
+
+def test_a_vote_goes_through_while_the_cache_that_counts_is_unreachable(as_alice, round_, proposal, caplog):
+    from django.test import override_settings
+
+    from voting.models import Vote
+
+    unreachable = {  # a Redis where nothing listens: the scaled profile with Redis down
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+    with override_settings(CACHES=unreachable):
+        response = as_alice.post(f"/api/rounds/{round_.pk}/vote/", {"proposal": proposal.pk}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert Vote.objects.filter(round=round_, user__username="alice", proposal=proposal).exists()
+    assert "cache is unreachable" in caplog.text

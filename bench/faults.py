@@ -124,10 +124,14 @@ def prepare() -> dict:
 
 
 def cmd_setup(manifest: Path) -> None:
-    """Inside the profile: reuse bench/load.py's setup, with a model slow enough to be caught mid-stream."""
+    """Inside the profile: reuse bench/load.py's setup, with a model slow enough and a continuation
+    long enough (20 sentences) to be caught mid-stream: a chunk goes out every 100 ms."""
     from bench import load
 
     load.cmd_setup(manifest, listeners=60, voters=200, writers=4, model_size=(64, 384, 2))
+    from novels.models import Novel  # (Django is set up by now)
+
+    Novel.objects.update(min_sentences=20, max_sentences=20)
 
 
 class Servers:

@@ -20,6 +20,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 
 from novels.models import Novel, SourceText
+from relay import layer_watch
 from relay.errors import DomainError, NoOpenRound, NotFound
 from relay.events import SITE_GROUP, novel_group
 from relay.snapshot import build_snapshot
@@ -149,8 +150,19 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_INTERNAL_ERROR, reason="database_unavailable")
             return
         await self.send_json(snapshot)
+        layer_watch.watch(self)
+
+    async def resync(self) -> None:
+        """Send a fresh snapshot: events broadcast while Redis was away never arrived."""
+        try:
+            snapshot = await read_in_pool(snapshot_of)(self.novel_id, self.user)
+        except (OperationalError, InterfaceError):
+            await self.close(code=CLOSE_INTERNAL_ERROR, reason="database_unavailable")
+            return
+        await self.send_json(snapshot)
 
     async def disconnect(self, code: int) -> None:
+        layer_watch.unwatch(self)
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -1,0 +1,80 @@
+"""After a Redis outage every open page of the process is sent a fresh snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from relay import layer_watch
+from relay.asgi import application
+from voting.services import vote_cast
+
+HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+
+
+class Page:
+    def __init__(self) -> None:
+        self.resyncs = 0
+
+    async def resync(self) -> None:
+        self.resyncs += 1
+
+
+def answers(*replies: bool):
+    """Redis answering (True) or not, one reply per ping; the last one repeats."""
+    replies = list(replies)
+
+    async def ping() -> bool:
+        return replies.pop(0) if len(replies) > 1 else replies[0]
+
+    return ping
+
+
+async def run_watch(ping, pings: int) -> None:
+    task = asyncio.create_task(layer_watch.watch_redis(ping, interval_s=0.01))
+    await asyncio.sleep(0.01 * pings + 0.05)
+    task.cancel()
+
+
+async def test_pages_are_resynced_once_when_redis_answers_again_after_an_outage(monkeypatch):
+    pages = [Page(), Page()]
+    monkeypatch.setattr(layer_watch, "_sockets", set(pages))
+
+    await run_watch(answers(True, False, False, True), pings=6)
+
+    assert [page.resyncs for page in pages] == [1, 1]
+
+
+async def test_nothing_is_resent_while_redis_keeps_answering(monkeypatch):
+    page = Page()
+    monkeypatch.setattr(layer_watch, "_sockets", {page})
+
+    await run_watch(answers(True), pings=5)
+
+    assert page.resyncs == 0
+
+
+@pytest.mark.scaled
+@pytest.mark.django_db(transaction=True)
+async def test_an_open_socket_gets_a_snapshot_with_what_it_missed(novel, round_, proposal, alice):
+    ws = WebsocketCommunicator(application, f"/ws/novels/{novel.pk}/", headers=HEADERS)
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    try:
+        first = await ws.receive_json_from(timeout=10)
+        assert first["type"] == "snapshot" and first["round"]["total"] == 1
+        # A vote whose broadcast the page never got (as while Redis was down) ...
+        await database_sync_to_async(vote_cast)(round=round_, user=alice, proposal=proposal)
+        await asyncio.sleep(0.3)
+        while not await ws.receive_nothing(timeout=0.2):
+            await ws.receive_json_from()
+
+        await layer_watch.resync_all()
+
+        fresh = await ws.receive_json_from(timeout=10)
+        assert fresh["type"] == "snapshot" and fresh["round"]["total"] == 2
+    finally:
+        await ws.disconnect()

@@ -64,7 +64,13 @@ async def watch_redis(answers: Callable[[], Awaitable[bool]], *, interval_s: flo
     """Ping forever; after an outage, resync every socket still open."""
     lost = False
     while True:
-        if not await answers():
+        answered = await answers()
+        # redis-py can swallow a cancellation that comes in the middle of a
+        # command; the task must stop all the same, or the loop's shutdown
+        # waits for it forever (about one cancellation in ten did).
+        if asyncio.current_task().cancelling():
+            raise asyncio.CancelledError()
+        if not answered:
             if not lost:
                 log.warning("Redis does not answer: events cannot reach the pages until it is back")
             lost = True

@@ -78,3 +78,23 @@ async def test_an_open_socket_gets_a_snapshot_with_what_it_missed(novel, round_,
         assert fresh["type"] == "snapshot" and fresh["round"]["total"] == 2
     finally:
         await ws.disconnect()
+
+
+async def test_the_watcher_stops_when_cancelled_even_if_a_ping_swallows_the_cancellation():
+    pinged = asyncio.Event()
+
+    async def swallowing_ping() -> bool:
+        pinged.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass  # as redis-py sometimes does in the middle of a command
+        return True
+
+    task = asyncio.create_task(layer_watch.watch_redis(swallowing_ping, interval_s=0.01))
+    await pinged.wait()
+    task.cancel()
+
+    done, _ = await asyncio.wait([task], timeout=2)
+    task.cancel()  # again, should the first have been lost: a failing test must not hang the run
+    assert done

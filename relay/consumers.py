@@ -142,24 +142,31 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
             for group in (novel_group(self.novel_id), SITE_GROUP):
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.joined.append(group)
-            snapshot = await read_in_pool(snapshot_of)(self.novel_id, self.user)
         except (OperationalError, InterfaceError):
-            # Say why before closing: a bare 1011 looks like a crash to the page.
-            log.warning("websocket of novel %s: database unavailable", self.novel_id, exc_info=True)
-            await self.send_error("database_unavailable", DATABASE_UNAVAILABLE)
-            await self.close(code=CLOSE_INTERNAL_ERROR, reason="database_unavailable")
+            await self.database_unavailable()
             return
-        await self.send_json(snapshot)
-        layer_watch.watch(self)
+        if await self.send_snapshot():
+            layer_watch.watch(self)
 
-    async def resync(self) -> None:
-        """Send a fresh snapshot: events broadcast while Redis was away never arrived."""
+    async def send_snapshot(self) -> bool:
+        """Send the novel as it is now; False (the page told, the socket closed) if the database is down."""
         try:
             snapshot = await read_in_pool(snapshot_of)(self.novel_id, self.user)
         except (OperationalError, InterfaceError):
-            await self.close(code=CLOSE_INTERNAL_ERROR, reason="database_unavailable")
-            return
+            await self.database_unavailable()
+            return False
         await self.send_json(snapshot)
+        return True
+
+    async def resync(self) -> None:
+        """A fresh snapshot: events broadcast while Redis was away never arrived."""
+        await self.send_snapshot()
+
+    async def database_unavailable(self) -> None:
+        # Say why before closing: a bare 1011 looks like a crash to the page.
+        log.warning("websocket of novel %s: database unavailable", self.novel_id, exc_info=True)
+        await self.send_error("database_unavailable", DATABASE_UNAVAILABLE)
+        await self.close(code=CLOSE_INTERNAL_ERROR, reason="database_unavailable")
 
     async def disconnect(self, code: int) -> None:
         layer_watch.unwatch(self)

@@ -35,8 +35,9 @@ def event_message(payload: dict[str, Any]) -> dict[str, Any]:
     return {"type": "relay.event", "text": json.dumps(payload, ensure_ascii=False)}
 
 
-def send_now(group: str, payload: dict[str, Any]) -> None:
-    """Send at once (for streaming outside a transaction)."""
+def send_now(group: str, payload: dict[str, Any], *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Send at once (for streaming outside a transaction). `loop`: the server's running loop, for a
+    thread of the server that async_to_sync cannot find it from (the tally thread)."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -48,10 +49,12 @@ def send_now(group: str, payload: dict[str, Any]) -> None:
             # through the server's loop, which under 1,000 sockets is busy
             # fanning out frames (bench/load.py: 80-150 ms per send).
             _thread_loop().run_until_complete(layer.group_send(group, message))
-        else:
+        elif loop is not None:
             # The in-memory layer wakes its readers only from the server's own loop.
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=10)
+        else:
             async_to_sync(layer.group_send)(group, message)
-    except Exception:  # a broken broadcast must never undo a committed write
+    except Exception:  # a broken broadcast must never undo a committed write nor stop the tally thread
         log.exception("broadcast to %s failed", group)
 
 
@@ -274,10 +277,7 @@ class TallyCoalescer:
                     continue
                 if payload is None:
                     continue
-                if on_server_loop and not settings.REDIS_URL:
-                    _send_on_loop(loop, novel_group(novel_id), payload)
-                else:
-                    send_now(novel_group(novel_id), payload)
+                send_now(novel_group(novel_id), payload, loop=loop if on_server_loop else None)
                 self._sent(round_id, claim.version)
         if later:
             self._wait_for_slots(novel_id, later)
@@ -357,18 +357,6 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
         return None
     return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-
-
-def _send_on_loop(loop: asyncio.AbstractEventLoop, group: str, payload: dict[str, Any]) -> None:
-    """Send from the flushing thread through the server's own loop: the in-memory layer
-    wakes its readers only from there."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        asyncio.run_coroutine_threadsafe(layer.group_send(group, event_message(payload)), loop).result(timeout=10)
-    except Exception:  # a broken broadcast must never stop the flushing thread
-        log.exception("broadcast to %s failed", group)
 
 
 _tallies = TallyCoalescer()

@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
+from bench import load  # noqa: E402
 from bench.harness import HttpPool, WsClient, ws_connect  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -58,14 +59,10 @@ def say(line: str) -> None:
 
 
 def env_for(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    """bench/load.py's server environment, on this run's database, private Redis and settings."""
+    env = load.base_env()
     env.update(
-        PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="bench.fault_settings",
-        DEBUG="0",
-        SECRET_KEY="faults-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        LOG_LEVEL="WARNING",
         VAR_DIR=str(VAR),
         MODEL_DIR=str(VAR / "models"),
         DATABASE_URL=database_url,
@@ -126,8 +123,6 @@ def prepare() -> dict:
 def cmd_setup(manifest: Path) -> None:
     """Inside the profile: reuse bench/load.py's setup, with a model slow enough and a continuation
     long enough (20 sentences) to be caught mid-stream: a chunk goes out every 100 ms."""
-    from bench import load
-
     load.cmd_setup(manifest, listeners=60, voters=200, writers=4, model_size=(64, 384, 2))
     from novels.models import Novel  # (Django is set up by now)
 

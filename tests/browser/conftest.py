@@ -24,9 +24,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 from django.db import connection, connections
-from django.test import Client
 
 from tests.conftest import SCALED
+from tests.sessions import session_cookie
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -158,12 +158,6 @@ def off_loop(function: Callable[..., T], /, **kwargs: Any) -> T:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(call).result()
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
 class Reader:

@@ -10,11 +10,11 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connections
-from django.test import Client
 
 from novels.models import Turn
 from novels.services import novel_create, turn_write
 from relay.asgi import application
+from tests.sessions import session_cookie
 from voting.models import GenerationJob, Proposal, Vote
 from voting.selectors import current_round
 from voting.services import proposal_create
@@ -28,12 +28,6 @@ ORIGIN = "http://localhost"
 @pytest.fixture
 def novel(editor):
     return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
 @pytest.fixture

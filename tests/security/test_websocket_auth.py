@@ -9,18 +9,12 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import connections
-from django.test import Client
 
 from relay.asgi import application
+from tests.sessions import session_cookie
 from voting.models import Proposal, Round, Vote
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
 @pytest.fixture

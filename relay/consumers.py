@@ -3,7 +3,8 @@
 `connect` finds the novel, joins its group and sends a snapshot; `receive`
 guards the connection (size, JSON, flood) and dispatches to one small helper
 per message type; the helpers call the same services as the HTTP views.
-Group events ("relay.event") are only forwarded.
+Group events ("relay.event") reach the socket through its process's hub
+(relay.fanout) and are only forwarded.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 
 from novels.models import Novel, SourceText
-from relay import layer_watch
+from relay import fanout, layer_watch
 from relay.errors import DomainError, NoOpenRound, NotFound
 from relay.events import SITE_GROUP, novel_group
 from relay.snapshot import build_snapshot
@@ -124,6 +125,12 @@ ACTIONS = {"propose": propose, "vote": vote, "withdraw": withdraw, "candidate_vo
 class NovelConsumer(AsyncJsonWebsocketConsumer):
     """One browser tab watching one novel."""
 
+    # No channel of its own (an alias that is not configured gives none):
+    # broadcasts come through the process's hub, and nothing is sent to one
+    # socket through the layer. This spares a channel, a Redis subscription
+    # and a waiting task per socket.
+    channel_layer_alias = "none: sockets are reached through relay.fanout"
+
     async def connect(self) -> None:
         """Accept, then close with 4404 for an unknown novel (1011 with an error if the database
         is down), else join and send the snapshot."""
@@ -131,6 +138,9 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user") or AnonymousUser()
         self.guard = FloodGuard()
         self.joined: list[str] = []
+        # Broadcasts that arrive before the snapshot is sent wait here: the
+        # page must get the snapshot first, as the protocol promises.
+        self.held: list[str] | None = []
         # Accept first: a close before accepting is a bare HTTP 403, and the
         # page could not tell "no such novel" from "refused".
         await self.accept()
@@ -140,7 +150,7 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
                 return
             # Join before reading the snapshot, so no event falls between the two.
             for group in (novel_group(self.novel_id), SITE_GROUP):
-                await self.channel_layer.group_add(group, self.channel_name)
+                await fanout.hub().join(group, self)
                 self.joined.append(group)
         except (OperationalError, InterfaceError):
             await self.database_unavailable()
@@ -156,6 +166,11 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
             await self.database_unavailable()
             return False
         await self.send_json(snapshot)
+        while self.held:
+            held, self.held = self.held, []
+            for text in held:
+                await self.send(text_data=text)
+        self.held = None
         return True
 
     async def resync(self) -> None:
@@ -171,7 +186,7 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         layer_watch.unwatch(self)
         for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await fanout.hub().leave(group, self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Refuse floods, binary frames, oversized and non-JSON messages without closing."""
@@ -221,21 +236,12 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Forward broadcasts straight away; everything else goes through Channels' dispatch."""
-        if message["type"] == "relay.event":
-            # Channels' dispatch first closes old database connections through
-            # the one thread-sensitive executor, for every message of every
-            # socket: a broadcast to 1,000 sockets queued 1,000 thread hops.
-            # Forwarding touches no database, and our database work runs in
-            # database_sync_to_async, which closes old connections itself.
-            await self.relay_event(message)
+    async def forward(self, text: str) -> None:
+        """A broadcast from relay.events, handed over by the hub: pass on its JSON, encoded once for all sockets."""
+        if self.held is not None:
+            self.held.append(text)
             return
-        await super().dispatch(message)
-
-    async def relay_event(self, event: dict[str, Any]) -> None:
-        """A broadcast from relay.events: pass on its JSON, encoded once for all sockets."""
-        await self.send(text_data=event["text"])
+        await self.send(text_data=text)
 
     @classmethod
     async def encode_json(cls, content: dict[str, Any]) -> str:

@@ -30,9 +30,12 @@ def novel_group(novel_id: int) -> str:
     return f"novel-{novel_id}"
 
 
-def event_message(payload: dict[str, Any]) -> dict[str, Any]:
-    """The group message for a payload, encoded to JSON once here rather than once per socket."""
-    return {"type": "relay.event", "text": json.dumps(payload, ensure_ascii=False)}
+def event_message(group: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The group message for a payload, encoded to JSON once here rather than once per socket.
+
+    It names its group: each web process receives it once and hands it to that
+    group's sockets itself (relay.fanout)."""
+    return {"type": "relay.event", "group": group, "text": json.dumps(payload, ensure_ascii=False)}
 
 
 def send_now(group: str, payload: dict[str, Any], *, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -41,7 +44,7 @@ def send_now(group: str, payload: dict[str, Any], *, loop: asyncio.AbstractEvent
     layer = get_channel_layer()
     if layer is None:
         return
-    message = event_message(payload)
+    message = event_message(group, payload)
     try:
         if settings.REDIS_URL:
             # A publish to Redis needs no server loop: one loop kept per thread

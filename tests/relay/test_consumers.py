@@ -13,7 +13,9 @@ from django.db import connections
 
 from novels.models import Turn
 from novels.services import novel_create, turn_write
+from relay import consumers
 from relay.asgi import application
+from relay.events import novel_group, send_now
 from tests.sessions import session_cookie
 from voting.models import GenerationJob, Proposal, Vote
 from voting.selectors import current_round
@@ -119,6 +121,21 @@ async def test_the_snapshot_hides_rejected_turns(sockets, novel, alice, editor):
     ws = await sockets(novel.pk)
 
     assert [t["text"] for t in ws.snapshot["story"]["turns"]] == [OPENING]
+
+
+async def test_a_broadcast_made_while_the_snapshot_is_read_arrives_after_the_snapshot(sockets, novel, monkeypatch):
+    read_snapshot = consumers.snapshot_of
+
+    def snapshot_after_a_broadcast(novel_id, user):
+        # The socket has joined its group by now: this event reaches it during the read.
+        send_now(novel_group(novel_id), {"type": "tally", "round": 0, "total": 7})
+        return read_snapshot(novel_id, user)
+
+    monkeypatch.setattr(consumers, "snapshot_of", snapshot_after_a_broadcast)
+    page = await sockets(novel.pk)
+
+    assert page.snapshot["type"] == "snapshot"
+    assert await next_of(page, "tally") == {"type": "tally", "round": 0, "total": 7}
 
 
 async def test_it_closes_with_4404_for_an_unknown_novel(sockets, db):

@@ -1,0 +1,131 @@
+"""One channel per web process, and the process hands each broadcast to its own sockets.
+
+Channels' way is a channel per socket, each joined to the novel's group. Every
+broadcast is then queued once per socket, deserialised once per socket
+(msgpack, in channels_redis) and woken through each consumer's
+await_many_dispatch: a new task and an asyncio.wait per message per socket.
+Under 1,000 sockets that cost about 75 µs of CPU per socket per frame, against
+about 20 µs for daphne's own write (bench/load.py's floor), and an AI turn's
+six broadcasts saturated both cores of the benchmark machine.
+
+Instead the process's Hub (one per event loop) holds one channel, joins it to
+each group that has a socket here, and passes every message's JSON straight to
+the group's sockets. Sockets need no channel of their own (NovelConsumer asks
+for none): nothing is ever sent to one socket through the layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+# Sockets written to before the loop gets a turn: a fan-out to 500 sockets
+# must not keep an incoming vote waiting until the last frame is written.
+YIELD_EVERY = 100
+# Channels' in-memory layer forgets a group member after its group_expiry (a
+# day); the hub's memberships live as long as the process, so renew them.
+RENEW_EVERY_S = 3600.0
+
+
+class Listener(Protocol):
+    async def forward(self, text: str) -> None: ...
+
+
+class Hub:
+    """The groups this loop's sockets listen to, and one task that fans their messages out."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.members: dict[str, weakref.WeakSet[Listener]] = {}
+        self.channel: str | None = None
+        self.tasks: list[asyncio.Task] = []
+        # Joins and leaves that touch the layer run one at a time, so a socket
+        # never reads its snapshot before its group is really subscribed.
+        self.lock = asyncio.Lock()
+
+    async def join(self, group: str, socket: Listener) -> None:
+        async with self.lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+                loop = asyncio.get_running_loop()
+                self.tasks = [loop.create_task(self.run(self.channel)), loop.create_task(self.renew(self.channel))]
+            members = self.members.get(group)
+            if members is None:
+                await self.layer.group_add(group, self.channel)
+                members = self.members[group] = weakref.WeakSet()
+            members.add(socket)
+
+    async def leave(self, group: str, socket: Listener) -> None:
+        async with self.lock:
+            members = self.members.get(group)
+            if members is None:
+                return
+            members.discard(socket)
+            if members:
+                return
+            del self.members[group]
+            channel = self.channel
+            if not self.members:
+                # The last socket of this loop left: stop listening (a test's
+                # loop must end with nothing pending); the next join starts again.
+                for task in self.tasks:
+                    task.cancel()
+                self.channel, self.tasks = None, []
+            await self.layer.group_discard(group, channel)
+
+    async def run(self, channel: str) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the layer's trouble must not end the relay for every socket here
+                log.exception("receiving broadcasts failed; trying again in a second")
+                await asyncio.sleep(1)
+                continue
+            group, text = message.get("group"), message.get("text")
+            if message.get("type") != "relay.event" or not isinstance(text, str):
+                log.warning("not a relay event, dropped: %r", message.get("type"))
+                continue
+            await self.fan_out(group, text)
+
+    async def fan_out(self, group: str, text: str) -> None:
+        members = self.members.get(group)
+        if not members:
+            return
+        for count, socket in enumerate(list(members), 1):
+            try:
+                await socket.forward(text)
+            except Exception:  # one broken socket must not cost the others their frame
+                log.warning("forwarding to a socket of %s failed; it leaves the group", group, exc_info=True)
+                members.discard(socket)
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+    async def renew(self, channel: str) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            try:
+                async with self.lock:
+                    for group in list(self.members):
+                        await self.layer.group_add(group, channel)
+            except Exception:  # try again at the next renewal
+                log.exception("renewing the hub's groups failed")
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """The hub of the running loop (daphne has one; each test has its own)."""
+    loop = asyncio.get_running_loop()
+    current = _hubs.get(loop)
+    if current is None:
+        current = _hubs[loop] = Hub(get_channel_layer())
+    return current

@@ -1,0 +1,128 @@
+"""The process's hub: one channel per process, each broadcast handed to the group's sockets (both profiles)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+
+from relay import fanout
+from relay.events import event_message
+
+
+class Page:
+    """A socket as the hub sees it: something that takes a frame's text."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    async def forward(self, text: str) -> None:
+        self.frames.append(text)
+
+
+class BrokenPage(Page):
+    async def forward(self, text: str) -> None:
+        self.frames.append(text)
+        raise ConnectionResetError("the peer went away")
+
+
+async def broadcast(group: str, text: str) -> None:
+    message = event_message(group, {})
+    message["text"] = text
+    await get_channel_layer().group_send(group, message)
+
+
+async def frames_of(page: Page, count: int, timeout: float = 5) -> list[str]:
+    async with asyncio.timeout(timeout):
+        while len(page.frames) < count:
+            await asyncio.sleep(0.01)
+    return page.frames
+
+
+@pytest.fixture
+async def hub():
+    """This test's hub; every page it still holds leaves at the end, so its tasks stop."""
+    current = fanout.hub()
+    yield current
+    for group, members in list(current.members.items()):
+        for page in list(members):
+            await current.leave(group, page)
+
+
+async def test_each_page_of_the_group_gets_a_broadcast_once_and_pages_of_other_groups_none(hub):
+    first, second, elsewhere = Page(), Page(), Page()
+    await hub.join("novel-1", first)
+    await hub.join("novel-1", second)
+    await hub.join("novel-2", elsewhere)
+
+    await broadcast("novel-1", "one")
+    await broadcast("novel-2", "two")
+
+    # One process channel delivers in order: once "two" is in, "one" was handed out already.
+    assert await frames_of(elsewhere, 1) == ["two"]
+    assert first.frames == ["one"]
+    assert second.frames == ["one"]
+
+
+async def test_a_page_that_left_gets_nothing_more(hub):
+    leaving, staying = Page(), Page()
+    await hub.join("novel-1", leaving)
+    await hub.join("novel-1", staying)
+
+    await hub.leave("novel-1", leaving)
+    await broadcast("novel-1", "after")
+
+    assert await frames_of(staying, 1) == ["after"]
+    assert leaving.frames == []
+
+
+async def test_the_hub_stops_when_its_last_page_leaves_and_starts_again_for_the_next(hub):
+    page = Page()
+    await hub.join("novel-1", page)
+    tasks = list(hub.tasks)
+
+    await hub.leave("novel-1", page)
+    await asyncio.wait(tasks, timeout=5)
+
+    assert all(task.done() for task in tasks)
+    assert hub.channel is None
+    again = Page()
+    await hub.join("novel-1", again)
+    await broadcast("novel-1", "back")
+    assert await frames_of(again, 1) == ["back"]
+
+
+async def test_a_page_whose_send_fails_is_dropped_and_the_others_still_get_the_frame(hub):
+    broken, fine = BrokenPage(), Page()
+    await hub.join("novel-1", broken)
+    await hub.join("novel-1", fine)
+
+    await broadcast("novel-1", "first")
+    await broadcast("novel-1", "second")
+
+    assert await frames_of(fine, 2) == ["first", "second"]
+    assert broken.frames == ["first"]
+
+
+async def test_a_membership_the_layer_forgot_is_renewed(hub, monkeypatch):
+    monkeypatch.setattr(fanout, "RENEW_EVERY_S", 0.05)
+    page = Page()
+    await hub.join("novel-1", page)
+    # As Channels' in-memory layer does to any member after its group_expiry.
+    await get_channel_layer().group_discard("novel-1", hub.channel)
+
+    await asyncio.sleep(0.3)
+    await broadcast("novel-1", "still here")
+
+    assert await frames_of(page, 1) == ["still here"]
+
+
+async def test_a_message_that_is_not_a_relay_event_is_dropped_and_the_hub_goes_on(hub):
+    page = Page()
+    await hub.join("novel-1", page)
+
+    await get_channel_layer().group_send("novel-1", {"type": "something.else", "group": "novel-1"})
+    await broadcast("novel-1", "next")
+
+    assert await frames_of(page, 1) == ["next"]

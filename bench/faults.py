@@ -178,10 +178,12 @@ class Page:
 
     def on_text(self, client: WsClient, payload: bytes, now: float) -> None:
         message = json.loads(payload)
-        message["_at"] = now
-        self.messages.append(message)
-        if message["type"] == "snapshot":
-            self.snapshots += 1
+        # A batch frame holds events that waited for a busy server, in order (docs/websocket.md).
+        for event in message["events"] if message["type"] == "batch" else [message]:
+            event["_at"] = now
+            self.messages.append(event)
+            if event["type"] == "snapshot":
+                self.snapshots += 1
 
     async def connect(self, ports: list[int]) -> bool:
         for port in ports:

@@ -12,6 +12,12 @@ Instead the process's Hub (one per event loop) holds one channel, joins it to
 each group that has a socket here, and passes every message's JSON straight to
 the group's sockets. Sockets need no channel of their own (NovelConsumer asks
 for none): nothing is ever sent to one socket through the layer.
+
+What arrives while a fan-out is under way waits and then goes out as one frame
+per group, `{"type": "batch", "events": [...]}` (docs/websocket.md): a burst of
+events (an AI turn's passage, chunks and end, with the tallies between them)
+costs every socket one frame instead of one per event, so a busy process catches
+up instead of falling further behind. A lone event still goes out as itself.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ YIELD_EVERY = 100
 # Channels' in-memory layer forgets a group member after its group_expiry (a
 # day); the hub's memberships live as long as the process, so renew them.
 RENEW_EVERY_S = 3600.0
+# Events in one batch frame at most.
+MAX_BATCH = 64
 
 
 class Listener(Protocol):
@@ -38,13 +46,15 @@ class Listener(Protocol):
 
 
 class Hub:
-    """The groups this loop's sockets listen to, and one task that fans their messages out."""
+    """The groups this loop's sockets listen to; one task receives their messages, another fans them out."""
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.members: dict[str, weakref.WeakSet[Listener]] = {}
         self.channel: str | None = None
         self.tasks: list[asyncio.Task] = []
+        self.waiting: dict[str, list[str]] = {}  # group -> JSON of the events received, not yet sent
+        self.arrived = asyncio.Event()
         # Joins and leaves that touch the layer run one at a time, so a socket
         # never reads its snapshot before its group is really subscribed.
         self.lock = asyncio.Lock()
@@ -54,7 +64,11 @@ class Hub:
             if self.channel is None:
                 self.channel = await self.layer.new_channel()
                 loop = asyncio.get_running_loop()
-                self.tasks = [loop.create_task(self.run(self.channel)), loop.create_task(self.renew(self.channel))]
+                self.tasks = [
+                    loop.create_task(self.receive(self.channel)),
+                    loop.create_task(self.deliver()),
+                    loop.create_task(self.renew(self.channel)),
+                ]
             members = self.members.get(group)
             if members is None:
                 await self.layer.group_add(group, self.channel)
@@ -76,10 +90,10 @@ class Hub:
                 # loop must end with nothing pending); the next join starts again.
                 for task in self.tasks:
                     task.cancel()
-                self.channel, self.tasks = None, []
+                self.channel, self.tasks, self.waiting = None, [], {}
             await self.layer.group_discard(group, channel)
 
-    async def run(self, channel: str) -> None:
+    async def receive(self, channel: str) -> None:
         while True:
             try:
                 message = await self.layer.receive(channel)
@@ -93,7 +107,17 @@ class Hub:
             if message.get("type") != "relay.event" or not isinstance(text, str):
                 log.warning("not a relay event, dropped: %r", message.get("type"))
                 continue
-            await self.fan_out(group, text)
+            self.waiting.setdefault(group, []).append(text)
+            self.arrived.set()
+
+    async def deliver(self) -> None:
+        while True:
+            await self.arrived.wait()
+            self.arrived.clear()
+            waiting, self.waiting = self.waiting, {}
+            for group, texts in waiting.items():
+                for start in range(0, len(texts), MAX_BATCH):
+                    await self.fan_out(group, frame(texts[start : start + MAX_BATCH]))
 
     async def fan_out(self, group: str, text: str) -> None:
         members = self.members.get(group)
@@ -117,6 +141,13 @@ class Hub:
                         await self.layer.group_add(group, channel)
             except Exception:  # try again at the next renewal
                 log.exception("renewing the hub's groups failed")
+
+
+def frame(texts: list[str]) -> str:
+    """One event as itself; several as a batch, built from their JSON without decoding it again."""
+    if len(texts) == 1:
+        return texts[0]
+    return '{"type": "batch", "events": [' + ", ".join(texts) + "]}"
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

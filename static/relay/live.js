@@ -28,7 +28,11 @@ export function connectLive(path, { onMessage, onStatus }) {
     socket.addEventListener("message", (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
-      if (message && typeof message.type === "string") onMessage(message);
+      // Events that waited for a busy server come together, in order (docs/websocket.md).
+      const messages = message && message.type === "batch" && Array.isArray(message.events) ? message.events : [message];
+      for (const one of messages) {
+        if (one && typeof one.type === "string") onMessage(one);
+      }
     });
     socket.addEventListener("close", (event) => {
       clearInterval(pinger);

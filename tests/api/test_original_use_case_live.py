@@ -6,19 +6,19 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 from rest_framework.test import APIClient
 
 from novels.text_rules import clean_passage
 from relay.asgi import application
+from tests.live import RelayCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSAGE = "그날 밤 등대의 불빛이 처음으로 꺼졌다."
 
 
-async def next_of(socket: WebsocketCommunicator, kind: str, timeout: float = 10) -> dict:
+async def next_of(socket: RelayCommunicator, kind: str, timeout: float = 10) -> dict:
     """The next message of one type, skipping the others."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -47,7 +47,7 @@ def read(url: str) -> dict:
 
 async def test_it_streams_the_ai_continuation_of_the_call_to_the_socket(alice, novel, active_model):
     job = await sync_to_async(write_with_ai)(alice, novel.pk)
-    socket = WebsocketCommunicator(
+    socket = RelayCommunicator(
         application, job["ws_url"], headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
     )
     try:

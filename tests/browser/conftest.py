@@ -193,8 +193,9 @@ class Reader:
         parsed = []
         for frame in self.frames:
             message = json.loads(frame if isinstance(frame, str) else frame.decode())
-            if message.get("type") == kind:
-                parsed.append(message)
+            # A batch frame holds events that waited for a busy server (docs/websocket.md).
+            events = message["events"] if message.get("type") == "batch" else [message]
+            parsed.extend(event for event in events if event.get("type") == kind)
         return parsed
 
     def no_horizontal_scroll(self) -> bool:

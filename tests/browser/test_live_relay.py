@@ -6,6 +6,7 @@ the text is written by a separate relay worker.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -14,6 +15,7 @@ from playwright.sync_api import expect
 from novels.services import novel_create
 from novels.text_rules import clean_passage
 from tests.browser.conftest import ARTIFACTS, PHONE, off_loop
+from voting.selectors import current_round
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -159,6 +161,32 @@ def test_a_page_that_lost_its_connection_reconnects_and_catches_up(reader, novel
     a.wait_live()
     expect(a.page.locator("#proposals .proposal .keyword")).to_have_text("갈매기")
     assert len(sockets) >= 2
+
+
+def test_the_page_reads_a_batch_frame_as_its_events_in_order(reader, novel, alice):
+    round_id = off_loop(current_round, novel=novel).pk
+    # What a busy server sends: a proposal and the tally that counts it, in one frame.
+    proposal = {"proposal": 99999, "round": round_id, "keyword": "물결", "keyword_key": "물결", "sentences": 2,
+                "style": None, "style_title": None, "author": "bob"}  # fmt: skip
+    tally = {"round": round_id, "phase": "proposals", "tallies": [{"proposal": 99999, "votes": 3}], "total": 3}
+    batch = {"type": "batch", "events": [{"type": "proposal.added", **proposal}, {"type": "tally", **tally}]}
+
+    def route(ws) -> None:
+        def relay(message) -> None:
+            ws.send(message)
+            if json.loads(message)["type"] == "snapshot":  # after it, or the snapshot would replace it
+                ws.send(json.dumps(batch, ensure_ascii=False))
+
+        ws.connect_to_server().on_message(relay)
+
+    a = reader(alice, server=0)
+    a.page.route_web_socket(re.compile(r"/ws/novels/"), route)
+    a.open(f"/novels/{novel.pk}/")
+
+    expect(a.page.locator("#proposals .proposal .keyword")).to_have_text("물결")
+    expect(a.page.locator("#proposals .proposal .votes")).to_have_text("3표")
+    expect(a.page.locator("#vote-total")).to_have_text("총 3표")
+    assert not a.errors
 
 
 def test_an_anonymous_reader_sees_the_relay_but_is_asked_to_log_in(reader, novel, alice):

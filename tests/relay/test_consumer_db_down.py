@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.db import connection, connections
 
 from novels.services import novel_create
 from relay.asgi import application
+from tests.live import RelayCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,8 +36,8 @@ def database_down(monkeypatch):
         monkeypatch.setitem(connection.settings_dict, "PORT", "9")  # discard: nothing listens
 
 
-async def connect(novel_id: int) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, f"/ws/novels/{novel_id}/", headers=HEADERS)
+async def connect(novel_id: int) -> RelayCommunicator:
+    communicator = RelayCommunicator(application, f"/ws/novels/{novel_id}/", headers=HEADERS)
     connected, _ = await communicator.connect(timeout=5)
     assert connected
     return communicator

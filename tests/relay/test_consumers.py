@@ -7,7 +7,6 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connections
 
@@ -16,6 +15,7 @@ from novels.services import novel_create, turn_write
 from relay import consumers
 from relay.asgi import application
 from relay.events import novel_group, send_now
+from tests.live import RelayCommunicator
 from tests.sessions import session_cookie
 from voting.models import GenerationJob, Proposal, Vote
 from voting.selectors import current_round
@@ -35,14 +35,14 @@ def novel(editor):
 @pytest.fixture
 async def sockets():
     """open(novel_id, user=None, origin=ORIGIN) -> a connected communicator; all disconnected at the end."""
-    opened: list[WebsocketCommunicator] = []
+    opened: list[RelayCommunicator] = []
 
     async def open_socket(novel_id: int, user=None, origin: str = ORIGIN, expect_snapshot: bool = True):
         headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
         if user is not None:
             cookie = await sync_to_async(session_cookie)(user)
             headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-        communicator = WebsocketCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
+        communicator = RelayCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
         opened.append(communicator)
         connected, _ = await communicator.connect(timeout=5)
         communicator.accepted = connected
@@ -58,7 +58,7 @@ async def sockets():
     await sync_to_async(connections.close_all)()
 
 
-async def next_of(communicator: WebsocketCommunicator, kind: str, timeout: float = 5, **fields) -> dict:
+async def next_of(communicator: RelayCommunicator, kind: str, timeout: float = 5, **fields) -> dict:
     """The next message of a type (and with these field values), skipping the others: broadcasts
     interleave, and tallies are coalesced, so one written before the test acted may still arrive."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -71,7 +71,7 @@ async def next_of(communicator: WebsocketCommunicator, kind: str, timeout: float
             return message
 
 
-async def still_open(communicator: WebsocketCommunicator) -> bool:
+async def still_open(communicator: RelayCommunicator) -> bool:
     await communicator.send_json_to({"type": "ping"})
     return (await next_of(communicator, "pong"))["type"] == "pong"
 

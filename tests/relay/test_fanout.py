@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from channels.layers import get_channel_layer
@@ -19,6 +20,21 @@ class Page:
 
     async def forward(self, text: str) -> None:
         self.frames.append(text)
+
+
+class BusyPage(Page):
+    """A socket whose first write takes until it is let go: the fan-out is under way meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.let_go = asyncio.Event()
+
+    async def forward(self, text: str) -> None:
+        self.frames.append(text)
+        if len(self.frames) == 1:
+            self.writing.set()
+            await self.let_go.wait()
 
 
 class BrokenPage(Page):
@@ -99,6 +115,7 @@ async def test_a_page_whose_send_fails_is_dropped_and_the_others_still_get_the_f
     await hub.join("novel-1", fine)
 
     await broadcast("novel-1", "first")
+    await frames_of(fine, 1)
     await broadcast("novel-1", "second")
 
     assert await frames_of(fine, 2) == ["first", "second"]
@@ -126,3 +143,43 @@ async def test_a_message_that_is_not_a_relay_event_is_dropped_and_the_hub_goes_o
     await broadcast("novel-1", "next")
 
     assert await frames_of(page, 1) == ["next"]
+
+
+async def test_events_that_arrive_during_a_fan_out_go_out_together_as_one_batch_in_order(hub):
+    busy = BusyPage()
+    await hub.join("novel-1", busy)
+    await broadcast("novel-1", json.dumps({"type": "tally", "total": 1}))
+    await asyncio.wait_for(busy.writing.wait(), 5)
+
+    for total in (2, 3):
+        await broadcast("novel-1", json.dumps({"type": "tally", "total": total}))
+    await broadcast("novel-2", json.dumps({"type": "novel.created"}))  # another group: never in this batch
+    await asyncio.sleep(0.2)  # (they are all received meanwhile)
+    busy.let_go.set()
+
+    frames = await frames_of(busy, 2)
+    assert [json.loads(frame) for frame in frames] == [
+        {"type": "tally", "total": 1},
+        {"type": "batch", "events": [{"type": "tally", "total": 2}, {"type": "tally", "total": 3}]},
+    ]
+
+
+async def test_a_long_backlog_is_split_into_batches_of_at_most_max_batch(hub, monkeypatch):
+    monkeypatch.setattr(fanout, "MAX_BATCH", 2)
+    busy = BusyPage()
+    await hub.join("novel-1", busy)
+    await broadcast("novel-1", json.dumps({"n": 0}))
+    await asyncio.wait_for(busy.writing.wait(), 5)
+
+    for n in range(1, 6):
+        await broadcast("novel-1", json.dumps({"n": n}))
+    await asyncio.sleep(0.2)
+    busy.let_go.set()
+
+    frames = [json.loads(frame) for frame in await frames_of(busy, 4)]
+    assert frames == [
+        {"n": 0},
+        {"type": "batch", "events": [{"n": 1}, {"n": 2}]},
+        {"type": "batch", "events": [{"n": 3}, {"n": 4}]},
+        {"n": 5},
+    ]

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from relay import layer_watch
 from relay.asgi import application
+from tests.live import RelayCommunicator
 from voting.services import vote_cast
 
 HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
@@ -60,7 +60,7 @@ async def test_nothing_is_resent_while_redis_keeps_answering(monkeypatch):
 @pytest.mark.scaled
 @pytest.mark.django_db(transaction=True)
 async def test_an_open_socket_gets_a_snapshot_with_what_it_missed(novel, round_, proposal, alice):
-    ws = WebsocketCommunicator(application, f"/ws/novels/{novel.pk}/", headers=HEADERS)
+    ws = RelayCommunicator(application, f"/ws/novels/{novel.pk}/", headers=HEADERS)
     connected, _ = await ws.connect(timeout=5)
     assert connected
     try:

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import connections
 
+from tests.live import RelayCommunicator
 from tests.sessions import session_cookie
 
 
@@ -18,14 +18,14 @@ async def socket_for():
     """socket_for(novel_id, user) -> a connected communicator past its snapshot; all closed at the end."""
     from relay.asgi import application
 
-    opened: list[WebsocketCommunicator] = []
+    opened: list[RelayCommunicator] = []
 
-    async def open_(novel_id: int, user=None) -> WebsocketCommunicator:
+    async def open_(novel_id: int, user=None) -> RelayCommunicator:
         headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
         if user is not None:
             cookie = await sync_to_async(session_cookie)(user)
             headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-        communicator = WebsocketCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
+        communicator = RelayCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
         opened.append(communicator)
         connected, _ = await communicator.connect(timeout=5)
         assert connected
@@ -38,7 +38,7 @@ async def socket_for():
     await sync_to_async(connections.close_all)()
 
 
-async def answer(communicator: WebsocketCommunicator, kinds=("error", "voted", "pong"), timeout: float = 5) -> dict:
+async def answer(communicator: RelayCommunicator, kinds=("error", "voted", "pong"), timeout: float = 5) -> dict:
     """The next message of one of `kinds`, skipping broadcasts."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import connections
 
 from relay.asgi import application
+from tests.live import RelayCommunicator
 from tests.sessions import session_cookie
 from voting.models import Proposal, Round, Vote
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 async def open_socket():
-    opened: list[WebsocketCommunicator] = []
+    opened: list[RelayCommunicator] = []
 
     async def open_(novel_id: int, *, cookie: str | None = None, origin: str | None = "http://localhost"):
         headers = [(b"host", b"localhost")]
@@ -27,7 +27,7 @@ async def open_socket():
             headers.append((b"origin", origin.encode()))
         if cookie is not None:
             headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-        communicator = WebsocketCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
+        communicator = RelayCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
         opened.append(communicator)
         communicator.accepted, _ = await communicator.connect(timeout=5)
         if communicator.accepted:
@@ -40,7 +40,7 @@ async def open_socket():
     await sync_to_async(connections.close_all)()
 
 
-async def reply_to(communicator: WebsocketCommunicator, message: dict) -> dict:
+async def reply_to(communicator: RelayCommunicator, message: dict) -> dict:
     """The first answer to a message that is not a broadcast."""
     await communicator.send_json_to(message)
     while True:

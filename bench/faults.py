@@ -376,8 +376,14 @@ async def redis_fault(manifest: dict, servers: Servers) -> bool:
         f"pages sent a fresh snapshot by the server after Redis returned, holding the database total {stored}: "
         f"{resynced} ({closed} of {len(pages)} reconnected on their own)"
     )
+    # And the broadcasts flow again: each process's subscriptions came back with Redis.
+    snapshots = [p.snapshots for p in pages]
+    accepted += await vote(manifest, 40, port=PORTS[0]) == 200
+    live = await wait_for(lambda: all(p.last_total() == stored + 1 for p in pages), 10)
+    live = live and [p.snapshots for p in pages] == snapshots  # by a tally, not by another snapshot
+    say(f"the next vote's tally reached all {len(pages)} pages over the socket: {live}")
     await close_pages(pages, stop, tasks)
-    ok = stored == expected and resynced
+    ok = stored == expected and resynced and live
     say(f"RESULT redis: {'PASS' if ok else 'FAIL'} (no vote lost: {stored == expected})")
     return ok
 

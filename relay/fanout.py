@@ -117,7 +117,10 @@ class Hub:
             waiting, self.waiting = self.waiting, {}
             for group, texts in waiting.items():
                 for start in range(0, len(texts), MAX_BATCH):
-                    await self.fan_out(group, frame(texts[start : start + MAX_BATCH]))
+                    try:
+                        await self.fan_out(group, frame(texts[start : start + MAX_BATCH]))
+                    except Exception:  # this task ending would silence every socket of the process
+                        log.exception("fanning out to %s failed; its frame is lost", group)
 
     async def fan_out(self, group: str, text: str) -> None:
         members = self.members.get(group)

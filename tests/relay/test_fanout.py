@@ -183,3 +183,25 @@ async def test_a_long_backlog_is_split_into_batches_of_at_most_max_batch(hub, mo
         {"type": "batch", "events": [{"n": 3}, {"n": 4}]},
         {"n": 5},
     ]
+
+
+async def test_the_hub_goes_on_after_a_fan_out_fails(hub, monkeypatch):
+    page = Page()
+    await hub.join("novel-1", page)
+    attempts: list[str] = []
+    fan_out = hub.fan_out
+
+    async def failing_once(group: str, text: str) -> None:
+        attempts.append(text)
+        if len(attempts) == 1:
+            raise RuntimeError("a bug in the fan-out")
+        await fan_out(group, text)
+
+    monkeypatch.setattr(hub, "fan_out", failing_once)
+    await broadcast("novel-1", "lost")
+    async with asyncio.timeout(5):
+        while not attempts:
+            await asyncio.sleep(0.01)
+    await broadcast("novel-1", "next")
+
+    assert await frames_of(page, 1) == ["next"]

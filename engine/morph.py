@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,20 @@ def tagger() -> Any:
     return Mecab(dicpath=str(directory))
 
 
+_pos_lock = threading.Lock()
+
+
+def pos(text: str) -> list[tuple[str, str]]:
+    """Mecab's (morpheme, tag) pairs for the text, from the one tagger, one caller at a time.
+
+    A MeCab tagger is not safe to share between threads mid-parse, and the web
+    server's request threads (keywords) and the generation thread (a morpheme
+    vocabulary's prime text) may ask at the same time."""
+    tagger_ = tagger()
+    with _pos_lock:
+        return tagger_.pos(text)
+
+
 def morph_tokens(text: str) -> list[str]:
     tokens: list[str] = []
     for number, line in enumerate(text.split("\n")):
@@ -42,12 +57,12 @@ def morph_tokens(text: str) -> list[str]:
 
 def _line_tokens(line: str) -> list[str]:
     tokens: list[str] = []
-    pos = 0
-    for surface, _tag in tagger().pos(line):
-        found = line.find(surface, pos)
+    at = 0
+    for surface, _tag in pos(line):
+        found = line.find(surface, at)
         if not surface or found < 0:
             continue  # Mecab rewrote something; the characters are emitted below
-        gap = line[pos:found]
+        gap = line[at:found]
         if gap.endswith(" ") and not gap[:-1].strip():
             tokens.extend(gap[:-1])
             tokens.append(" " + surface)
@@ -55,6 +70,6 @@ def _line_tokens(line: str) -> list[str]:
             # Text Mecab skipped (or odd spacing): one token per character keeps it exact.
             tokens.extend(gap)
             tokens.append(surface)
-        pos = found + len(surface)
-    tokens.extend(line[pos:])
+        at = found + len(surface)
+    tokens.extend(line[at:])
     return tokens

@@ -8,10 +8,9 @@ lazily, once per process).
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 
-from engine.morph import tagger
+from engine.morph import pos
 from engine.text import normalize
 from relay.errors import BannedWordUsed, InvalidKeyword
 
@@ -24,7 +23,6 @@ MASK = "○"
 # SH (Hanja) and SN (numbers) are content, so they stay.
 _DROPPED_TAG_PREFIXES = ("J", "E", "XS", "SF", "SE", "SS", "SP", "SO", "SW", "SY", "SC")
 
-_pos_lock = threading.Lock()
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -33,11 +31,7 @@ def nfc(text: str) -> str:
 
 
 def _content_morphemes(word: str) -> list[str]:
-    tagger_ = tagger()
-    # One MeCab tagger is not safe to share between threads mid-parse, and
-    # request threads and the generation thread may ask at the same time.
-    with _pos_lock:
-        tagged = tagger_.pos(word)
+    tagged = pos(word)
     # A compound tag such as "VA+ETM" counts by its first part ("푸른" stays).
     return [morph for morph, tag in tagged if not tag.split("+")[0].startswith(_DROPPED_TAG_PREFIXES)]
 

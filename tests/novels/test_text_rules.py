@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
+from engine import morph
+from engine.morph import morph_tokens
 from novels.models import BannedWord
 from novels.text_rules import (
     banned_pattern,
@@ -59,3 +65,31 @@ def test_it_masks_each_character_of_a_banned_word_and_keeps_the_length():
     assert masked == "그는 ○○처럼 웃었다. ○○○○!"
     assert len(masked) == len(text)
     assert mask_banned(text, banned_pattern([])) == text
+
+
+def test_the_shared_mecab_tagger_parses_for_one_thread_at_a_time(monkeypatch):
+    """Morpheme tokens (the generation thread) and keywords (request threads) share one tagger."""
+    real = morph.tagger()
+    inside, most = 0, 0
+    count_lock = threading.Lock()
+
+    class Watched:
+        def pos(self, text):
+            nonlocal inside, most
+            with count_lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.002)  # long enough for another thread to come in, were it let in
+            try:
+                return real.pos(text)
+            finally:
+                with count_lock:
+                    inside -= 1
+
+    monkeypatch.setattr(morph, "tagger", Watched)
+    calls = [lambda: morph_tokens("춘천에는 비가 왔다."), lambda: keyword_key("춘천까지")] * 20
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for future in [pool.submit(call) for call in calls]:
+            future.result()
+
+    assert most == 1

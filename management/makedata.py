@@ -26,12 +26,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from management import engine_adapter
 from management.models import ModelVersion, TrainingRun
 from management.services import (
+    model_files_prune,
     model_version_activate,
     model_version_create,
     training_run_finish,
@@ -79,6 +81,7 @@ class Options:
     tolerance: float = TOLERANCE_BPC
     seed: int = 1234
     progress: bool | None = None  # None: a progress bar only on a terminal
+    keep: int | None = None  # versions whose files stay; None: settings.MODEL_KEEP, 0: all
 
     def validate(self) -> None:
         from engine.model import resolve_device
@@ -97,6 +100,8 @@ class Options:
                 raise BadArguments(f"--{name.replace('_', '-')} must be positive")
         if self.tolerance < 0:
             raise BadArguments("--tolerance must be 0 or more")
+        if self.keep is not None and self.keep < 0:
+            raise BadArguments("--keep must be 0 (keep every version) or more")
         if self.device is not None:
             try:
                 resolve_device(self.device)
@@ -267,6 +272,19 @@ def clean_leftovers(root: Path, say: Callable[[str], None]) -> None:
         say(f"중단된 학습 실행 {interrupted}건을 실패(interrupted)로 표시했습니다.")
 
 
+def prune_old_versions(options: Options, say: Callable[[str], None]) -> None:
+    """Keep MODEL_DIR from growing with every run; a failure here never undoes the run."""
+    keep = settings.MODEL_KEEP if options.keep is None else options.keep
+    try:
+        pruned = model_files_prune(keep=keep)
+    except Exception as error:  # the run itself is done and recorded
+        say(f"오래된 모델 파일을 지우지 못했습니다: {first_line(error)}")
+        return
+    if pruned:
+        labels = ", ".join(version.label for version in pruned)
+        say(f"오래된 모델 {len(pruned)}개의 파일을 지웠습니다 (최근 {keep}개와 사용 중인 모델은 남김): {labels}")
+
+
 def remove_unrecorded_versions(root: Path) -> list[str]:
     """Version folders no ModelVersion names: a run died between the rename and the database change."""
     known = set(ModelVersion.objects.values_list("directory", flat=True))
@@ -367,7 +385,9 @@ def run_makedata(options: Options, *, say: Callable[[str], None] = print) -> Out
                     EXIT_LOCKED, "locked", "다른 makedata 실행이 진행 중입니다 (잠금 사용 중); 이번에는 건너뜁니다."
                 )
             clean_leftovers(root, say)
-            return train_and_maybe_activate(options, root=root, say=say)
+            outcome = train_and_maybe_activate(options, root=root, say=say)
+            prune_old_versions(options, say)
+            return outcome
     except Exception as error:  # before a run is recorded: the model folder, the database, reading the text
         return Outcome(EXIT_FAILED, "failed", first_line(error))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,9 @@ def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser | None
     """Make one version the live model: one database change, then tell every open page."""
     from management.engine_adapter import checkpoint_path
 
+    # The version's own row first: a prune (model_files_prune) holding it has
+    # either removed the files by now, or waits until this one is active.
+    list(ModelVersion.objects.select_for_update().filter(pk=version.pk))
     if not checkpoint_path(version).is_file():
         raise ModelFilesMissing(f"{version.label} 모델의 파일이 없습니다.")
     # Lock the registry rows so two activations cannot both win.
@@ -105,6 +109,30 @@ def register_training_result(
         curve=list(result.curve),
         parent=parent,
     )
+
+
+@transaction.atomic
+def model_files_prune(*, keep: int) -> list[ModelVersion]:
+    """Delete the files of every version but the `keep` newest and the active one (`keep` <= 0: none).
+
+    The rows stay: turns name the model that wrote them and the model page shows
+    the history (a version without files shows as such and cannot be put back).
+    Rows are locked first, so a version being activated meanwhile is never pruned.
+    """
+    from management.engine_adapter import model_root
+
+    if keep <= 0:
+        return []
+    root = model_root().resolve()
+    pruned = []
+    for version in ModelVersion.objects.select_for_update().order_by("-created_at", "-id")[keep:]:
+        folder = (root / version.directory).resolve()
+        # Only a version's own folder right under MODEL_DIR, never MODEL_DIR or what lies beyond it.
+        if version.is_active or folder.parent != root or not folder.is_dir():
+            continue
+        shutil.rmtree(folder)
+        pruned.append(version)
+    return pruned
 
 
 def model_version_rollback(*, version: ModelVersion, user: AbstractBaseUser) -> ModelVersion:

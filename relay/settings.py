@@ -224,6 +224,8 @@ STORAGES = {
 }
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
+# makedata removes the files of older versions beyond this many (the active one always stays; 0 keeps all).
+MODEL_KEEP = envint("MODEL_KEEP", 10)
 # "auto" picks CUDA when torch sees a GPU.
 ENGINE_DEVICE = os.environ.get("ENGINE_DEVICE", "auto")
 

@@ -32,6 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="retrain and activate even if nothing is new or worse")
         parser.add_argument("--tolerance", type=float, default=TOLERANCE_BPC, help="bits/char a new model may lose")
         parser.add_argument("--seed", type=int, default=1234)
+        parser.add_argument(
+            "--keep", type=int, help="versions whose files stay, the active one besides (default: MODEL_KEEP; 0: all)"
+        )
 
     def handle(self, *args, **opts) -> None:
         options = Options(
@@ -49,6 +52,7 @@ class Command(BaseCommand):
             force=opts["force"],
             tolerance=opts["tolerance"],
             seed=opts["seed"],
+            keep=opts["keep"],
         )
         on_terminal = sys.stderr.isatty()
         if threading.current_thread() is threading.main_thread():

@@ -7,7 +7,8 @@ import torch
 
 from engine.checkpoint import load_checkpoint, read_checkpoint
 from engine.generate import generate
-from engine.train import Source, evaluate_bpc, grow_into, train
+from engine.model import GRUConfig, GRUModel
+from engine.train import Source, TrainConfig, _make_optimizer, default_lr, evaluate_bpc, grow_into, train
 from engine.vocab import Vocab
 
 from .conftest import DUCK_STORY, GOOSE_STORY, tiny_model_config, tiny_train_config
@@ -209,3 +210,15 @@ def test_a_given_vocabulary_is_kept(tmp_path):
         train_config=tiny_train_config(epochs=1),
     )
     assert result.vocab == vocab
+
+
+@pytest.mark.parametrize(("size", "lr"), [("tiny", 3e-3), ("default", 3e-3), ("large", 1e-3)])
+def test_each_preset_trains_at_a_learning_rate_it_learns_at(size, lr):
+    assert default_lr(GRUConfig.preset(size, vocab_size=100)) == lr
+
+
+def test_the_optimizer_starts_from_the_models_default_lr_unless_one_is_given():
+    wide = GRUModel(GRUConfig(40, embed=16, hidden=600, layers=1, dropout=0.0))
+
+    assert _make_optimizer(wide, TrainConfig()).param_groups[0]["lr"] == 1e-3
+    assert _make_optimizer(wide, TrainConfig(lr=5e-4)).param_groups[0]["lr"] == 5e-4

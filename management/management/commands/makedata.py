@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop training after this long")
         parser.add_argument("--epochs", type=int, help="at most this many passes over the text")
         parser.add_argument("--max-steps", type=int, help="at most this many optimizer steps")
-        parser.add_argument("--lr", type=float, help="peak learning rate (engine default 3e-3)")
+        parser.add_argument(
+            "--lr", type=float, help="peak learning rate (engine default: 3e-3, 1e-3 for the large preset)"
+        )
         parser.add_argument("--batch-size", type=int, help="rows read at once (engine default 16)")
         parser.add_argument("--seq-len", type=int, help="characters per backpropagation window (engine default 64)")
         parser.add_argument("--threads", type=int, help="CPU threads for training (default: torch's choice)")

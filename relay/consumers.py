@@ -246,3 +246,43 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
     @classmethod
     async def encode_json(cls, content: dict[str, Any]) -> str:
         return json.dumps(content, ensure_ascii=False)
+
+
+class SiteConsumer(AsyncJsonWebsocketConsumer):
+    """One page that lists what the whole site holds (novels, source texts, models): it only listens.
+
+    It gets the site-wide events (novel.created, source.*, model.activated) and
+    the page fetches its list again; nothing it sends does anything but ping.
+    """
+
+    channel_layer_alias = NovelConsumer.channel_layer_alias
+    encode_json = NovelConsumer.encode_json
+
+    async def connect(self) -> None:
+        self.guard = FloodGuard()
+        await self.accept()
+        await fanout.hub().join(SITE_GROUP, self)
+        self.joined = True
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "joined", False):
+            await fanout.hub().leave(SITE_GROUP, self)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Answer a ping; refuse anything else, and close a connection that floods."""
+        if not self.guard.allow():
+            if self.guard.abusive:
+                await self.close(code=CLOSE_ABUSE)
+            return
+        try:
+            content = json.loads(text_data) if text_data and len(text_data) <= MAX_MESSAGE_BYTES else None
+        except ValueError:
+            content = None
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        await self.send_json({"type": "error", "code": "unknown_type", "message": "이 연결은 알림을 받기만 합니다."})
+
+    async def forward(self, text: str) -> None:
+        """A site-wide broadcast, handed over by the hub."""
+        await self.send(text_data=text)

@@ -6,4 +6,5 @@ from relay import consumers
 
 websocket_urlpatterns = [
     path("ws/novels/<int:novel_id>/", consumers.NovelConsumer.as_asgi()),
+    path("ws/site/", consumers.SiteConsumer.as_asgi()),
 ]

@@ -1,8 +1,9 @@
 // Pages that list what the whole site holds (novels, source texts, models)
-// stay current: a site-wide event that concerns the page's region makes it
-// fetch the page again and swap that region in. The server renders it as on
-// a full load (the reader's own votes, the forms' CSRF tokens), so nothing is
-// drawn twice, once in a template and once here.
+// stay current. A vote on a source text, the one frequent event, is written
+// into its row at once. The rare ones (a new novel or source text, a review,
+// a new model) make the page fetch itself again and swap the marked region
+// in: the server renders it as on a full load (the reader's own votes, the
+// forms' CSRF tokens), so nothing is drawn twice, in a template and here.
 
 import { connectLive } from "./live.js";
 
@@ -13,12 +14,22 @@ if (region) {
   let timer = null;
   let opened = 0;
 
-  // A little later and spread out: a burst of votes makes one fetch, and a
-  // thousand open pages do not all ask in the same instant.
+  // A little later and spread over a few seconds: a burst makes one fetch,
+  // and a thousand open pages do not all ask the server in the same instant.
   function refreshSoon() {
     clearTimeout(timer);
-    timer = setTimeout(refresh, 150 + Math.random() * 600);
+    timer = setTimeout(refresh, 300 + Math.random() * 4700);
   }
+
+  // Applied in place; false: the page cannot, and fetches itself instead.
+  const inPlace = {
+    "source.voted"(message) {
+      const votes = document.querySelector(`#source-${Number(message.source)} .votes`);
+      if (!votes) return false;
+      votes.textContent = `${Number(message.votes)}표`;
+      return true;
+    },
+  };
 
   async function refresh() {
     let response;
@@ -35,7 +46,9 @@ if (region) {
 
   connectLive("/ws/site/", {
     onMessage(message) {
-      if (events.has(message.type)) refreshSoon();
+      if (!events.has(message.type)) return;
+      const apply = inPlace[message.type];
+      if (!apply || !apply(message)) refreshSoon();
     },
     onStatus(status) {
       document.documentElement.dataset.live = status;

@@ -4,7 +4,8 @@
 guards the connection (size, JSON, flood) and dispatches to one small helper
 per message type; the helpers call the same services as the HTTP views.
 Group events ("relay.event") reach the socket through its process's hub
-(relay.fanout) and are only forwarded.
+(relay.fanout) and are only forwarded. SiteConsumer (/ws/site/) only listens
+to the site-wide events, for the pages that list novels, sources and models.
 """
 
 from __future__ import annotations
@@ -252,7 +253,8 @@ class SiteConsumer(AsyncJsonWebsocketConsumer):
     """One page that lists what the whole site holds (novels, source texts, models): it only listens.
 
     It gets the site-wide events (novel.created, source.*, model.activated) and
-    the page fetches its list again; nothing it sends does anything but ping.
+    the page brings its list up to date (static/relay/site.js); nothing it
+    sends does anything but ping.
     """
 
     channel_layer_alias = NovelConsumer.channel_layer_alias

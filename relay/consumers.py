@@ -123,14 +123,26 @@ def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) 
 ACTIONS = {"propose": propose, "vote": vote, "withdraw": withdraw, "candidate_vote": candidate_vote_action}
 
 
-class NovelConsumer(AsyncJsonWebsocketConsumer):
-    """One browser tab watching one novel."""
+class HubListener(AsyncJsonWebsocketConsumer):
+    """A socket that hears broadcasts through its process's hub (relay.fanout)."""
 
     # No channel of its own (an alias that is not configured gives none):
     # broadcasts come through the process's hub, and nothing is sent to one
     # socket through the layer. This spares a channel, a Redis subscription
     # and a waiting task per socket.
     channel_layer_alias = "none: sockets are reached through relay.fanout"
+
+    async def forward(self, text: str) -> None:
+        """A broadcast from relay.events, handed over by the hub: pass on its JSON, encoded once for all sockets."""
+        await self.send(text_data=text)
+
+    @classmethod
+    async def encode_json(cls, content: dict[str, Any]) -> str:
+        return json.dumps(content, ensure_ascii=False)
+
+
+class NovelConsumer(HubListener):
+    """One browser tab watching one novel."""
 
     async def connect(self) -> None:
         """Accept, then close with 4404 for an unknown novel (1011 with an error if the database
@@ -238,27 +250,20 @@ class NovelConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "code": code, "message": message})
 
     async def forward(self, text: str) -> None:
-        """A broadcast from relay.events, handed over by the hub: pass on its JSON, encoded once for all sockets."""
+        """Passed on, or held until the snapshot has gone."""
         if self.held is not None:
             self.held.append(text)
             return
-        await self.send(text_data=text)
-
-    @classmethod
-    async def encode_json(cls, content: dict[str, Any]) -> str:
-        return json.dumps(content, ensure_ascii=False)
+        await super().forward(text)
 
 
-class SiteConsumer(AsyncJsonWebsocketConsumer):
+class SiteConsumer(HubListener):
     """One page that lists what the whole site holds (novels, source texts, models): it only listens.
 
     It gets the site-wide events (novel.created, source.*, model.activated) and
     the page brings its list up to date (static/relay/site.js); nothing it
     sends does anything but ping.
     """
-
-    channel_layer_alias = NovelConsumer.channel_layer_alias
-    encode_json = NovelConsumer.encode_json
 
     async def connect(self) -> None:
         self.guard = FloodGuard()
@@ -284,7 +289,3 @@ class SiteConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
             return
         await self.send_json({"type": "error", "code": "unknown_type", "message": "이 연결은 알림을 받기만 합니다."})
-
-    async def forward(self, text: str) -> None:
-        """A site-wide broadcast, handed over by the hub."""
-        await self.send(text_data=text)

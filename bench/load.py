@@ -400,11 +400,8 @@ class Harness:
             self.timeline.append((now, payload[10 : payload.find(b'"', 10)].decode("utf-8", "replace")))
         if payload.startswith(b'{"type": "tally"'):
             match = TOTAL.search(payload)
-            seen = self.seen[client.ident]
-            if match and int(match.group(1)) > seen.top:
-                seen.top = int(match.group(1))
-                seen.totals.append(seen.top)
-                seen.times.append(now)
+            if match:
+                self.saw_total(client, int(match.group(1)), now)
             self.messages["tally"] += 1
             self.last_tally_at = now
         elif payload.startswith(b'{"type": "generation.'):
@@ -433,15 +430,18 @@ class Harness:
         if client.ident == 0:
             self.timeline.extend((now, kind) for kind in kinds if kind != "tally")
         if "tally" in kinds:
-            seen = self.seen[client.ident]
-            top = max(int(total) for total in TOTAL.findall(payload))
-            if top > seen.top:
-                seen.top = top
-                seen.totals.append(top)
-                seen.times.append(now)
+            self.saw_total(client, max(int(total) for total in TOTAL.findall(payload)), now)
             self.last_tally_at = now
         if "generation.finished" in kinds or "generation.failed" in kinds:
             self.generation_done.set()
+
+    def saw_total(self, client: WsClient, total: int, now: float) -> None:
+        """A tally reached this client: note when it first held each higher total."""
+        seen = self.seen[client.ident]
+        if total > seen.top:
+            seen.top = total
+            seen.totals.append(total)
+            seen.times.append(now)
 
     def answer_socket_vote(self, client: WsClient, now: float, status: str) -> None:
         vote = self.pending_socket.pop(client.ident, None)

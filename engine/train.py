@@ -224,10 +224,11 @@ def _make_optimizer(model: GRUModel, tc: TrainConfig) -> torch.optim.Optimizer:
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and not n.startswith("style.")]
     keep = [p for n, p in model.named_parameters() if p.dim() < 2 or n.startswith("style.")]
     groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": keep, "weight_decay": 0.0}]
+    lr = peak_lr(tc, model.config)
     try:
-        return torch.optim.AdamW(groups, lr=peak_lr(tc, model.config), betas=(0.9, 0.99), fused=True)
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99), fused=True)
     except (RuntimeError, TypeError):  # fused kernels missing for this device
-        return torch.optim.AdamW(groups, lr=peak_lr(tc, model.config), betas=(0.9, 0.99))
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99))
 
 
 def _fresh_state(

@@ -258,11 +258,18 @@ class TallyCoalescer:
             rounds = self._dirty.pop(novel_id, set())
             waiting = self._waiting.pop(novel_id, {})
             self._due.pop(novel_id, None)
-            if not rounds and not waiting:
-                return
-            self._last[novel_id] = time.monotonic()
             sending = self._sending.setdefault(novel_id, threading.Lock())
+            nothing_waits = not rounds and not waiting
+            if not nothing_waits:
+                self._last[novel_id] = time.monotonic()
             loop = self._loop
+        if nothing_waits:
+            if force:
+                # The tally thread may have taken these changes a moment ago and be
+                # reading or sending their frame: it must go before what follows.
+                with sending:
+                    pass
+            return
         on_server_loop = threading.current_thread() is self._thread and loop is not None and loop.is_running()
         later: dict[int, tuple[int, int]] = {}  # round -> (version, ms to wait)
         with sending:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -102,6 +103,28 @@ def test_a_waiting_tally_goes_out_before_the_next_event_of_the_novel(settings, r
     assert set(kinds[:closed_at]) == {"tally"}
     assert "tally" not in kinds[closed_at:]
     assert received[closed_at - 1]["total"] == 4
+
+
+def test_a_tally_the_flushing_thread_is_still_reading_goes_out_before_the_next_event(settings, relay, monkeypatch):
+    settings.RELAY_TALLY_INTERVAL_MS = 60_000
+    novel, round_, (sea, _), voters, listener = relay
+    reading = threading.Event()
+    read_tally = events._tally_payload
+
+    def slow_read_in_the_flushing_thread(round_id):
+        if threading.current_thread().name == "relay-tallies":
+            reading.set()
+            time.sleep(0.5)  # a busy machine: the close commits meanwhile
+        return read_tally(round_id)
+
+    monkeypatch.setattr(events, "_tally_payload", slow_read_in_the_flushing_thread)
+    vote_cast(round=round_, user=voters[0], proposal=sea)  # the first change: the thread takes it at once
+    assert reading.wait(5)
+
+    round_close(round=round_)
+
+    kinds = [event["type"] for event in listener.events()]
+    assert kinds.index("tally") < kinds.index("round.closed")
 
 
 def test_an_interval_of_zero_sends_one_frame_per_vote(settings, relay):

@@ -27,6 +27,8 @@ from relay.errors import DomainError, NoOpenRound, NotFound
 from relay.events import SITE_GROUP, novel_group
 from relay.snapshot import build_snapshot
 from relay.throttle import FloodGuard
+from relay.wire import SCOPE_KEY as WIRE_KEY
+from relay.wire import Connection
 from voting.models import Proposal, Round, Vote
 from voting.selectors import current_round
 from voting.services import candidate_vote, proposal_create, vote_cast, vote_withdraw
@@ -131,6 +133,9 @@ class HubListener(AsyncJsonWebsocketConsumer):
     # socket through the layer. This spares a channel, a Redis subscription
     # and a waiting task per socket.
     channel_layer_alias = "none: sockets are reached through relay.fanout"
+    # Set once broadcasts may bypass send() (relay.wire): daphne serves the
+    # socket and nothing is held back for it any more.
+    wire: Connection | None = None
 
     async def forward(self, text: str) -> None:
         """A broadcast from relay.events, handed over by the hub: pass on its JSON, encoded once for all sockets."""
@@ -184,6 +189,7 @@ class NovelConsumer(HubListener):
             for text in held:
                 await self.send(text_data=text)
         self.held = None
+        self.wire = self.scope.get(WIRE_KEY)
         return True
 
     async def resync(self) -> None:
@@ -268,6 +274,7 @@ class SiteConsumer(HubListener):
     async def connect(self) -> None:
         self.guard = FloodGuard()
         await self.accept()
+        self.wire = self.scope.get(WIRE_KEY)
         await fanout.hub().join(SITE_GROUP, self)
         self.joined = True
 

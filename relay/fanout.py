@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
+from relay.wire import Connection, text_frame
+
 log = logging.getLogger(__name__)
 
 # Sockets written to before the loop gets a turn: a fan-out to 500 sockets
@@ -42,6 +44,10 @@ MAX_BATCH = 64
 
 
 class Listener(Protocol):
+    # The socket's daphne connection while broadcasts may be written to it
+    # directly (relay.wire); None sends them through forward().
+    wire: Connection | None
+
     async def forward(self, text: str) -> None: ...
 
 
@@ -126,9 +132,14 @@ class Hub:
         members = self.members.get(group)
         if not members:
             return
+        encoded = None  # the frame's bytes, built once for the sockets written to directly (relay.wire)
         for count, socket in enumerate(list(members), 1):
             try:
-                await socket.forward(text)
+                wire = getattr(socket, "wire", None)
+                if wire is not None and encoded is None:
+                    encoded = text_frame(text)
+                if wire is None or not wire.write(*encoded):
+                    await socket.forward(text)
             except Exception:  # one broken socket must not cost the others their frame
                 log.warning("forwarding to a socket of %s failed; it leaves the group", group, exc_info=True)
                 members.discard(socket)

@@ -15,6 +15,7 @@ from novels.services import novel_create, turn_write
 from relay import consumers
 from relay.asgi import application
 from relay.events import novel_group, send_now
+from relay.wire import SCOPE_KEY as WIRE_KEY
 from tests.live import RelayCommunicator
 from tests.sessions import session_cookie
 from voting.models import GenerationJob, Proposal, Vote
@@ -136,6 +137,49 @@ async def test_a_broadcast_made_while_the_snapshot_is_read_arrives_after_the_sna
 
     assert page.snapshot["type"] == "snapshot"
     assert await next_of(page, "tally") == {"type": "tally", "round": 0, "total": 7}
+
+
+class RecordingWire:
+    """A direct connection (relay.wire) that keeps what the hub writes to it."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def write(self, data: bytes, size: int) -> bool:
+        self.texts.append(data[len(data) - size :].decode())
+        return True
+
+
+async def test_broadcasts_take_the_direct_connection_only_once_the_snapshot_and_what_waited_are_sent(
+    novel, monkeypatch
+):
+    read_snapshot = consumers.snapshot_of
+
+    def snapshot_after_a_broadcast(novel_id, user):
+        send_now(novel_group(novel_id), {"type": "tally", "round": 0, "total": 7})
+        return read_snapshot(novel_id, user)
+
+    monkeypatch.setattr(consumers, "snapshot_of", snapshot_after_a_broadcast)
+    wire = RecordingWire()
+
+    async def served_by_daphne(scope, receive, send):
+        return await application({**scope, WIRE_KEY: wire}, receive, send)
+
+    page = RelayCommunicator(served_by_daphne, f"/ws/novels/{novel.pk}/", headers=[(b"origin", ORIGIN.encode())])
+    await page.connect(timeout=5)
+    try:
+        assert (await page.receive_json_from(timeout=5))["type"] == "snapshot"
+        assert await page.receive_json_from(timeout=5) == {"type": "tally", "round": 0, "total": 7}
+        assert wire.texts == []
+
+        await sync_to_async(send_now)(novel_group(novel.pk), {"type": "tally", "round": 0, "total": 8})
+        async with asyncio.timeout(5):
+            while not wire.texts:
+                await asyncio.sleep(0.01)
+        assert [json.loads(text) for text in wire.texts] == [{"type": "tally", "round": 0, "total": 8}]
+        assert await page.receive_nothing(timeout=0.2)
+    finally:
+        await page.disconnect()
 
 
 async def test_it_closes_with_4404_for_an_unknown_novel(sockets, db):

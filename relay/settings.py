@@ -170,6 +170,8 @@ def caches_from_url(url: str) -> dict:
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": url,
                 "KEY_PREFIX": f"relay{TEST_DB_SUFFIX}",
+                # Not a new connection per request (see relay.cache).
+                "OPTIONS": {"pool_class": "relay.cache.SharedConnectionPool"},
             }
         }
     return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -19,7 +19,7 @@ import redis
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import close_old_connections, connection, connections, transaction
 
 from relay.tally_slots import Claim, SharedTallySlots
 
@@ -197,6 +197,10 @@ def tally_interval() -> float:
     return max(0, settings.RELAY_TALLY_INTERVAL_MS) / 1000
 
 
+# Seconds without a tally frame after which the tally thread lets its database connection go.
+TALLY_IDLE_S = 1.0
+
+
 class TallyCoalescer:
     """At most one tally frame per novel per interval, in this process.
 
@@ -344,6 +348,7 @@ class TallyCoalescer:
             self._thread.start()
 
     def _run(self) -> None:
+        holding = False  # whether this thread may hold a database connection
         while True:
             with self._lock:
                 while True:
@@ -351,13 +356,24 @@ class TallyCoalescer:
                     ready = [novel_id for novel_id, due in self._due.items() if due <= now]
                     if ready:
                         break
-                    self._wake.wait(min(self._due.values()) - now if self._due else None)
+                    wait = min(self._due.values()) - now if self._due else None
+                    if holding and (wait is None or wait > TALLY_IDLE_S):
+                        if not self._wake.wait(TALLY_IDLE_S) and not self._due:
+                            break  # quiet for a while: let the connection go
+                        continue
+                    self._wake.wait(wait)
             try:
+                if not ready:
+                    connections.close_all()
+                    holding = False
+                    continue
                 for novel_id in ready:
                     self.flush(novel_id, force=False)
-                # This thread lives as long as the process; it keeps no connection
-                # open between frames (the same rule as CONN_MAX_AGE=0).
-                connections.close_all()
+                # While votes come, one connection serves every frame (a new one per
+                # frame cost PostgreSQL a backend each time); it follows the
+                # CONN_MAX_AGE rule, and goes once the tallies are quiet.
+                close_old_connections()
+                holding = True
             except Exception:  # keep flushing the other novels whatever happened
                 log.exception("flushing tallies failed")
 

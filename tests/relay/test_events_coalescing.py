@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from django.db import connections
 
 from novels.services import novel_create
 from relay import events
@@ -135,3 +136,34 @@ def test_an_interval_of_zero_sends_one_frame_per_vote(settings, relay):
         vote_cast(round=round_, user=voter, proposal=proposals[0])
 
     assert [frame["total"] for frame in tallies(listener)] == [3, 4, 5, 6, 7]
+
+
+def test_the_tally_thread_keeps_one_connection_while_votes_come_and_lets_it_go_when_they_stop(
+    settings, relay, monkeypatch
+):
+    settings.RELAY_TALLY_INTERVAL_MS = 50
+    monkeypatch.setattr(events, "TALLY_IDLE_S", 0.3)
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)  # for the thread's new connection
+    novel, round_, (sea, lighthouse), voters, listener = relay
+    read = events._tally_payload
+    seen = []  # (the thread's connection wrapper, its database connection) at each read
+
+    def recording_read(round_id):
+        wrapper = connections["default"]
+        payload = read(round_id)
+        seen.append((wrapper, wrapper.connection))
+        return payload
+
+    monkeypatch.setattr(events, "_tally_payload", recording_read)
+
+    for voter, proposal in zip(voters[:3], (sea, lighthouse, sea), strict=True):
+        vote_cast(round=round_, user=voter, proposal=proposal)
+        time.sleep(0.12)  # past the interval: each vote its own frame
+
+    assert len(seen) == 3
+    assert len({id(connection) for _, connection in seen}) == 1
+    wrapper = seen[0][0]
+    deadline = time.monotonic() + 3
+    while wrapper.connection is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert wrapper.connection is None

@@ -105,14 +105,14 @@ def vote(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]
     proposal = Proposal.objects.select_related("round__novel").filter(pk=proposal_id, round__novel_id=novel_id).first()
     if proposal is None:
         raise NotFound("그런 제안이 없습니다.")
-    vote_cast(round=proposal.round, user=user, proposal=proposal)
-    return my_vote(proposal.round, user)
+    vote = vote_cast(round=proposal.round, user=user, proposal=proposal)
+    return {"type": "voted", "round": proposal.round_id, "proposal": vote.proposal_id}
 
 
 def withdraw(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
     round = open_round(novel_id)
     vote_withdraw(round=round, user=user)
-    return my_vote(round, user)
+    return {"type": "voted", "round": round.pk, "proposal": None}
 
 
 def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:

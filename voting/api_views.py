@@ -37,11 +37,12 @@ def round_answer(request: Request, round: Round) -> Response:
     return Response(RoundSerializer(round, context={"request": request}).data)
 
 
-def vote_answer(request: Request, round: Round) -> Response:
+def vote_answer(round: Round, mine: int | None) -> Response:
+    """The round's tally, and `mine`: the proposal the request's vote now stands on (None: withdrawn)."""
     tallies = selectors.tally(round)
     body = {
         "round": round.pk,
-        "proposal": selectors.user_vote(round, request.user),
+        "proposal": mine,
         "tallies": tallies,
         "total": sum(row["votes"] for row in tallies),
     }
@@ -117,8 +118,8 @@ class VoteView(APIView):
         round = get_object_or_404(Round.objects.select_related("novel"), pk=pk)
         given = VoteSerializer(data=request.data, round=round)
         given.is_valid(raise_exception=True)
-        services.vote_cast(round=round, user=request.user, proposal=given.validated_data["proposal"])
-        return vote_answer(request, round)
+        vote = services.vote_cast(round=round, user=request.user, proposal=given.validated_data["proposal"])
+        return vote_answer(round, vote.proposal_id)
 
     @extend_schema(
         summary="표 거두기",
@@ -128,7 +129,7 @@ class VoteView(APIView):
     def delete(self, request: Request, pk: int) -> Response:
         round = get_object_or_404(Round, pk=pk)
         services.vote_withdraw(round=round, user=request.user)
-        return vote_answer(request, round)
+        return vote_answer(round, None)
 
 
 class CandidateVoteView(APIView):

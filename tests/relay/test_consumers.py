@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -157,6 +158,7 @@ async def test_broadcasts_take_the_direct_connection_only_once_the_snapshot_and_
 
     def snapshot_after_a_broadcast(novel_id, user):
         send_now(novel_group(novel_id), {"type": "tally", "round": 0, "total": 7})
+        time.sleep(0.5)  # the event reaches the socket (through Redis, in the scaled profile) meanwhile
         return read_snapshot(novel_id, user)
 
     monkeypatch.setattr(consumers, "snapshot_of", snapshot_after_a_broadcast)

@@ -27,15 +27,13 @@ import functools
 import struct
 from typing import Any
 
-try:  # daphne is the server in every profile, but the code must not need it to import
-    from autobahn.websocket.protocol import WebSocketProtocol as _Autobahn
-    from daphne.server import Server as _DaphneServer
-    from daphne.ws_protocol import WebSocketProtocol as _DaphneSocket
-except ImportError:  # pragma: no cover - daphne is in requirements.txt
-    _DaphneServer = _DaphneSocket = _Autobahn = None
+# daphne is in INSTALLED_APPS, whose app config imports daphne.server (and so
+# installs Twisted's asyncio reactor) in every process already.
+from daphne.server import Server as DaphneServer
+from daphne.ws_protocol import WebSocketProtocol as DaphneSocket
 
 SCOPE_KEY = "relay.wire"
-_OPEN = getattr(_Autobahn, "STATE_OPEN", None)
+_OPEN = DaphneSocket.STATE_OPEN
 _TEXT_FIN = 0x81  # FIN + opcode 1 (text)
 
 
@@ -100,12 +98,12 @@ def write_now(transport: Any, data: bytes) -> None:
 
 def connection_of(send: Any) -> Connection | None:
     """The daphne connection behind an ASGI `send`, or None when it is not daphne's (or not one we know)."""
-    if _DaphneServer is None or not isinstance(send, functools.partial) or len(send.args) != 1:
+    if not isinstance(send, functools.partial) or len(send.args) != 1:
         return None
-    if getattr(send.func, "__func__", None) is not _DaphneServer.handle_reply:
+    if getattr(send.func, "__func__", None) is not DaphneServer.handle_reply:
         return None
     protocol = send.args[0]
-    if not isinstance(protocol, _DaphneSocket):
+    if not isinstance(protocol, DaphneSocket):
         return None
     return Connection(protocol)
 

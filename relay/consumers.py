@@ -80,9 +80,13 @@ def open_round(novel_id: int) -> Round:
     return round
 
 
+def voted(round_id: int, proposal_id: int | None) -> dict[str, Any]:
+    """The reply to a vote, a withdrawal or a proposal: the proposal the user's vote now stands on."""
+    return {"type": "voted", "round": round_id, "proposal": proposal_id}
+
+
 def my_vote(round: Round, user: Any) -> dict[str, Any]:
-    proposal = Vote.objects.filter(round=round, user=user).values_list("proposal_id", flat=True).first()
-    return {"type": "voted", "round": round.pk, "proposal": proposal}
+    return voted(round.pk, Vote.objects.filter(round=round, user=user).values_list("proposal_id", flat=True).first())
 
 
 def propose(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
@@ -106,13 +110,13 @@ def vote(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]
     if proposal is None:
         raise NotFound("그런 제안이 없습니다.")
     vote = vote_cast(round=proposal.round, user=user, proposal=proposal)
-    return {"type": "voted", "round": proposal.round_id, "proposal": vote.proposal_id}
+    return voted(proposal.round_id, vote.proposal_id)
 
 
 def withdraw(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
     round = open_round(novel_id)
     vote_withdraw(round=round, user=user)
-    return {"type": "voted", "round": round.pk, "proposal": None}
+    return voted(round.pk, None)
 
 
 def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:

@@ -357,11 +357,10 @@ class TallyCoalescer:
                     if ready:
                         break
                     wait = min(self._due.values()) - now if self._due else None
-                    if holding and (wait is None or wait > TALLY_IDLE_S):
-                        if not self._wake.wait(TALLY_IDLE_S) and not self._due:
-                            break  # quiet for a while: let the connection go
-                        continue
-                    self._wake.wait(wait)
+                    if not holding or (wait is not None and wait <= TALLY_IDLE_S):
+                        self._wake.wait(wait)
+                    elif not self._wake.wait(TALLY_IDLE_S) and not self._due:
+                        break  # quiet for a while: let the connection go (ready is empty)
             try:
                 if not ready:
                     connections.close_all()

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import socket
 import struct
+import weakref
 
 import pytest
 from daphne.server import Server
@@ -200,7 +201,7 @@ async def test_the_hub_writes_one_frame_to_wired_sockets_and_forwards_to_the_oth
     hub = fanout.Hub(layer=None)
     wired, refusing, plain = Wired(True), Wired(False), Wired(True)
     plain.wire = None
-    hub.members["novel-1"] = fanout.weakref.WeakSet([wired, refusing, plain])
+    hub.members["novel-1"] = weakref.WeakSet([wired, refusing, plain])
 
     await hub.fan_out("novel-1", '{"type": "tally"}')
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from channels.layers import get_channel_layer
@@ -120,6 +121,52 @@ async def test_a_page_whose_send_fails_is_dropped_and_the_others_still_get_the_f
 
     assert await frames_of(fine, 2) == ["first", "second"]
     assert broken.frames == ["first"]
+
+
+class SlowPage(Page):
+    """A socket whose write holds the loop for a while, as the ordinary send path does under load."""
+
+    async def forward(self, text: str) -> None:
+        time.sleep(0.002)
+        self.frames.append(text)
+
+
+async def fan_out_watched(hub, pages: list[Page]) -> set[int]:
+    """Fan one frame out to `pages` and say how many of them had it each time another task got the loop."""
+    for page in pages:
+        await hub.join("novel-1", page)
+    seen: set[int] = set()
+
+    async def watch() -> None:
+        while True:
+            seen.add(sum(len(page.frames) for page in pages))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0)
+    await hub.fan_out("novel-1", "frame")
+    await asyncio.sleep(0)
+    watcher.cancel()
+    return seen
+
+
+async def test_a_quick_fan_out_writes_every_socket_before_the_loop_gets_a_turn(hub):
+    pages = [Page() for _ in range(300)]
+
+    seen = await fan_out_watched(hub, pages)
+
+    assert all(page.frames == ["frame"] for page in pages)
+    assert seen == {0, 300}  # nothing ran while the frame was half written
+
+
+async def test_a_slow_fan_out_gives_the_loop_a_turn_every_yield_after_s(hub, monkeypatch):
+    monkeypatch.setattr(fanout, "YIELD_AFTER_S", 0.005)
+    pages = [SlowPage() for _ in range(20)]  # about 40 ms of writing
+
+    seen = await fan_out_watched(hub, pages)
+
+    assert all(page.frames == ["frame"] for page in pages)
+    assert len(seen - {0, 20}) >= 3  # the loop got turns while the frame went out
 
 
 async def test_a_membership_the_layer_forgot_is_renewed(hub, monkeypatch):

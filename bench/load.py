@@ -31,6 +31,9 @@ at least base + j. (Each new vote adds exactly one to the total, so that is
 when every client has a tally that counts j votes.) Everything is measured with
 one monotonic clock in one process, which also records how late its own event
 loop woke (if the harness falls behind, its latencies are too high by that).
+That loop is uvloop's: on the cores the harness shares with the servers it
+takes a quarter less CPU than asyncio's, and its p99 lag at 50 votes/s fell
+from 50-60 ms to about 20 ms.
 
 At the end the database is asked for the votes of the round: each user's last
 accepted vote must be there exactly once, nothing else, and the tally the
@@ -58,6 +61,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+import uvloop  # noqa: E402
 
 from bench.harness import HttpPool, WsClient, ws_connect  # noqa: E402
 from bench.procstat import CpuMeter, load_average, pids_named  # noqa: E402
@@ -795,7 +800,7 @@ def run_profile(profile: Profile, args: argparse.Namespace) -> dict:
             time.sleep(1.0)  # the worker's first pass
         meter = meter_for(profile, supervisor)
         harness = Harness(profile, manifest, args)
-        outcome = asyncio.run(harness.run(meter))
+        outcome = uvloop.run(harness.run(meter))
         deaths = [c.name for c in supervisor.children if c.process.poll() is not None]
     finally:
         supervisor.stop_all()

@@ -30,21 +30,28 @@ def novel_group(novel_id: int) -> str:
     return f"novel-{novel_id}"
 
 
-def event_message(group: str, payload: dict[str, Any]) -> dict[str, Any]:
+def event_message(group: str, payload: dict[str, Any], *, hold_s: float = 0.0) -> dict[str, Any]:
     """The group message for a payload, encoded to JSON once here rather than once per socket.
 
     It names its group: each web process receives it once and hands it to that
-    group's sockets itself (relay.fanout)."""
-    return {"type": "relay.event", "group": group, "text": json.dumps(payload, ensure_ascii=False)}
+    group's sockets itself (relay.fanout). `hold_s`: the process may keep it
+    back that long, to go out in one frame with the next event."""
+    message = {"type": "relay.event", "group": group, "text": json.dumps(payload, ensure_ascii=False)}
+    if hold_s > 0:
+        message["hold"] = hold_s
+    return message
 
 
-def send_now(group: str, payload: dict[str, Any], *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+def send_now(
+    group: str, payload: dict[str, Any], *, loop: asyncio.AbstractEventLoop | None = None, hold_s: float = 0.0
+) -> None:
     """Send at once (for streaming outside a transaction). `loop`: the server's running loop, for a
-    thread of the server that async_to_sync cannot find it from (the tally thread)."""
+    thread of the server that async_to_sync cannot find it from (the tally thread); `hold_s`: see
+    event_message."""
     layer = get_channel_layer()
     if layer is None:
         return
-    message = event_message(group, payload)
+    message = event_message(group, payload, hold_s=hold_s)
     try:
         if settings.REDIS_URL:
             # A publish to Redis needs no server loop: one loop kept per thread
@@ -438,9 +445,16 @@ def generation_started(job) -> None:
     )
 
 
+# How long a web process may keep a chunk back to send it in one frame with
+# the next event (relay.fanout). While votes come in, a tally goes every
+# RELAY_TALLY_INTERVAL_MS, and a chunk that waits for it costs no frame of its
+# own: frames to 1,000 sockets are what an AI turn costs the web processes.
+CHUNK_HOLD_S = 0.1
+
+
 def generation_chunk(job, text: str) -> None:
     """Streamed at once, outside any transaction: the characters written so far since the last chunk."""
-    send_now(novel_group(job.novel_id), {"type": "generation.chunk", "job": job.pk, "text": text})
+    send_now(novel_group(job.novel_id), {"type": "generation.chunk", "job": job.pk, "text": text}, hold_s=CHUNK_HOLD_S)
 
 
 def generation_finished(job, *, turn=None) -> None:

@@ -44,8 +44,8 @@ class BrokenPage(Page):
         raise ConnectionResetError("the peer went away")
 
 
-async def broadcast(group: str, text: str) -> None:
-    message = event_message(group, {})
+async def broadcast(group: str, text: str, *, hold_s: float = 0.0) -> None:
+    message = event_message(group, {}, hold_s=hold_s)
     message["text"] = text
     await get_channel_layer().group_send(group, message)
 
@@ -230,6 +230,46 @@ async def test_a_long_backlog_is_split_into_batches_of_at_most_max_batch(hub, mo
         {"type": "batch", "events": [{"n": 3}, {"n": 4}]},
         {"n": 5},
     ]
+
+
+async def test_an_event_that_may_wait_goes_out_with_the_next_one_in_one_frame(hub):
+    page = Page()
+    await hub.join("novel-1", page)
+
+    await broadcast("novel-1", json.dumps({"type": "generation.chunk", "text": "바"}), hold_s=5)
+    await asyncio.sleep(0.2)
+    assert page.frames == []  # kept back
+    await broadcast("novel-1", json.dumps({"type": "tally", "total": 3}))
+
+    frames = await frames_of(page, 1)
+    assert [json.loads(frame) for frame in frames] == [
+        {"type": "batch", "events": [{"type": "generation.chunk", "text": "바"}, {"type": "tally", "total": 3}]}
+    ]
+
+
+async def test_an_event_that_may_wait_goes_out_alone_when_its_hold_is_up(hub):
+    page = Page()
+    await hub.join("novel-1", page)
+
+    await broadcast("novel-1", json.dumps({"n": 1}), hold_s=0.3)
+    await broadcast("novel-1", json.dumps({"n": 2}), hold_s=5)  # waits no longer than the first
+    await asyncio.sleep(0.1)
+    assert page.frames == []
+
+    frames = await frames_of(page, 1, timeout=2)
+    assert [json.loads(frame) for frame in frames] == [{"type": "batch", "events": [{"n": 1}, {"n": 2}]}]
+
+
+async def test_an_event_kept_back_in_one_group_holds_up_no_other_group(hub):
+    waiting, other = Page(), Page()
+    await hub.join("novel-1", waiting)
+    await hub.join("novel-2", other)
+
+    await broadcast("novel-1", json.dumps({"n": 1}), hold_s=5)
+    await broadcast("novel-2", json.dumps({"n": 2}))
+
+    assert await frames_of(other, 1) == [json.dumps({"n": 2})]
+    assert waiting.frames == []
 
 
 async def test_the_hub_goes_on_after_a_fan_out_fails(hub, monkeypatch):

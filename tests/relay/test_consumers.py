@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -244,6 +245,47 @@ async def test_a_vote_over_the_socket_moves_the_tally_for_everyone(sockets, nove
     )
     assert tally["total"] == 2
     assert (await next_of(bob_ws, "voted"))["proposal"] == first.pk
+
+
+def slow_action(spans: list[tuple[str, float, float]]):
+    """An action that takes 0.3 s of database-thread time and notes when it ran."""
+
+    def action(*, novel_id, user, content):
+        started = time.monotonic()
+        time.sleep(0.3)
+        spans.append((content["tag"], started, time.monotonic()))
+        return {"type": "voted", "round": 0, "proposal": content["tag"]}
+
+    return action
+
+
+async def test_the_messages_of_two_sockets_are_worked_on_at_once(sockets, novel, alice, bob, monkeypatch):
+    spans: list[tuple[str, float, float]] = []
+    monkeypatch.setitem(consumers.ACTIONS, "vote", slow_action(spans))
+    alice_ws = await sockets(novel.pk, alice)
+    bob_ws = await sockets(novel.pk, bob)
+
+    await alice_ws.send_json_to({"type": "vote", "tag": "a"})
+    await bob_ws.send_json_to({"type": "vote", "tag": "b"})
+    await next_of(alice_ws, "voted")
+    await next_of(bob_ws, "voted")
+
+    (_, a_start, a_end), (_, b_start, b_end) = sorted(spans)
+    assert max(a_start, b_start) < min(a_end, b_end)  # neither waited for the other
+
+
+async def test_the_messages_of_one_socket_are_worked_on_one_at_a_time_in_order(sockets, novel, alice, monkeypatch):
+    spans: list[tuple[str, float, float]] = []
+    monkeypatch.setitem(consumers.ACTIONS, "vote", slow_action(spans))
+    alice_ws = await sockets(novel.pk, alice)
+
+    for tag in ("first", "second", "third"):
+        await alice_ws.send_json_to({"type": "vote", "tag": tag})
+    replies = [(await next_of(alice_ws, "voted"))["proposal"] for _ in range(3)]
+
+    assert replies == ["first", "second", "third"]
+    assert [tag for tag, _, _ in spans] == ["first", "second", "third"]
+    assert all(earlier[2] <= later[1] for earlier, later in itertools.pairwise(spans))
 
 
 async def test_changing_and_withdrawing_a_vote_over_the_socket(sockets, novel, alice, bob):

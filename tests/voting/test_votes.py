@@ -52,6 +52,22 @@ def test_it_refuses_a_vote_for_a_proposal_of_another_round(round_, two_proposals
         vote_cast(round=other_round, user=charlie, proposal=two_proposals[0])
 
 
+def test_a_tally_counts_its_own_rounds_proposals_only_by_round_or_id(round_, two_proposals, charlie, editor):
+    from novels.services import novel_create
+
+    sea, lighthouse = two_proposals
+    other_round = round_open(
+        novel=novel_create(title="다른 소설", created_by=editor, first_passage="다른 이야기가 시작되었다.")
+    )
+    storm, _ = proposal_create(round=other_round, author=charlie, keyword="폭풍", sentences=2)
+    vote_cast(round=other_round, user=editor, proposal=storm)
+
+    expected = [{"proposal": sea.pk, "votes": 1}, {"proposal": lighthouse.pk, "votes": 1}]
+    assert tally(round_) == expected
+    assert tally(round_.pk) == expected
+    assert tally(other_round) == [{"proposal": storm.pk, "votes": 2}]
+
+
 def test_it_refuses_votes_after_the_deadline(round_, two_proposals, charlie):
     Round.objects.filter(pk=round_.pk).update(deadline=timezone.now() - timedelta(seconds=1))
     with pytest.raises(RoundClosed):

@@ -56,8 +56,10 @@ async def sockets():
     yield open_socket
     for communicator in opened:
         await communicator.disconnect()
-    # The consumer's database work ran in the thread-sensitive executor; close
-    # that thread's connection so the test database can be dropped at the end.
+    # Channels' dispatch and the tests' own sync_to_async calls used the
+    # thread-sensitive executor (the consumer's actions run in the pool and
+    # close their connections themselves); close that thread's connection so
+    # the test database can be dropped at the end.
     await sync_to_async(connections.close_all)()
 
 

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from novels.models import Novel
 from relay.api import IsStaff, errors
-from relay.errors import NoOpenRound
+from relay.errors import NoOpenRound, NotFound
 from voting import selectors, services
 from voting.models import GenerationJob, Proposal, Round
 from voting.serializers import (
@@ -37,11 +37,11 @@ def round_answer(request: Request, round: Round) -> Response:
     return Response(RoundSerializer(round, context={"request": request}).data)
 
 
-def vote_answer(round: Round, mine: int | None) -> Response:
+def vote_answer(round_id: int, mine: int | None) -> Response:
     """The round's tally, and `mine`: the proposal the request's vote now stands on (None: withdrawn)."""
-    tallies = selectors.tally(round)
+    tallies = selectors.tally(round_id)
     body = {
-        "round": round.pk,
+        "round": round_id,
         "proposal": mine,
         "tallies": tallies,
         "total": sum(row["votes"] for row in tallies),
@@ -115,11 +115,22 @@ class VoteView(APIView):
         responses={200: VoteResultSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
+        # A proposal id as JSON, the usual case: one statement (services.vote_cast_by_id).
+        # Anything else, or a proposal not found in the round, goes the long way,
+        # which answers 404 for the round or 400 for the proposal, as it names them.
+        proposal_id = request.data.get("proposal") if isinstance(request.data, dict) else None
+        if isinstance(proposal_id, int) and not isinstance(proposal_id, bool):
+            try:
+                vote = services.vote_cast_by_id(user=request.user, proposal_id=proposal_id, round_id=pk)
+            except NotFound:
+                pass
+            else:
+                return vote_answer(pk, vote.proposal_id)
         round = get_object_or_404(Round.objects.select_related("novel"), pk=pk)
         given = VoteSerializer(data=request.data, round=round)
         given.is_valid(raise_exception=True)
         vote = services.vote_cast(round=round, user=request.user, proposal=given.validated_data["proposal"])
-        return vote_answer(round, vote.proposal_id)
+        return vote_answer(round.pk, vote.proposal_id)
 
     @extend_schema(
         summary="표 거두기",
@@ -129,7 +140,7 @@ class VoteView(APIView):
     def delete(self, request: Request, pk: int) -> Response:
         round = get_object_or_404(Round, pk=pk)
         services.vote_withdraw(round=round, user=request.user)
-        return vote_answer(round, None)
+        return vote_answer(round.pk, None)
 
 
 class CandidateVoteView(APIView):

@@ -12,7 +12,21 @@ from django.db import connection
 from novels.services import novel_create
 from voting.models import Vote
 from voting.selectors import current_round, tally
-from voting.services import proposal_create, vote_cast, vote_withdraw
+from voting.services import proposal_create, vote_cast, vote_cast_by_id, vote_withdraw
+
+
+def _by_object(round_, user, proposal) -> None:
+    vote_cast(round=round_, user=user, proposal=proposal)
+
+
+def _by_id(round_, user, proposal) -> None:
+    vote_cast_by_id(user=user, proposal_id=proposal.pk, round_id=round_.pk)
+
+
+# Both ways in: the ORM path (HTML forms) and the one-statement path (socket and API).
+@pytest.fixture(params=[_by_object, _by_id], ids=["vote_cast", "vote_cast_by_id"])
+def cast(request):
+    return request.param
 
 
 def _voters(n: int) -> list:
@@ -45,18 +59,18 @@ def _relay(editor, alice, bob):
     return round_, sea, lighthouse
 
 
-def _check_exact_tally(round_, sea, lighthouse, voters) -> None:
+def _check_exact_tally(round_, sea, lighthouse, voters, cast) -> None:
     # Voter i votes for the sea; every odd voter then moves to the lighthouse;
     # every voter whose number divides by 5 then withdraws.
     def ballot(i, user):
-        def cast() -> None:
-            vote_cast(round=round_, user=user, proposal=sea)
+        def run() -> None:
+            cast(round_, user, sea)
             if i % 2:
-                vote_cast(round=round_, user=user, proposal=lighthouse)
+                cast(round_, user, lighthouse)
             if i % 5 == 0:
                 vote_withdraw(round=round_, user=user)
 
-        return cast
+        return run
 
     _run_together([ballot(i, user) for i, user in enumerate(voters)])
 
@@ -72,20 +86,20 @@ def _check_exact_tally(round_, sea, lighthouse, voters) -> None:
 
 @pytest.mark.scaled
 @pytest.mark.django_db(transaction=True)
-def test_fifty_concurrent_voters_give_an_exact_tally_on_postgresql(settings, editor, alice, bob):
+def test_fifty_concurrent_voters_give_an_exact_tally_on_postgresql(cast, editor, alice, bob):
     round_, sea, lighthouse = _relay(editor, alice, bob)
-    _check_exact_tally(round_, sea, lighthouse, _voters(50))
+    _check_exact_tally(round_, sea, lighthouse, _voters(50), cast)
 
 
 @pytest.mark.scaled
 @pytest.mark.django_db(transaction=True)
-def test_the_same_user_voting_from_two_connections_at_once_keeps_one_vote(editor, alice, bob):
+def test_the_same_user_voting_from_two_connections_at_once_keeps_one_vote(cast, editor, alice, bob):
     round_, sea, lighthouse = _relay(editor, alice, bob)
     voters = _voters(20)
     jobs = []
     for user in voters:
-        jobs.append(lambda user=user: vote_cast(round=round_, user=user, proposal=sea))
-        jobs.append(lambda user=user: vote_cast(round=round_, user=user, proposal=lighthouse))
+        jobs.append(lambda user=user: cast(round_, user, sea))
+        jobs.append(lambda user=user: cast(round_, user, lighthouse))
     _run_together(jobs)
     for user in voters:
         assert Vote.objects.filter(round=round_, user=user).count() == 1
@@ -93,14 +107,16 @@ def test_the_same_user_voting_from_two_connections_at_once_keeps_one_vote(editor
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_voters_give_an_exact_tally_in_either_profile(editor, alice, bob):
+def test_concurrent_voters_give_an_exact_tally_in_either_profile(cast, editor, alice, bob):
     round_, sea, lighthouse = _relay(editor, alice, bob)
-    _check_exact_tally(round_, sea, lighthouse, _voters(12))
+    _check_exact_tally(round_, sea, lighthouse, _voters(12), cast)
 
 
 @pytest.mark.scaled
 @pytest.mark.django_db(transaction=True)
-def test_a_close_racing_forty_votes_counts_every_accepted_vote_and_refuses_the_rest(monkeypatch, editor, alice, bob):
+def test_a_close_racing_forty_votes_counts_every_accepted_vote_and_refuses_the_rest(
+    cast, monkeypatch, editor, alice, bob
+):
     from relay import events
     from relay.errors import RoundClosed
     from voting.services import round_close
@@ -112,15 +128,15 @@ def test_a_close_racing_forty_votes_counts_every_accepted_vote_and_refuses_the_r
     accepted, refused = [], []
 
     def ballot(user):
-        def cast() -> None:
+        def run() -> None:
             try:
-                vote_cast(round=round_, user=user, proposal=sea)
+                cast(round_, user, sea)
             except RoundClosed:
                 refused.append(user.pk)
             else:
                 accepted.append(user.pk)
 
-        return cast
+        return run
 
     jobs = [ballot(user) for user in voters]
     jobs.insert(20, lambda: round_close(round=round_, closed_by=editor))

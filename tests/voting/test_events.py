@@ -31,6 +31,7 @@ from voting.services import (
     round_open,
     rounds_close_overdue,
     vote_cast,
+    vote_cast_by_id,
     vote_withdraw,
 )
 
@@ -95,6 +96,11 @@ def _vote(c: Ctx):
     return lambda: vote_cast(round=c.round_, user=c.bob, proposal=proposal)
 
 
+def _vote_by_id(c: Ctx):
+    proposal = _proposal(c)
+    return lambda: vote_cast_by_id(user=c.bob, proposal_id=proposal.pk, novel_id=c.novel.pk)
+
+
 def _close(c: Ctx):
     _proposal(c)
     return lambda: round_close(round=c.round_)
@@ -139,6 +145,7 @@ CASES = {
     "round_open": (_closed_round, "novel", ["round.opened"]),
     "proposal_create": (lambda c: lambda: _proposal(c), "novel", ["proposal.added", "tally"]),
     "vote_cast": (_vote, "novel", ["tally"]),
+    "vote_cast_by_id": (_vote_by_id, "novel", ["tally"]),
     "vote_withdraw": (_withdraw, "novel", ["tally"]),
     "round_close": (_close, "novel", ["round.closed"]),
     "round_close_without_proposals": (lambda c: lambda: round_close(round=c.round_), "novel", ["round.extended"]),

@@ -109,12 +109,14 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 def database_from_url(url: str, var_dir: Path) -> dict:
     """The default database: DATABASE_URL when given, else SQLite under var/."""
     if url:
-        # Persistent connections, checked before each reuse. This is safe because
-        # requests run in the event loop's fixed thread pool (relay.handler): with
-        # Django's own ASGI handler every request had a thread of its own, kept
-        # connections were never reused and piled up until PostgreSQL refused more.
+        # Persistent connections, checked before reuse (at most once a second:
+        # relay.postgresql). This is safe because requests run in the event loop's
+        # fixed thread pool (relay.handler): with Django's own ASGI handler every
+        # request had a thread of its own, kept connections were never reused and
+        # piled up until PostgreSQL refused more.
         max_age = envint("DB_CONN_MAX_AGE", 60)
         config = dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))
+        config["ENGINE"] = "relay.postgresql"
         config["TEST"] = {"NAME": f"test_{config['NAME']}{TEST_DB_SUFFIX}"}
     else:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": var_dir / "relay.sqlite3"}

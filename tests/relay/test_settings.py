@@ -18,7 +18,7 @@ def test_it_uses_sqlite_under_var_without_database_url(tmp_path):
 
 def test_it_parses_a_postgres_database_url(tmp_path):
     config = database_from_url("postgres://relay:secret@db.internal:5433/relaydb", tmp_path)
-    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert config["ENGINE"] == "relay.postgresql"  # Django's, with a cheaper health check
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.internal", 5433, "relaydb", "relay")
 
 

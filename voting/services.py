@@ -43,6 +43,7 @@ from relay.errors import (
 from voting.models import CandidateVote, GenerationJob, Proposal, Round, Vote
 from voting.selectors import active_job, candidate_tally, candidate_texts, current_round, leading_proposal
 
+BIGINT_MAX = 2**63 - 1
 NO_ACTIVE_MODEL = "활성 모델이 없습니다 (no active model). 관리자가 모델을 학습하거나 적용해야 합니다."
 
 
@@ -236,7 +237,9 @@ def vote_cast(*, round: Round, user, proposal: Proposal) -> Vote:
 def vote_cast_by_id(*, user, proposal_id: int, round_id: int | None = None, novel_id: int | None = None) -> Vote:
     """Vote for the proposal with this id, which must belong to the given round or novel (the socket and the API)."""
     _require_user(user)
-    if connection.vendor == "postgresql":
+    # Ids beyond a bigint cannot name a row; the ORM below says "not found" for them.
+    ids_fit = all(0 < i <= BIGINT_MAX for i in (proposal_id, round_id, novel_id) if i is not None)
+    if connection.vendor == "postgresql" and ids_fit:
         vote = _put_vote_at_once(user, proposal_id, round_id=round_id, novel_id=novel_id)
         if vote is not None:
             return vote

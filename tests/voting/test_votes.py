@@ -94,8 +94,14 @@ def test_a_vote_by_id_is_not_found_outside_its_round_or_novel(round_, two_propos
 
     other_novel = novel_create(title="다른 소설", created_by=editor, first_passage="다른 이야기가 시작되었다.")
     sea = two_proposals[0]
-    for terms in ({"round_id": current_round(other_novel).pk}, {"novel_id": other_novel.pk}, {}):
-        proposal_id = sea.pk if terms else sea.pk + 1000
+    for proposal_id, terms in [
+        (sea.pk, {"round_id": current_round(other_novel).pk}),
+        (sea.pk, {"novel_id": other_novel.pk}),
+        (sea.pk + 1000, {}),
+        (2**64, {}),  # beyond any id the database can hold
+        (sea.pk, {"round_id": 2**64}),
+        (-1, {}),
+    ]:
         with pytest.raises(NotFound):
             vote_cast_by_id(user=charlie, proposal_id=proposal_id, **terms)
     assert not Vote.objects.filter(user=charlie).exists()

@@ -116,7 +116,8 @@ def database_from_url(url: str, var_dir: Path) -> dict:
         # piled up until PostgreSQL refused more.
         max_age = envint("DB_CONN_MAX_AGE", 60)
         config = dict(dj_database_url.parse(url, conn_max_age=max_age, conn_health_checks=True))
-        config["ENGINE"] = "relay.postgresql"
+        if config["ENGINE"] == "django.db.backends.postgresql":
+            config["ENGINE"] = "relay.postgresql"
         config["TEST"] = {"NAME": f"test_{config['NAME']}{TEST_DB_SUFFIX}"}
     else:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": var_dir / "relay.sqlite3"}

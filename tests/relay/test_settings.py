@@ -22,6 +22,11 @@ def test_it_parses_a_postgres_database_url(tmp_path):
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.internal", 5433, "relaydb", "relay")
 
 
+def test_a_sqlite_database_url_keeps_djangos_sqlite_backend(tmp_path):
+    config = database_from_url(f"sqlite:///{tmp_path}/other.sqlite3", tmp_path)
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+
+
 def test_it_uses_the_in_memory_layer_without_redis_url():
     layers = channel_layers_from_url("")
     assert layers["default"]["BACKEND"] == "relay.layers.FanOutInMemoryChannelLayer"

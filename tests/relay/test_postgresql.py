@@ -38,6 +38,21 @@ def test_a_connection_is_checked_at_most_once_a_second(own, monkeypatch):
     assert checks == [1]  # checked a moment ago
 
 
+def test_after_any_connection_meets_an_error_every_connection_is_checked(own, monkeypatch):
+    from django.db.utils import OperationalError
+
+    checks = []
+    usable = own.is_usable
+    monkeypatch.setattr(own, "is_usable", lambda: checks.append(1) or usable())
+    other = connections.create_connection("default")
+    with pytest.raises(OperationalError), other.wrap_database_errors:
+        raise other.Database.OperationalError("the server went away")
+    check_due(own)
+    assert checks == [1]  # opened a moment ago, but trouble came after
+    check_due(own)
+    assert checks == [1]
+
+
 def test_a_dead_connection_is_replaced_once_its_check_is_due(own):
     dead = own.connection
     dead.close()  # as if the server had gone away

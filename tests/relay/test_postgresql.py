@@ -19,16 +19,22 @@ def own():
     wrapper.close()
 
 
+@pytest.fixture
+def checks(own, monkeypatch) -> list[int]:
+    """One entry for each health check `own` runs."""
+    done: list[int] = []
+    usable = own.is_usable
+    monkeypatch.setattr(own, "is_usable", lambda: done.append(1) or usable())
+    return done
+
+
 def check_due(wrapper) -> None:
     """What a new request or socket message does before its first query."""
     wrapper.health_check_done = False
     wrapper.close_if_health_check_failed()
 
 
-def test_a_connection_is_checked_at_most_once_a_second(own, monkeypatch):
-    checks = []
-    usable = own.is_usable
-    monkeypatch.setattr(own, "is_usable", lambda: checks.append(1) or usable())
+def test_a_connection_is_checked_at_most_once_a_second(own, checks):
     check_due(own)
     assert checks == []  # opened a moment ago
     own.checked_at -= HEALTH_CHECK_EVERY_S
@@ -38,12 +44,9 @@ def test_a_connection_is_checked_at_most_once_a_second(own, monkeypatch):
     assert checks == [1]  # checked a moment ago
 
 
-def test_after_any_connection_meets_an_error_every_connection_is_checked(own, monkeypatch):
+def test_after_any_connection_meets_an_error_every_connection_is_checked(own, checks):
     from django.db.utils import OperationalError
 
-    checks = []
-    usable = own.is_usable
-    monkeypatch.setattr(own, "is_usable", lambda: checks.append(1) or usable())
     other = connections.create_connection("default")
     with pytest.raises(OperationalError), other.wrap_database_errors:
         raise other.Database.OperationalError("the server went away")

@@ -230,7 +230,9 @@ class TallyCoalescer:
         self._last: dict[int, float] = {}  # novel -> when its last frame was read
         self._sending: dict[int, threading.Lock] = {}
         self._waiting: dict[int, dict[int, int]] = {}  # novel -> round -> version, for a shared slot
+        self._versions: dict[int, dict[int, int]] = {}  # novel -> round -> newest version marked since its frame
         self._slots: dict[int, str] = {}  # round -> its name in the shared keys
+        self._flushing = 0  # flushes between taking their changes and the end of their sends
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._shared: SharedTallySlots | None | bool = False  # False: not looked up yet
@@ -238,11 +240,19 @@ class TallyCoalescer:
     def mark(self, novel_id: int, round_id: int, slot: str = "") -> None:
         """A commit changed the round's votes; `slot` names the round in the keys shared across processes."""
         interval = tally_interval()
+        slot = slot or str(round_id)
+        # The commit's version is taken now, right after it: a version taken later, when
+        # the frame is due, could be newer than a frame another process read after this
+        # commit, and this process would then send a frame that tells nothing new.
+        version = self._changed(slot)
         now = time.monotonic()
         with self._lock:
-            self._slots[round_id] = slot or str(round_id)
+            self._slots[round_id] = slot
             self._loop = _server_loop() or self._loop
             self._dirty.setdefault(novel_id, set()).add(round_id)
+            if version:
+                versions = self._versions.setdefault(novel_id, {})
+                versions[round_id] = max(version, versions.get(round_id, 0))
             if novel_id in self._due:
                 self._start_thread()  # (again, should it ever have died)
                 return  # the frame already waiting will carry this change
@@ -268,13 +278,31 @@ class TallyCoalescer:
         with self._lock:
             rounds = self._dirty.pop(novel_id, set())
             waiting = self._waiting.pop(novel_id, {})
+            for round_id, version in self._versions.pop(novel_id, {}).items():
+                waiting[round_id] = max(version, waiting.get(round_id, 0))
             self._due.pop(novel_id, None)
             sending = self._sending.setdefault(novel_id, threading.Lock())
-            nothing_waits = not rounds and not waiting
-            if not nothing_waits:
+            if rounds or waiting:
                 self._last[novel_id] = time.monotonic()
             loop = self._loop
-        if nothing_waits:
+            self._flushing += 1
+        try:
+            self._flush(novel_id, rounds, waiting, sending, loop, force=force)
+        finally:
+            with self._lock:
+                self._flushing -= 1
+
+    def _flush(
+        self,
+        novel_id: int,
+        rounds: set[int],
+        waiting: dict[int, int],
+        sending: threading.Lock,
+        loop: asyncio.AbstractEventLoop | None,
+        *,
+        force: bool,
+    ) -> None:
+        if not rounds and not waiting:
             if force:
                 # The tally thread may have taken these changes a moment ago and be
                 # reading or sending their frame: it must go before what follows.
@@ -285,7 +313,7 @@ class TallyCoalescer:
         later: dict[int, tuple[int, int]] = {}  # round -> (version, ms to wait)
         with sending:
             for round_id in sorted(rounds | waiting.keys()):
-                claim = self._claim(round_id, rounds, waiting, force=force)
+                claim = self._claim(round_id, waiting, force=force)
                 if claim.action == "covered":
                     continue
                 if claim.action == "wait":
@@ -303,21 +331,35 @@ class TallyCoalescer:
         if later:
             self._wait_for_slots(novel_id, later)
 
+    def settled(self) -> bool:
+        """Whether every change marked so far has had its frame (or been found covered) and none is being sent."""
+        with self._lock:
+            return not (self._dirty or self._due or self._waiting or self._versions or self._flushing)
+
     def _shared_slots(self) -> SharedTallySlots | None:
         if self._shared is False:
             url = settings.REDIS_URL
             self._shared = SharedTallySlots(url, prefix=f"relay{settings.TEST_DB_SUFFIX}") if url else None
         return self._shared
 
-    def _claim(self, round_id: int, rounds: set[int], waiting: dict[int, int], *, force: bool) -> Claim:
+    def _changed(self, slot: str) -> int:
+        """The version of a commit that just changed the round named `slot` (0 without shared slots)."""
         shared = self._shared_slots()
         if shared is None:
-            return Claim("send")
+            return 0
         try:
-            # New commits get a version now (they all committed before this);
-            # a round that only waited for a slot keeps the version it had.
+            return shared.changed(slot)
+        except redis.RedisError:
+            log.warning("tally slots unavailable; round %s's tally goes out unshared", slot, exc_info=True)
+            return 0
+
+    def _claim(self, round_id: int, waiting: dict[int, int], *, force: bool) -> Claim:
+        shared = self._shared_slots()
+        version = waiting.get(round_id, 0)
+        if shared is None or not version:
+            return Claim("send")  # no shared slots, or Redis did not answer when the commit was marked
+        try:
             slot = self._slots.get(round_id, str(round_id))
-            version = shared.changed(slot) if round_id in rounds else waiting[round_id]
             claim = shared.claim(slot, version, interval_ms=int(tally_interval() * 1000), force=force)
         except redis.RedisError:
             log.warning("tally slots unavailable; sending round %s's tally anyway", round_id, exc_info=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from relay.events import novel_group, send_now
 from relay.wire import SCOPE_KEY as WIRE_KEY
 from tests.live import RelayCommunicator
 from tests.sessions import session_cookie
+from tests.waiting import async_wait_until
 from voting.models import GenerationJob, Proposal, Vote
 from voting.selectors import current_round
 from voting.services import proposal_create
@@ -157,14 +159,21 @@ class RecordingWire:
 async def test_broadcasts_take_the_direct_connection_only_once_the_snapshot_and_what_waited_are_sent(
     novel, monkeypatch
 ):
-    read_snapshot = consumers.snapshot_of
+    read_snapshot, forward = consumers.snapshot_of, consumers.NovelConsumer.forward
+    arrived = threading.Event()
+
+    async def noting_forward(self, text):
+        await forward(self, text)
+        arrived.set()
 
     def snapshot_after_a_broadcast(novel_id, user):
         send_now(novel_group(novel_id), {"type": "tally", "round": 0, "total": 7})
-        time.sleep(0.5)  # the event reaches the socket (through Redis, in the scaled profile) meanwhile
+        # The event reaches the socket (through Redis, in the scaled profile) before the snapshot is read.
+        assert arrived.wait(20)
         return read_snapshot(novel_id, user)
 
     monkeypatch.setattr(consumers, "snapshot_of", snapshot_after_a_broadcast)
+    monkeypatch.setattr(consumers.NovelConsumer, "forward", noting_forward)
     wire = RecordingWire()
 
     async def served_by_daphne(scope, receive, send):
@@ -178,9 +187,7 @@ async def test_broadcasts_take_the_direct_connection_only_once_the_snapshot_and_
         assert wire.texts == []
 
         await sync_to_async(send_now)(novel_group(novel.pk), {"type": "tally", "round": 0, "total": 8})
-        async with asyncio.timeout(5):
-            while not wire.texts:
-                await asyncio.sleep(0.01)
+        await async_wait_until(lambda: wire.texts, what="the broadcast written to the direct connection")
         assert [json.loads(text) for text in wire.texts] == [{"type": "tally", "round": 0, "total": 8}]
         assert await page.receive_nothing(timeout=0.2)
     finally:
@@ -262,18 +269,23 @@ def slow_action(spans: list[tuple[str, float, float]]):
 
 
 async def test_the_messages_of_two_sockets_are_worked_on_at_once(sockets, novel, alice, bob, monkeypatch):
-    spans: list[tuple[str, float, float]] = []
-    monkeypatch.setitem(consumers.ACTIONS, "vote", slow_action(spans))
+    # Each action waits for the other to be running too: were they worked on
+    # one after the other, the first would wait in vain and answer an error.
+    both_running = threading.Barrier(2, timeout=20)
+
+    def action(*, novel_id, user, content):
+        both_running.wait()
+        return {"type": "voted", "round": 0, "proposal": content["tag"]}
+
+    monkeypatch.setitem(consumers.ACTIONS, "vote", action)
     alice_ws = await sockets(novel.pk, alice)
     bob_ws = await sockets(novel.pk, bob)
 
     await alice_ws.send_json_to({"type": "vote", "tag": "a"})
     await bob_ws.send_json_to({"type": "vote", "tag": "b"})
-    await next_of(alice_ws, "voted")
-    await next_of(bob_ws, "voted")
 
-    (_, a_start, a_end), (_, b_start, b_end) = sorted(spans)
-    assert max(a_start, b_start) < min(a_end, b_end)  # neither waited for the other
+    assert (await next_of(alice_ws, "voted", timeout=30))["proposal"] == "a"
+    assert (await next_of(bob_ws, "voted", timeout=30))["proposal"] == "b"
 
 
 async def test_the_messages_of_one_socket_are_worked_on_one_at_a_time_in_order(sockets, novel, alice, monkeypatch):

@@ -2,48 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 import pytest
 from django.db import connections
 
-from novels.services import novel_create
 from relay import events
-from tests.voting.listening import listen_to_novel
-from voting.selectors import current_round, tally
-from voting.services import proposal_create, round_close, vote_cast
+from tests.relay.conftest import VOTERS, settle, tallies
+from tests.waiting import wait_until
+from voting.selectors import tally
+from voting.services import round_close, vote_cast
 
-pytestmark = pytest.mark.django_db(transaction=True)  # real commits, so the flushing thread sees them
-
-OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
-VOTERS = 20
-
-
-@pytest.fixture(autouse=True)
-def fresh_coalescer(monkeypatch):
-    """A coalescer with no memory of earlier tests' novels (ids are reused between tests)."""
-    monkeypatch.setattr(events, "_tallies", events.TallyCoalescer())
-    yield
-    events.flush_tallies()
-
-
-@pytest.fixture
-def relay(editor, alice, bob, django_user_model, monkeypatch):
-    novel = novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
-    round_ = current_round(novel)
-    sea = proposal_create(round=round_, author=alice, keyword="바다", sentences=2)[0]
-    lighthouse = proposal_create(round=round_, author=bob, keyword="등대", sentences=3)[0]
-    voters = [django_user_model.objects.create_user(username=f"voter{i}", password="x") for i in range(VOTERS)]
-    events.flush_tallies()
-    monkeypatch.setattr(events, "_tallies", events.TallyCoalescer())  # the novel has been quiet
-    listener = listen_to_novel(novel.pk)
-    yield novel, round_, (sea, lighthouse), voters, listener
-    listener.close()
-
-
-def tallies(listener, wait_s: float = 0.3) -> list[dict]:
-    return [event for event in listener.events(wait_s) if event["type"] == "tally"]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # real commits, so the flushing thread sees them
+    pytest.mark.usefixtures("fresh_coalescer"),
+]
 
 
 def test_many_votes_within_a_window_give_fewer_frames_and_the_last_is_exact(settings, relay):
@@ -53,11 +28,12 @@ def test_many_votes_within_a_window_give_fewer_frames_and_the_last_is_exact(sett
     started = time.monotonic()
     for i, voter in enumerate(voters):
         vote_cast(round=round_, user=voter, proposal=proposals[i % 2])
-    time.sleep(max(0.0, 1.3 - (time.monotonic() - started)))  # past the window: the waiting frame is out
+    voting_s = time.monotonic() - started
+    settle(events._tallies, send_waiting=False)  # the waiting frame is out, sent by the tally thread
 
     frames = tallies(listener)
-    # One at once for the first vote, then one per second at most.
-    assert 1 <= len(frames) <= 2 + int(time.monotonic() - started)
+    # One at once for the first vote, then one per second of voting at most.
+    assert 1 <= len(frames) <= 1 + math.ceil(voting_s)
     assert len(frames) < VOTERS
     assert frames[-1]["tallies"] == tally(round_)
     assert frames[-1]["total"] == VOTERS + 2
@@ -109,16 +85,22 @@ def test_a_waiting_tally_goes_out_before_the_next_event_of_the_novel(settings, r
 def test_a_tally_the_flushing_thread_is_still_reading_goes_out_before_the_next_event(settings, relay, monkeypatch):
     settings.RELAY_TALLY_INTERVAL_MS = 60_000
     novel, round_, (sea, _), voters, listener = relay
-    reading = threading.Event()
-    read_tally = events._tally_payload
+    reading, closing = threading.Event(), threading.Event()
+    read_tally, flush = events._tally_payload, events._tallies.flush
 
     def slow_read_in_the_flushing_thread(round_id):
         if threading.current_thread().name == "relay-tallies":
             reading.set()
-            time.sleep(0.5)  # a busy machine: the close commits meanwhile
+            assert closing.wait(20)  # a busy machine: the close commits meanwhile
         return read_tally(round_id)
 
+    def flush_before_the_close(novel_id, **kwargs):
+        if threading.current_thread().name != "relay-tallies":
+            closing.set()
+        flush(novel_id, **kwargs)
+
     monkeypatch.setattr(events, "_tally_payload", slow_read_in_the_flushing_thread)
+    monkeypatch.setattr(events._tallies, "flush", flush_before_the_close)
     vote_cast(round=round_, user=voters[0], proposal=sea)  # the first change: the thread takes it at once
     assert reading.wait(5)
 
@@ -158,12 +140,9 @@ def test_the_tally_thread_keeps_one_connection_while_votes_come_and_lets_it_go_w
 
     for voter, proposal in zip(voters[:3], (sea, lighthouse, sea), strict=True):
         vote_cast(round=round_, user=voter, proposal=proposal)
-        time.sleep(0.12)  # past the interval: each vote its own frame
+        settle(events._tallies, send_waiting=False)  # each vote its own frame, read by the tally thread
 
     assert len(seen) == 3
     assert len({id(connection) for _, connection in seen}) == 1
     wrapper = seen[0][0]
-    deadline = time.monotonic() + 3
-    while wrapper.connection is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert wrapper.connection is None
+    wait_until(lambda: wrapper.connection is None, what="the quiet tally thread closed its connection")

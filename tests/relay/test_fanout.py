@@ -11,6 +11,7 @@ from channels.layers import get_channel_layer
 
 from relay import fanout
 from relay.events import event_message
+from tests.waiting import async_wait_until
 
 
 class Page:
@@ -50,11 +51,14 @@ async def broadcast(group: str, text: str, *, hold_s: float = 0.0) -> None:
     await get_channel_layer().group_send(group, message)
 
 
-async def frames_of(page: Page, count: int, timeout: float = 5) -> list[str]:
-    async with asyncio.timeout(timeout):
-        while len(page.frames) < count:
-            await asyncio.sleep(0.01)
+async def frames_of(page: Page, count: int) -> list[str]:
+    await async_wait_until(lambda: len(page.frames) >= count, what=f"{count} frames")
     return page.frames
+
+
+async def taken(hub, group: str, count: int) -> None:
+    """Wait until the hub has received `count` events of the group that wait for its next frame."""
+    await async_wait_until(lambda: len(hub.waiting.get(group, [])) >= count, what=f"{count} events waiting")
 
 
 @pytest.fixture
@@ -176,10 +180,13 @@ async def test_a_membership_the_layer_forgot_is_renewed(hub, monkeypatch):
     # As Channels' in-memory layer does to any member after its group_expiry.
     await get_channel_layer().group_discard("novel-1", hub.channel)
 
-    await asyncio.sleep(0.3)
-    await broadcast("novel-1", "still here")
+    async def heard() -> bool:
+        await broadcast("novel-1", "still here")  # lost until the membership is renewed
+        await asyncio.sleep(0.01)
+        return bool(page.frames)
 
-    assert await frames_of(page, 1) == ["still here"]
+    await async_wait_until(heard, what="a broadcast heard again")
+    assert all("still here" in frame for frame in page.frames)  # alone, or several in one batch
 
 
 async def test_a_message_that_is_not_a_relay_event_is_dropped_and_the_hub_goes_on(hub):
@@ -201,7 +208,7 @@ async def test_events_that_arrive_during_a_fan_out_go_out_together_as_one_batch_
     for total in (2, 3):
         await broadcast("novel-1", json.dumps({"type": "tally", "total": total}))
     await broadcast("novel-2", json.dumps({"type": "novel.created"}))  # another group: never in this batch
-    await asyncio.sleep(0.2)  # (they are all received meanwhile)
+    await taken(hub, "novel-1", 2)
     busy.let_go.set()
 
     frames = await frames_of(busy, 2)
@@ -220,7 +227,7 @@ async def test_a_long_backlog_is_split_into_batches_of_at_most_max_batch(hub, mo
 
     for n in range(1, 6):
         await broadcast("novel-1", json.dumps({"n": n}))
-    await asyncio.sleep(0.2)
+    await taken(hub, "novel-1", 5)
     busy.let_go.set()
 
     frames = [json.loads(frame) for frame in await frames_of(busy, 4)]
@@ -236,8 +243,8 @@ async def test_an_event_that_may_wait_goes_out_with_the_next_one_in_one_frame(hu
     page = Page()
     await hub.join("novel-1", page)
 
-    await broadcast("novel-1", json.dumps({"type": "generation.chunk", "text": "바"}), hold_s=5)
-    await asyncio.sleep(0.2)
+    await broadcast("novel-1", json.dumps({"type": "generation.chunk", "text": "바"}), hold_s=60)
+    await taken(hub, "novel-1", 1)
     assert page.frames == []  # kept back
     await broadcast("novel-1", json.dumps({"type": "tally", "total": 3}))
 
@@ -251,12 +258,10 @@ async def test_an_event_that_may_wait_goes_out_alone_when_its_hold_is_up(hub):
     page = Page()
     await hub.join("novel-1", page)
 
-    await broadcast("novel-1", json.dumps({"n": 1}), hold_s=0.3)
-    await broadcast("novel-1", json.dumps({"n": 2}), hold_s=5)  # waits no longer than the first
-    await asyncio.sleep(0.1)
-    assert page.frames == []
+    await broadcast("novel-1", json.dumps({"n": 1}), hold_s=1.0)
+    await broadcast("novel-1", json.dumps({"n": 2}), hold_s=60)  # waits no longer than the first
 
-    frames = await frames_of(page, 1, timeout=2)
+    frames = await frames_of(page, 1)  # within the test's 20 s: the second's 60 s did not count
     assert [json.loads(frame) for frame in frames] == [{"type": "batch", "events": [{"n": 1}, {"n": 2}]}]
 
 
@@ -265,7 +270,7 @@ async def test_an_event_kept_back_in_one_group_holds_up_no_other_group(hub):
     await hub.join("novel-1", waiting)
     await hub.join("novel-2", other)
 
-    await broadcast("novel-1", json.dumps({"n": 1}), hold_s=5)
+    await broadcast("novel-1", json.dumps({"n": 1}), hold_s=60)
     await broadcast("novel-2", json.dumps({"n": 2}))
 
     assert await frames_of(other, 1) == [json.dumps({"n": 2})]
@@ -286,9 +291,7 @@ async def test_the_hub_goes_on_after_a_fan_out_fails(hub, monkeypatch):
 
     monkeypatch.setattr(hub, "fan_out", failing_once)
     await broadcast("novel-1", "lost")
-    async with asyncio.timeout(5):
-        while not attempts:
-            await asyncio.sleep(0.01)
+    await async_wait_until(lambda: attempts, what="the first fan-out tried")
     await broadcast("novel-1", "next")
 
     assert await frames_of(page, 1) == ["next"]

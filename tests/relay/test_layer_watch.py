@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from relay import layer_watch
 from relay.asgi import application
 from tests.live import RelayCommunicator
+from tests.waiting import async_wait_until
 from voting.services import vote_cast
 
 HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
@@ -24,18 +25,21 @@ class Page:
 
 
 def answers(*replies: bool):
-    """Redis answering (True) or not, one reply per ping; the last one repeats."""
+    """Redis answering (True) or not, one reply per ping; the last one repeats. `.pinged` counts the pings."""
     replies = list(replies)
 
     async def ping() -> bool:
+        ping.pinged += 1
         return replies.pop(0) if len(replies) > 1 else replies[0]
 
+    ping.pinged = 0
     return ping
 
 
 async def run_watch(ping, pings: int) -> None:
-    task = asyncio.create_task(layer_watch.watch_redis(ping, interval_s=0.01))
-    await asyncio.sleep(0.01 * pings + 0.05)
+    """Let the watcher ping `pings` times: it has acted on every answer but the last when it asks again."""
+    task = asyncio.create_task(layer_watch.watch_redis(ping, interval_s=0.001))
+    await async_wait_until(lambda: ping.pinged >= pings, what=f"{pings} pings")
     task.cancel()
 
 
@@ -68,9 +72,6 @@ async def test_an_open_socket_gets_a_snapshot_with_what_it_missed(novel, round_,
         assert first["type"] == "snapshot" and first["round"]["total"] == 1
         # A vote whose broadcast the page never got (as while Redis was down) ...
         await database_sync_to_async(vote_cast)(round=round_, user=alice, proposal=proposal)
-        await asyncio.sleep(0.3)
-        while not await ws.receive_nothing(timeout=0.2):
-            await ws.receive_json_from()
 
         await layer_watch.resync_all()
 

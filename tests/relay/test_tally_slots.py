@@ -10,24 +10,18 @@ import pytest
 
 from relay import events
 from relay.tally_slots import SharedTallySlots
-from tests.relay.test_events_coalescing import relay, tallies  # noqa: F401 (fixture)
+from tests.relay.conftest import settle, tallies
+from tests.waiting import wait_until
 from voting.selectors import tally
 from voting.services import vote_cast
 
-pytestmark = [pytest.mark.scaled, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def fresh_coalescer(monkeypatch):
-    monkeypatch.setattr(events, "_tallies", events.TallyCoalescer())
-    yield
-    events.flush_tallies()
+pytestmark = [pytest.mark.scaled, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_coalescer")]
 
 
 def test_two_processes_voting_at_once_send_one_frame_per_interval_and_the_last_is_exact(
     settings,
     monkeypatch,
-    relay,  # noqa: F811
+    relay,
 ):
     settings.RELAY_TALLY_INTERVAL_MS = 1000
     novel, round_, proposals, voters, listener = relay
@@ -38,13 +32,14 @@ def test_two_processes_voting_at_once_send_one_frame_per_interval_and_the_last_i
         monkeypatch.setattr(events, "_tallies", processes[i % 2])  # whose commit this is
         vote_cast(round=round_, user=voter, proposal=proposals[i % 2])
     voting_s = time.monotonic() - started
-    time.sleep(max(0.0, voting_s + 1.5 - (time.monotonic() - started)))
+    wait_until(lambda: all(process.settled() for process in processes), what="both processes sent or found covered")
 
     frames = tallies(listener)
     # Each process alone would send its first change at once and the rest at
     # each of its own intervals: twice the frames. Sharing the interval, one
     # goes at once and then at most one per second of voting (the votes took
-    # over a second on a busy machine: a third frame then is right).
+    # over a second on a busy machine: a third frame then is right). A process
+    # whose votes a later frame of the other already counted sends nothing.
     assert 1 <= len(frames) <= 1 + math.ceil(voting_s)
     assert frames[-1]["tallies"] == tally(round_)
     assert frames[-1]["total"] == len(voters) + 2
@@ -64,7 +59,7 @@ def test_a_frame_read_after_another_process_committed_covers_its_votes(settings)
     assert slots.claim(slot, slots.changed(slot), interval_ms=60_000).action == "wait"
 
 
-def test_without_redis_each_process_still_sends_its_tally(settings, monkeypatch, relay):  # noqa: F811
+def test_without_redis_each_process_still_sends_its_tally(settings, monkeypatch, relay):
     settings.RELAY_TALLY_INTERVAL_MS = 100
     novel, round_, (sea, _), voters, listener = relay
     coalescer = events.TallyCoalescer()
@@ -73,5 +68,6 @@ def test_without_redis_each_process_still_sends_its_tally(settings, monkeypatch,
 
     vote_cast(round=round_, user=voters[0], proposal=sea)
 
-    (frame,) = tallies(listener, wait_s=1.0)
+    settle(coalescer, send_waiting=False)
+    (frame,) = tallies(listener)
     assert frame["total"] == 3

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import run_scaled  # noqa: E402
+
+from tests.waiting import wait_until  # noqa: E402
 
 LAUNCHER = [sys.executable, str(ROOT / "scripts" / "run_scaled.py")]
 
@@ -62,10 +63,7 @@ def test_a_child_that_dies_is_reported_and_started_again(capsys):
     supervisor = run_scaled.Supervisor([child], env=dict(os.environ), quiet=True)
     supervisor.start_all()
     first = child.pid
-    deadline = time.monotonic() + 10
-    while child.started < 2 and time.monotonic() < deadline:
-        supervisor.check_once()
-        time.sleep(0.1)
+    wait_until(lambda: supervisor.check_once() or child.started >= 2, what="the child started again")
     supervisor.stop_all()
     out = capsys.readouterr()
     assert child.started == 2 and child.pid != first

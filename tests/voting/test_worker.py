@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from django.utils import timezone
 
 from novels.models import Turn
 from novels.services import novel_create
+from tests.waiting import wait_until
 from voting.jobs import should_start_embedded_worker, start_embedded_worker, stop_embedded_worker
 from voting.models import GenerationJob, Round
 from voting.selectors import current_round
@@ -28,21 +28,16 @@ def _overdue_round_with_a_proposal(editor, alice):
     return novel, round_
 
 
-def _wait_for(condition, timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_embedded_worker_thread_closes_overdue_rounds_and_writes_the_turn(editor, alice, active_model):
     novel, round_ = _overdue_round_with_a_proposal(editor, alice)
     start_embedded_worker(name="thread")
     try:
-        assert _wait_for(lambda: current_round(novel) is not None and current_round(novel).number == 2)
+        wait_until(
+            lambda: current_round(novel) is not None and current_round(novel).number == 2,
+            timeout_s=60,
+            what="the overdue round closed and the next one opened",
+        )
     finally:
         stop_embedded_worker()
     round_.refresh_from_db()

@@ -56,8 +56,12 @@ def source_paths(srcs: Sequence[str | Path]) -> list[Path]:
     for src in srcs:
         path = Path(src)
         if path.is_dir():
+            # Hidden files and folders inside the folder are skipped; the folder's own path
+            # may go through hidden ones or up ("../shared/corpus").
             found = sorted(
-                p for p in path.rglob("*.txt") if p.is_file() and not any(part.startswith(".") for part in p.parts)
+                p
+                for p in path.rglob("*.txt")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             if not found:
                 raise UsageError(f"--src {path}: no .txt files in this folder")

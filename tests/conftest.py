@@ -25,6 +25,32 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """The test database, and every thread's connection to it closed before it is dropped.
+
+    Pool threads, the tally thread and the workers keep connections of their
+    own; PostgreSQL refuses to drop a database that a session still uses."""
+    import weakref
+
+    from django.db.backends.signals import connection_created
+
+    opened: weakref.WeakSet = weakref.WeakSet()
+
+    def remember(sender, connection, **kwargs) -> None:
+        opened.add(connection)
+
+    connection_created.connect(remember, weak=False)
+    yield
+    connection_created.disconnect(remember)
+    for wrapper in list(opened):
+        # Another thread's wrapper: its own close() would refuse to be called from here.
+        raw = wrapper.connection
+        if raw is not None:
+            raw.close()
+            wrapper.connection = None
+
+
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
     """Users are created per test; the production hasher costs about a second each here."""

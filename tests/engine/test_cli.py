@@ -34,6 +34,19 @@ def test_vocab_builds_one_style_per_file(capsys, novels, tmp_path):
     assert Vocab.load(tmp_path / "v.json").styles == ["duck", "goose"]
 
 
+def test_a_source_folder_reached_by_going_up_is_read_and_hidden_files_inside_it_are_not(
+    capsys, novels, write, tmp_path, monkeypatch
+):
+    write("novels/.drafts/secret.txt", "숨긴 글은 읽지 않는다.")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+
+    code, out, err = run(capsys, "vocab", "--src", "../novels", "--out", "v.json")
+
+    assert code == 0, err
+    assert Vocab.load(tmp_path / "work" / "v.json").styles == ["duck", "goose"]
+
+
 def test_train_then_generate_then_resume(capsys, novels, tmp_path, monkeypatch):
     save = tmp_path / "save"
     code, out, _ = run(capsys, "train", "--src", str(novels), "--out", str(save), "--size", "tiny", "--epochs", "2")

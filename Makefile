@@ -45,16 +45,21 @@ format: $(STAMP)
 
 test: $(STAMP) system-packages lint test-embedded test-scaled
 
+# Each profile prints its 15 slowest tests and how long it took.
+PYTEST_TIMED := $(BIN)/python -m pytest --durations=15
+
 test-embedded: $(STAMP)
 	@echo "== embedded profile: SQLite, in-memory channel layer =="
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest
+	@start=$$(date +%s); env -u DATABASE_URL -u REDIS_URL $(PYTEST_TIMED); rc=$$?; \
+		echo "== embedded profile: $$(( $$(date +%s) - start )) s, exit $$rc =="; exit $$rc
 
 # DB_CONN_MAX_AGE=0: the tests that cut the database off need each thread to connect anew;
 # persistent connections (the default) are exercised by bench/load.py and bench/faults.py.
 test-scaled: $(STAMP)
 	@echo "== scaled profile: PostgreSQL, Redis =="
 	@if DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL) $(BIN)/python scripts/check_services.py; then \
-		DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL) DB_CONN_MAX_AGE=0 $(BIN)/python -m pytest; \
+		start=$$(date +%s); DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL) DB_CONN_MAX_AGE=0 \
+			$(PYTEST_TIMED); rc=$$?; echo "== scaled profile: $$(( $$(date +%s) - start )) s, exit $$rc =="; exit $$rc; \
 	elif [ "$$CI" = true ]; then \
 		echo "scaled profile: the servers above must answer under CI=true"; exit 1; \
 	else \

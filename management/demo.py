@@ -98,4 +98,4 @@ def ensure_model(*, say: Callable[[str], None], time_budget_s: float = 150.0) ->
 def ensure_demo(*, say: Callable[[str], None] = print) -> None:
     ensure_admin(say=say)
     ensure_novel(say=say)
-    ensure_model(say=say)
+    ensure_model(say=say, time_budget_s=settings.DEMO_TRAIN_SECONDS)

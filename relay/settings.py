@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "novels",
     "voting",
     "management",
@@ -77,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "relay.middleware.DatabaseUnavailableMiddleware",
 ]
 
@@ -235,6 +238,8 @@ MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
 MODEL_KEEP = envint("MODEL_KEEP", 10)
 # "auto" picks CUDA when torch sees a GPU.
 ENGINE_DEVICE = os.environ.get("ENGINE_DEVICE", "auto")
+# The first start's demo model trains this long at most (manage.py bootstrap_demo, make run).
+DEMO_TRAIN_SECONDS = envint("DEMO_TRAIN_SECONDS", 150)
 
 # Upload and text limits.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 6 * 1024 * 1024)
@@ -250,6 +255,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "relay.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "relay.api.Pagination",
     "PAGE_SIZE": 20,
     "DEFAULT_THROTTLE_CLASSES": ["relay.api.AnonThrottle", "relay.api.UserThrottle"],
@@ -257,6 +267,8 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("THROTTLE_ANON", "120/min"),
         "user": os.environ.get("THROTTLE_USER", "600/min"),
         "auth": os.environ.get("THROTTLE_AUTH", "20/min"),
+        "login": os.environ.get("THROTTLE_LOGIN", "10/min"),
+        "login_account": os.environ.get("THROTTLE_LOGIN_ACCOUNT", "5/min"),
     },
     # Behind nginx set NUM_PROXIES=1, so that throttles count the client's
     # address from X-Forwarded-For; 0 ignores that header (a client could forge it).
@@ -271,6 +283,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/",
+    # Swagger UI from the installed package: the docs work offline and run no third party's code.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Separate request and response components, so read-only fields and
     # uploads are described as they are.
     "COMPONENT_SPLIT_REQUEST": True,
@@ -286,6 +302,24 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "relay.api.add_common_error_responses",
     ],
+}
+
+# Every page, the admin and the API docs run only the site's own scripts and styles
+# (Swagger UI is served from drf-spectacular-sidecar, not a CDN); the browser tests
+# check that none of them reports a violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 HTTPS = envbool("HTTPS", False)

@@ -50,7 +50,16 @@ _QUOTE_MAP = str.maketrans(
     }
 )
 # Zero-width characters and soft hyphens carry nothing a reader can see.
-_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Characters that show nothing, or only turn the text's direction: every format character
+# (Unicode category Cf: zero-width spaces and joiners, bidi controls such as U+202E,
+# the BOM, the soft hyphen, ...), the combining grapheme joiner and the Hangul fillers.
+# "바\u200d다" must be "바다", not a keyword or title that only looks like it.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]"
+)
 # Every horizontal space (tab, NBSP, ideographic space, ...) becomes " ".
 _HSPACE = re.compile(r"[^\S\n]+")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
@@ -94,6 +103,11 @@ def read_text(path: str | PathLike[str]) -> str:
     """Read a text file in any accepted encoding and normalise it."""
     path = Path(path)
     return normalize(decode_bytes(path.read_bytes(), name=str(path)))
+
+
+def visible(text: str) -> str:
+    """NFC, without the characters that show nothing (see _INVISIBLE): for names, titles and keywords."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
 
 
 def normalize(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 
 from django import forms
 from django.conf import settings
@@ -19,6 +20,10 @@ class NFCCharField(forms.CharField):
         return nfc(super().to_python(value))
 
 
+def new_submission_key() -> str:
+    return uuid.uuid4().hex
+
+
 class NovelForm(forms.Form):
     title = NFCCharField(label="제목", max_length=200)
     premise = NFCCharField(
@@ -33,6 +38,8 @@ class NovelForm(forms.Form):
         help_text="이야기의 시작을 직접 써 주세요.",
     )
     continue_with_ai = forms.BooleanField(label="AI에게 바로 이어쓰기 부탁하기", required=False)
+    # A new key each time the form is shown: sent twice (a double click, a retry), it makes one novel.
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64, initial=new_submission_key)
 
 
 class PassageForm(forms.Form):

@@ -26,11 +26,20 @@ class Novel(models.Model):
     candidates = models.PositiveSmallIntegerField(
         "후보 수", default=0, help_text="2 이상이면 AI가 후보를 여러 개 쓰고 독자가 한 번 더 투표"
     )
+    # The one-time key of the form that created it: the same form sent twice makes one novel.
+    submission_key = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "소설"
         verbose_name_plural = "소설"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "submission_key"],
+                condition=~models.Q(submission_key=""),
+                name="novel_one_per_submission",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -11,13 +11,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
 from novels.models import Novel, SourceText, SourceTextVote, Turn
 from novels.selectors import last_story_turn
-from novels.text_rules import clean_passage, nfc, refuse_banned
+from novels.text_rules import clean_passage, plain, refuse_banned
 from relay import events
 from relay.errors import (
     Duplicate,
@@ -66,7 +66,7 @@ def _require_staff(user) -> None:
 
 
 def _clean_title(raw: str) -> str:
-    title = " ".join(nfc(raw or "").split())
+    title = " ".join(plain(raw or "").split())
     if not title or len(title) > TITLE_MAX_CHARS:
         raise InvalidTitle()
     return title
@@ -163,8 +163,35 @@ def _novel_rules(**given) -> dict:
     return rules
 
 
+def novel_create(*, created_by, submission_key: str = "", **fields) -> Novel:
+    """Start a novel, optionally from a first passage; then either the first round opens or,
+    when asked, the AI continues the first passage first.
+
+    `submission_key`: the form's one-time key. The same person sending it again (a double
+    click, a retried request, at the same moment or later) gets the novel it made."""
+    if not submission_key:
+        return _novel_create(created_by=created_by, **fields)
+    earlier = _novel_of_submission(created_by, submission_key)
+    if earlier is not None:
+        return earlier
+    try:
+        return _novel_create(created_by=created_by, submission_key=submission_key, **fields)
+    except IntegrityError:
+        # Another request with the same key committed first (the unique constraint waited for it).
+        earlier = _novel_of_submission(created_by, submission_key)
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _novel_of_submission(created_by, submission_key: str) -> Novel | None:
+    if created_by is None or not getattr(created_by, "pk", None):
+        return None
+    return Novel.objects.filter(created_by=created_by, submission_key=submission_key).first()
+
+
 @transaction.atomic
-def novel_create(
+def _novel_create(
     *,
     title: str,
     premise: str = "",
@@ -177,9 +204,8 @@ def novel_create(
     max_sentences: int | None = None,
     review_first: bool | None = None,
     candidates: int | None = None,
+    submission_key: str = "",
 ) -> Novel:
-    """Start a novel, optionally from a first passage; then either the first round opens or,
-    when asked, the AI continues the first passage first."""
     title = _clean_title(title)
     premise = clean_passage(premise)[:PREMISE_MAX_CHARS]
     rules = _novel_rules(
@@ -193,7 +219,9 @@ def novel_create(
     passage = _checked_passage(first_passage) if first_passage and first_passage.strip() else ""
     if continue_with_ai and not passage:
         raise InvalidAction("AI가 이어 쓸 첫 글을 적어 주세요.")
-    novel = Novel.objects.create(title=title, premise=premise, created_by=created_by, **rules)
+    novel = Novel.objects.create(
+        title=title, premise=premise, created_by=created_by, submission_key=submission_key[:64], **rules
+    )
     events.novel_created(novel)
     if passage:
         _human_turn(novel, created_by, passage)
@@ -232,7 +260,7 @@ def _mark_reviewed(turn: Turn, reviewer, status: str, note: str) -> None:
     turn.status = status
     turn.reviewed_by = reviewer
     turn.reviewed_at = timezone.now()
-    turn.review_note = nfc(note or "").strip()
+    turn.review_note = plain(note or "").strip()
     turn.save()
 
 
@@ -320,7 +348,7 @@ def source_text_propose(
     """Propose a training text, pasted (`text`) or uploaded (`data`, a .txt file's bytes)."""
     _require_user(proposed_by)
     title = _clean_title(title)
-    credit = " ".join(nfc(author_credit or "").split())[:200]
+    credit = " ".join(plain(author_credit or "").split())[:200]
     body = _source_body(text, data, filename)
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
     if SourceText.objects.filter(text_hash=digest).exclude(status=SourceText.Status.REJECTED).exists():
@@ -371,7 +399,7 @@ def source_text_review(*, source: SourceText, reviewer, action: str, note: str =
     source.status = statuses[action]
     source.reviewed_by = reviewer
     source.reviewed_at = timezone.now()
-    source.review_note = nfc(note or "").strip()
+    source.review_note = plain(note or "").strip()
     source.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_note"])
     events.source_reviewed(source)
     return source

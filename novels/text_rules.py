@@ -8,10 +8,9 @@ lazily, once per process).
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from engine.morph import pos
-from engine.text import normalize
+from engine.text import normalize, visible
 from relay.errors import BannedWordUsed, InvalidKeyword
 
 KEYWORD_MAX_WORDS = 3
@@ -26,8 +25,9 @@ _DROPPED_TAG_PREFIXES = ("J", "E", "XS", "SF", "SE", "SS", "SP", "SO", "SW", "SY
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+def plain(text: str) -> str:
+    """What people type, as stored: NFC, with invisible and direction-changing characters removed."""
+    return visible(text)
 
 
 def _content_morphemes(word: str) -> list[str]:
@@ -40,11 +40,13 @@ def clean_keyword(raw: str) -> str:
     """The keyword as shown: NFC, one space between words, checked for form."""
     if not isinstance(raw, str):
         raise InvalidKeyword()
-    keyword = " ".join(nfc(raw).split())
+    if _CONTROL.search(raw):
+        raise InvalidKeyword()
+    # The engine's normal form, as the text it will start is written: the keyword as
+    # proposed is then the keyword in the passage (“ becomes ", invisible characters go).
+    keyword = " ".join(normalize(raw).split())
     if not keyword:
         raise InvalidKeyword("키워드를 적어 주세요.")
-    if _CONTROL.search(keyword):
-        raise InvalidKeyword()
     if len(keyword.split()) > KEYWORD_MAX_WORDS:
         raise InvalidKeyword(f"키워드는 {KEYWORD_MAX_WORDS}단어까지 쓸 수 있습니다.")
     if len(keyword) > KEYWORD_MAX_CHARS:
@@ -63,12 +65,12 @@ def keyword_key(keyword: str) -> str:
 def banned_words() -> list[str]:
     from novels.models import BannedWord
 
-    return [nfc(word) for word in BannedWord.objects.values_list("word", flat=True) if word.strip()]
+    return [plain(word) for word in BannedWord.objects.values_list("word", flat=True) if word.strip()]
 
 
 def find_banned(text: str, words: list[str] | None = None) -> str | None:
     """The first banned word found in the text (case-insensitive substring), or None."""
-    folded = nfc(text).casefold()
+    folded = plain(text).casefold()
     for word in banned_words() if words is None else words:
         if word.casefold() in folded:
             return word

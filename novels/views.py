@@ -50,7 +50,8 @@ def novel_new(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return home(request, form=form, status=400)
     try:
-        novel = services.novel_create(created_by=request.user, **form.cleaned_data)
+        fields = dict(form.cleaned_data)
+        novel = services.novel_create(created_by=request.user, submission_key=fields.pop("submission"), **fields)
     except DomainError as error:
         form.add_error(None, error.message)
         return home(request, form=form, status=error.status)

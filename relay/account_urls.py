@@ -6,7 +6,7 @@ from django.urls import path
 from relay import views
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="relay/login.html"), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
 ]

@@ -7,15 +7,17 @@ websocket sends; DRF's own errors are given the codes listed in ERROR_CODES.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
 import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions, pagination, permissions, serializers, throttling
+from rest_framework import exceptions, pagination, parsers, permissions, serializers, throttling
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -65,6 +67,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """Turn domain and DRF errors into the API's one error format."""
     if isinstance(exc, DomainError):
         return Response({"code": exc.code, "detail": exc.message}, status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"code": "too_large", "detail": TOO_LARGE}, status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -87,6 +91,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = ERROR_CODES.get(exc.default_code, exc.default_code)
         body = {"code": code, "detail": str(exc.detail)}
     return Response(body, status=exc.status_code, headers=headers)
+
+
+TOO_LARGE = "요청이 너무 큽니다."
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's, with nesting too deep for Python's parser refused as any malformed JSON is."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply") from None
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -203,6 +220,37 @@ class LoginThrottle(RateFromSettings, throttling.SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginAddressThrottle(RateFromSettings, throttling.SimpleRateThrottle):
+    """Log-in attempts on the page per client address."""
+
+    scope = "login"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginAccountThrottle(RateFromSettings, throttling.SimpleRateThrottle):
+    """Log-in attempts on the page per account, from any address: one name cannot be guessed at from many."""
+
+    scope = "login_account"
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        username = request.POST.get("username", "")
+        if not isinstance(username, str) or not username.strip():
+            return None  # nothing to guess at: the form refuses it anyway
+        ident = hashlib.sha256(unicodedata.normalize("NFKC", username.strip()).casefold().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def login_wait(request: Any) -> float | None:
+    """None if this log-in attempt may go on; else the seconds until one may (both limits counted)."""
+    waits = []
+    for throttle in (LoginAddressThrottle(), LoginAccountThrottle()):
+        if not throttle.allow_request(request, None):
+            waits.append(throttle.wait() or 60.0)
+    return max(waits) if waits else None
 
 
 class NFCCharField(serializers.CharField):

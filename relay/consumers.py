@@ -40,6 +40,7 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_ABUSE = 4429
 CLOSE_INTERNAL_ERROR = 1011
 DATABASE_UNAVAILABLE = "데이터베이스에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요."
+SERVER_ERROR = "이 요청을 처리하지 못했습니다. 잠시 후 다시 시도해 주세요."
 
 
 class BadMessage(DomainError):
@@ -74,7 +75,26 @@ def field(content: dict[str, Any], name: str, kind: type, *, required: bool = Tr
     # bool is an int in Python; a vote for proposal `true` is still nonsense.
     if not isinstance(value, kind) or isinstance(value, bool):
         raise BadMessage(f"'{name}' 값이 올바르지 않습니다.")
+    if isinstance(value, str) and not is_unicode_text(value):
+        raise BadMessage(f"'{name}' 값에 글자가 아닌 것이 들어 있습니다.")
     return value
+
+
+def is_unicode_text(value: str) -> bool:
+    """False for a string with a lone surrogate ("\\ud800" in JSON): no character, and no UTF-8 either."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_message(text: str) -> Any:
+    """The JSON of a message, or BadMessage: also for nesting too deep for the parser."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadMessage("JSON 형식이 아닙니다.") from None
 
 
 def open_round(novel_id: int) -> Round:
@@ -227,9 +247,9 @@ class NovelConsumer(HubListener):
             await self.send_error("too_large", f"메시지가 너무 깁니다 (최대 {MAX_MESSAGE_BYTES}바이트).")
             return
         try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self.send_error("bad_json", "JSON 형식이 아닙니다.")
+            content = parse_message(text_data)
+        except BadMessage as error:
+            await self.send_error("bad_json", error.message)
             return
         if not isinstance(content, dict):
             await self.send_error("bad_message", "메시지는 JSON 객체여야 합니다.")
@@ -252,6 +272,15 @@ class NovelConsumer(HubListener):
             reply = await in_pool(action)(novel_id=self.novel_id, user=self.user, content=content)
         except DomainError as error:
             await self.send_error(error.code, error.message)
+            return
+        except (OperationalError, InterfaceError):
+            log.warning("websocket of novel %s: database unavailable", self.novel_id, exc_info=True)
+            await self.send_error("database_unavailable", DATABASE_UNAVAILABLE)
+            return
+        except Exception:
+            # Whatever a message caused, the page keeps its live connection and is told.
+            log.exception("websocket of novel %s: a %r message failed", self.novel_id, kind)
+            await self.send_error("server_error", SERVER_ERROR)
             return
         if reply:
             await self.send_json(reply)
@@ -293,8 +322,8 @@ class SiteConsumer(HubListener):
                 await self.close(code=CLOSE_ABUSE)
             return
         try:
-            content = json.loads(text_data) if text_data and len(text_data) <= MAX_MESSAGE_BYTES else None
-        except ValueError:
+            content = parse_message(text_data) if text_data and len(text_data) <= MAX_MESSAGE_BYTES else None
+        except BadMessage:
             content = None
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})

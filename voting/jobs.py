@@ -187,36 +187,50 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
         attempt_failed(job, worker=worker, attempt=attempt, reason=str(exc) or exc.__class__.__name__)
 
 
+# Characters of the cleaned text kept back while more comes: a run that cleaning
+# shortens ("..." becomes "…", spaces become one) must not have gone out half.
+CLEAN_HOLDBACK = 2
+
+
 def stream(job: GenerationJob, pieces: Iterable[str], *, worker: str, attempt: int, banned: list[str]) -> str | None:
-    """Send the text to the novel's page as it comes (banned words masked), keep a heartbeat;
-    the whole masked text, or None if the job was taken from this worker meanwhile."""
+    """Send the text to the novel's page as it comes, as the turn will store it (banned words masked,
+    cleaned as every passage is), keep a heartbeat; the whole masked text, or None if the job was
+    taken from this worker meanwhile. The chunks put together are the turn's text."""
     # A banned word may straddle two pieces: hold back its length minus one
     # character until the rest has arrived, so nothing unmasked goes out.
     pattern = banned_pattern(banned)
-    holdback = max((len(word) for word in banned), default=1) - 1
-    raw, sent = "", 0
+    holdback = max(max((len(word) for word in banned), default=1) - 1, CLEAN_HOLDBACK)
+    raw, streamed = "", ""
     last_send = last_save = time.monotonic()
     for piece in pieces:
         raw += piece
         now = time.monotonic()
         if now - last_send >= CHUNK_INTERVAL_S:
-            masked = mask_banned(raw, pattern)
-            ready = max(len(raw) - holdback, sent)
-            if ready > sent:
-                events.generation_chunk(job, masked[sent:ready])
-                sent = ready
+            streamed = _send_clean(job, mask_banned(raw, pattern), streamed, holdback=holdback)
             last_send = now
         if now - last_save >= SAVE_INTERVAL_S:
-            alive = _holds(job.pk, worker, attempt).update(
-                heartbeat_at=timezone.now(), partial_text=mask_banned(raw, pattern)[:sent]
-            )
+            alive = _holds(job.pk, worker, attempt).update(heartbeat_at=timezone.now(), partial_text=streamed)
             if not alive:
                 return None
             last_save = now
     masked = mask_banned(raw, pattern)
-    if len(masked) > sent:
-        events.generation_chunk(job, masked[sent:])
+    _send_clean(job, masked, streamed, holdback=0)
     return masked
+
+
+def _send_clean(job: GenerationJob, masked: str, streamed: str, *, holdback: int) -> str:
+    """Send what the cleaned text has beyond `streamed`, less the last `holdback` characters; all streamed now."""
+    clean = clean_passage(masked)
+    ready = max(len(clean) - holdback, len(streamed))
+    if ready <= len(streamed):
+        return streamed
+    if not clean.startswith(streamed):
+        # Cleaning changed text that has gone out (never seen: the holdback covers every rule
+        # that shortens a run); the page gets the stored text with turn.added all the same.
+        log.warning("job %s: the cleaned text no longer starts with what was streamed", job.pk)
+        return streamed
+    events.generation_chunk(job, clean[len(streamed) : ready])
+    return clean[:ready]
 
 
 def _lock_held(job: GenerationJob, *, worker: str, attempt: int) -> tuple[Novel, GenerationJob] | None:
@@ -249,8 +263,9 @@ def finish_with_turn(job: GenerationJob, *, worker: str, attempt: int, text: str
         held.turn = turn
         held.status = GenerationJob.Status.DONE
         held.partial_text = text
+        held.error = ""  # an earlier attempt's failure is no longer the job's state
         held.heartbeat_at = held.finished_at = now
-        held.save(update_fields=["turn", "status", "partial_text", "heartbeat_at", "finished_at"])
+        held.save(update_fields=["turn", "status", "partial_text", "error", "heartbeat_at", "finished_at"])
         events.generation_finished(held, turn=turn)
         continue_relay(novel)
     return turn
@@ -265,8 +280,9 @@ def _finish_with_candidates(job: GenerationJob, *, worker: str, attempt: int, te
         now = timezone.now()
         held.result = {"candidates": texts}
         held.status = GenerationJob.Status.DONE
+        held.error = ""
         held.heartbeat_at = held.finished_at = now
-        held.save(update_fields=["result", "status", "heartbeat_at", "finished_at"])
+        held.save(update_fields=["result", "status", "error", "heartbeat_at", "finished_at"])
         events.generation_finished(held)
         round_ = Round.objects.select_for_update().filter(pk=held.round_id).first()
         if round_ is None or round_.status != Round.Status.CLOSED:

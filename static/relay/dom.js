@@ -3,7 +3,7 @@
 
 export function el(tag, options = {}, ...children) {
   const node = document.createElement(tag);
-  const { className, text, attrs, dataset, hidden } = options;
+  const { className, text, attrs, dataset, hidden, style } = options;
   if (className) node.className = className;
   if (text !== undefined && text !== null) node.textContent = String(text);
   if (attrs) for (const [name, value] of Object.entries(attrs)) {
@@ -11,9 +11,16 @@ export function el(tag, options = {}, ...children) {
     node.setAttribute(name, value === true ? "" : String(value));
   }
   if (dataset) for (const [name, value] of Object.entries(dataset)) node.dataset[name] = String(value);
+  // Through the CSSOM: the Content-Security-Policy refuses style="…" attributes.
+  if (style) Object.assign(node.style, style);
   if (hidden) node.hidden = true;
   for (const child of children) if (child) node.append(child);
   return node;
+}
+
+// Bars the server drew carry their width as data-percent (no style attribute under the CSP).
+export function applyPercentWidths(root = document) {
+  for (const node of root.querySelectorAll("[data-percent]")) node.style.width = `${Number(node.dataset.percent) || 0}%`;
 }
 
 export function setText(node, text) {

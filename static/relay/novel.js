@@ -3,8 +3,10 @@
 // AI's text as it is written. Proposals and votes go over the socket when it
 // is open and over HTTP (fetch) otherwise; without JavaScript the forms post.
 
-import { el, postForm, setText } from "./dom.js";
+import { applyPercentWidths, el, postForm, setText } from "./dom.js";
 import { connectLive } from "./live.js";
+
+applyPercentWidths();
 
 const root = document.getElementById("novel-page");
 const urls = JSON.parse(document.getElementById("page-urls").textContent);
@@ -176,7 +178,7 @@ function proposalRow(p, round) {
   const details = [`${p.sentences}문장`];
   if (p.style_title) details.push(`문체: ${p.style_title}`);
   if (p.author) details.push(`제안 ${p.author}`);
-  const bar = el("span", { attrs: { style: `width: ${percent(p.votes, round.total)}%` } });
+  const bar = el("span", { style: { width: `${percent(p.votes, round.total)}%` } });
   const voteButton = el("button", {
     className: mine ? "small secondary" : "small",
     text: mine ? "투표함" : "투표",
@@ -217,7 +219,7 @@ function candidateRow(candidate, round) {
     { className: `candidate${mine ? " mine" : ""}`, dataset: { candidate: candidate.index } },
     el("p", { text: candidate.text }),
     el("div", { className: "bar-row" },
-      el("div", { className: "bar" }, el("span", { attrs: { style: `width: ${percent(votes, total)}%` } })),
+      el("div", { className: "bar" }, el("span", { style: { width: `${percent(votes, total)}%` } })),
       el("span", { className: "votes", text: `${votes}표` }),
       el("form", { className: "candidate-form", attrs: { method: "post", action: urls.candidate } },
         el("input", { attrs: { type: "hidden", name: "index", value: candidate.index } }),

@@ -121,3 +121,29 @@ class DirectFrames:
             if connection is not None:
                 scope = {**scope, SCOPE_KEY: connection}
         return await self.app(scope, receive, send)
+
+
+def leave_form_bodies_to_django() -> None:
+    """daphne's requests no longer parse POST form bodies themselves (Twisted's `parsePOSTFormSubmission`).
+
+    Twisted's http.Request parses every multipart or urlencoded POST into
+    `request.args`, which daphne never reads, and answers a body it cannot parse
+    with a bare 400 before the application sees it: the API's JSON error (and the
+    page's form error) never came, and a 5 MB upload was parsed twice. Django
+    parses the body itself, with its limits. The keyword is Twisted's public
+    parameter; daphne's WebRequest passes its keyword arguments on (tests/relay/
+    test_wire.py checks both for the pinned versions).
+    """
+    from daphne.http_protocol import WebRequest
+
+    if getattr(WebRequest, "_relay_forms_to_django", False):
+        return
+    init = WebRequest.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        init(self, *args, **kwargs)
+
+    WebRequest.__init__ = __init__
+    WebRequest._relay_forms_to_django = True

@@ -208,3 +208,37 @@ async def test_the_hub_writes_one_frame_to_wired_sockets_and_forwards_to_the_oth
     assert [decode(data)[1] for data in wired.written] == ['{"type": "tally"}']
     assert (wired.forwarded, refusing.forwarded, plain.forwarded) == ([], ['{"type": "tally"}'], ['{"type": "tally"}'])
     await asyncio.sleep(0)
+
+
+def test_daphne_hands_a_form_body_it_cannot_parse_to_django_instead_of_a_bare_400():
+    """Twisted's own form parsing answered a broken multipart body with a bare 400 (issue 17)."""
+    from daphne.http_protocol import WebRequest
+    from twisted.web.test.requesthelper import DummyChannel
+
+    from relay.wire import leave_form_bodies_to_django
+
+    leave_form_bodies_to_django()
+
+    class Recorded(WebRequest):
+        processed = False
+
+        def process(self):
+            self.processed = True
+
+    class Server:
+        def protocol_connected(self, protocol):
+            pass
+
+    channel = DummyChannel()
+    channel.factory = type("Factory", (), {"server": Server()})()
+    request = Recorded(channel)
+    assert request._parsePOSTFormSubmission is False, "Twisted's http.Request no longer takes parsePOSTFormSubmission"
+    body = b"--xyz\r\nbroken"
+    request.requestHeaders.setRawHeaders(b"content-type", [b"multipart/form-data; boundary=xyz"])
+    request.requestHeaders.setRawHeaders(b"content-length", [str(len(body)).encode()])
+    request.gotLength(len(body))
+    request.handleContentChunk(body)
+    request.requestReceived(b"POST", b"/api/sources/", b"HTTP/1.1")
+
+    assert request.processed  # Django gets the request and answers it with its own JSON error
+    assert b"400" not in b"".join(request.channel.transport.written.getvalue().splitlines()[:1])

@@ -82,10 +82,46 @@ def test_it_runs_the_whole_loop_from_proposal_to_the_next_round(
         "round.opened",
     ]
     streamed = "".join(event["text"] for event in events if event["type"] == "generation.chunk")
-    assert normalize(streamed) == turn.text
+    assert streamed == turn.text  # what the pages showed is what was stored, to the character
     assert types.index("generation.chunk") < types.index("turn.added")
     closed_event = events[types.index("round.closed")]
     assert closed_event["winner"] == sea.pk and closed_event["job"] == job.pk and closed_event["votes"] == 2
+
+
+def test_a_keyword_written_with_a_curly_quote_is_the_keyword_the_ai_text_starts_with(
+    novel, round_, alice, active_model, watch, django_capture_on_commit_callbacks
+):
+    listener = watch(novel)
+    with django_capture_on_commit_callbacks(execute=True):
+        quoted, _ = proposal_create(round=round_, author=alice, keyword="\u201c배가", sentences=1)
+        round_close(round=round_)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = run_next_job(worker="test")
+
+    assert quoted.keyword == '"배가'  # one form of quotes, as the text the AI writes
+    assert job.turn.text.startswith(quoted.keyword)
+    streamed = "".join(e["text"] for e in listener.events() if e["type"] == "generation.chunk")
+    assert streamed == job.turn.text
+
+
+def test_a_job_done_after_a_failed_attempt_keeps_no_error(novel, closed_round, monkeypatch):
+    from management import engine_adapter
+
+    generate = engine_adapter.generate_text
+    failures = iter([RuntimeError("the worker died")])
+
+    def failing_once(**kwargs):
+        for failure in failures:
+            raise failure
+        return generate(**kwargs)
+
+    monkeypatch.setattr(engine_adapter, "generate_text", failing_once)
+    first = run_next_job(worker="test")
+    assert (first.status, first.error) == ("queued", "the worker died")
+
+    job = run_next_job(worker="test")
+
+    assert (job.status, job.error) == ("done", "")
 
 
 def test_it_has_nothing_to_do_without_queued_jobs(db):

@@ -9,8 +9,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from django.conf import settings
+
 from novels.models import Novel, SourceText, Turn
-from relay.api import NFCCharField
+from relay.api import NFCCharField, stated_rules
 from voting.serializers import JobLinkSerializer, RoundBriefSerializer, absolute
 
 NOVEL_RULES = ["round_seconds", "vote_quorum", "min_sentences", "max_sentences", "review_first", "candidates"]
@@ -125,8 +127,16 @@ class NovelCreatedSerializer(serializers.Serializer):
     job = JobLinkSerializer(allow_null=True, help_text="AI의 이어쓰기 작업 (continue_with_ai일 때)")
 
 
+@extend_schema_field(stated_rules(minLength=settings.RELAY_TURN_MIN_CHARS, maxLength=settings.RELAY_TURN_MAX_CHARS))
+class PassageField(NFCCharField):
+    """A passage: the services check its length (RELAY_TURN_MIN_CHARS..MAX_CHARS, after cleaning); the schema says so."""
+
+
 class TurnWriteSerializer(serializers.Serializer):
-    text = NFCCharField(trim_whitespace=True, help_text="사람이 쓴 글")
+    text = PassageField(
+        trim_whitespace=True,
+        help_text=f"사람이 쓴 글 ({settings.RELAY_TURN_MIN_CHARS}~{settings.RELAY_TURN_MAX_CHARS}자, 보이지 않는 문자는 지워집니다)",
+    )
     continue_with_ai = serializers.BooleanField(required=False, default=False, help_text="true면 AI가 이어 씁니다")
 
 
@@ -200,7 +210,9 @@ class SourceTextUploadSerializer(serializers.Serializer):
 
     title = NFCCharField(max_length=200)
     author_credit = NFCCharField(max_length=200, required=False, allow_blank=True, default="")
-    file = serializers.FileField(help_text=".txt 파일")
+    file = serializers.FileField(
+        help_text=f".txt 파일만 (UTF-8, CP949 또는 EUC-KR), 최대 {settings.SOURCE_TEXT_MAX_BYTES:,}바이트"
+    )
 
 
 class SourceVotesSerializer(serializers.Serializer):

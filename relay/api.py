@@ -184,6 +184,15 @@ class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """DRF's parameters, with the page size's bounds stated (a larger one is cut to the maximum)."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+                parameter["description"] = f"한 쪽의 결과 수 (기본 {self.page_size}, 최대 {self.max_page_size})"
+        return parameters
+
 
 class RateFromSettings:
     """Read the rate when the request comes, so changed settings take effect (tests, config);
@@ -258,3 +267,26 @@ class NFCCharField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> str:
         return unicodedata.normalize("NFC", super().to_internal_value(data))
+
+
+MIN_LENGTH_MARK = "x-relay-min-length"
+
+
+def stated_rules(**rules: Any) -> dict[str, Any]:
+    """The schema of a string field whose rules the services check (extend_schema_field).
+
+    drf-spectacular writes minLength 1 over any of a non-blank field's own;
+    restate_min_lengths puts the stated one back."""
+    schema = {"type": "string", **rules}
+    if "minLength" in rules:
+        schema[MIN_LENGTH_MARK] = rules["minLength"]
+    return schema
+
+
+def restate_min_lengths(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """Postprocessing hook: each stated minLength (stated_rules) is the one the schema shows."""
+    for component in result.get("components", {}).get("schemas", {}).values():
+        for prop in component.get("properties", {}).values():
+            if MIN_LENGTH_MARK in prop:
+                prop["minLength"] = prop.pop(MIN_LENGTH_MARK)
+    return result

@@ -301,6 +301,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "relay.api.add_common_error_responses",
+        "relay.api.restate_min_lengths",
     ],
 }
 

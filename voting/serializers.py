@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from novels.models import SourceText, Turn
-from relay.api import NFCCharField
+from novels.text_rules import KEYWORD_MAX_CHARS, KEYWORD_MAX_WORDS
+from relay.api import NFCCharField, stated_rules
 from voting.models import GenerationJob, Proposal, Round
 from voting.selectors import candidate_tally, candidate_texts, proposals_with_votes, user_vote
 
@@ -90,8 +91,20 @@ class ProposalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(stated_rules(minLength=1, maxLength=KEYWORD_MAX_CHARS))
+class KeywordField(NFCCharField):
+    """A keyword: the services check its form (novels.text_rules.clean_keyword); the schema says so."""
+
+
 class ProposalCreateSerializer(serializers.Serializer):
-    keyword = NFCCharField(max_length=60, trim_whitespace=True, help_text="AI가 이어 쓸 글에 꼭 들어갈 낱말")
+    keyword = KeywordField(
+        max_length=60,
+        trim_whitespace=True,
+        help_text=(
+            f"AI가 이어 쓸 글에 꼭 들어갈 낱말: {KEYWORD_MAX_WORDS}단어, {KEYWORD_MAX_CHARS}자까지 "
+            "(보이지 않는 문자·제어 문자는 쓸 수 없고, 금지어가 든 키워드는 거절됩니다)"
+        ),
+    )
     sentences = serializers.IntegerField(min_value=1, max_value=100, help_text="문장 수 (소설마다 범위가 있습니다)")
     style = serializers.PrimaryKeyRelatedField(
         queryset=SourceText.objects.filter(status=SourceText.Status.APPROVED),

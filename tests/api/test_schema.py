@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +41,39 @@ def test_it_documents_the_error_format_on_every_operation(anon):
 def test_it_describes_both_ways_to_propose_a_source_text(anon):
     body = anon.get("/api/schema/?format=json").json()["paths"]["/api/sources/"]["post"]["requestBody"]["content"]
     assert set(body) == {"application/json", "multipart/form-data"}
+
+
+def test_it_states_the_rules_the_server_enforces(anon, settings):
+    from novels.text_rules import KEYWORD_MAX_CHARS
+
+    schema = anon.get("/api/schema/?format=json").json()
+    components = schema["components"]["schemas"]
+    passage = components["TurnWriteRequest"]["properties"]["text"]
+    keyword = components["ProposalCreateRequest"]["properties"]["keyword"]
+    upload = components["SourceTextUploadRequest"]["properties"]["file"]
+    page_size = next(p for p in schema["paths"]["/api/novels/"]["get"]["parameters"] if p["name"] == "page_size")
+
+    assert (passage["minLength"], passage["maxLength"]) == (settings.RELAY_TURN_MIN_CHARS, settings.RELAY_TURN_MAX_CHARS)
+    assert (keyword["minLength"], keyword["maxLength"]) == (1, KEYWORD_MAX_CHARS) and "3단어" in keyword["description"]
+    assert ".txt" in upload["description"]
+    assert page_size["schema"]["maximum"] == 100
+
+
+def test_the_token_endpoint_answers_as_the_schema_and_the_docs_say(anon, alice):
+    operation = anon.get("/api/schema/?format=json").json()["paths"]["/api/auth/token/"]["post"]
+    wrong = anon.post("/api/auth/token/", {"username": "alice", "password": "wrong"}, format="json")
+    right = anon.post("/api/auth/token/", {"username": "alice", "password": "alice-password-1"}, format="json")
+
+    assert str(wrong.status_code) in operation["responses"] and wrong.json()["code"] == "invalid"
+    assert right.status_code == 200 and right.json()["token"]
+    docs = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert "wrong username or password → 400 `invalid`" in docs
+
+
+def test_a_page_size_over_the_maximum_is_cut_to_it(anon, editor):
+    from novels.services import novel_create
+
+    for i in range(3):
+        novel_create(title=f"소설 {i}", created_by=editor)
+
+    assert len(anon.get("/api/novels/?page_size=100000").json()["results"]) == 3

@@ -34,7 +34,8 @@ def test_the_embedded_worker_thread_closes_overdue_rounds_and_writes_the_turn(ed
     start_embedded_worker(name="thread")
     try:
         wait_until(
-            lambda: current_round(novel) is not None and current_round(novel).number == 2,
+            # One read: the round can close between two (the condition then met None).
+            lambda: getattr(current_round(novel), "number", None) == 2,
             timeout_s=60,
             what="the overdue round closed and the next one opened",
         )

@@ -486,6 +486,13 @@ def run_run_scaled(command: Command, tmp_path: Path) -> None:
     assert "relayworker" in output
 
 
+def run_bench_abuse(command: Command, tmp_path: Path) -> None:
+    """bench/abuse.py in this profile only (the documents: both), its figures written to a scratch file."""
+    profile = "scaled" if SCALED else "embedded"
+    output = sh(f"{command.text} --profiles {profile} --out {tmp_path}/abuse.txt", cwd=ROOT, timeout=600)
+    assert f"\n{profile} " in output
+
+
 def run_bench_faults(command: Command, tmp_path: Path) -> None:
     """bench/faults.py postgres: the database cut off and back, for real, on its own database."""
     text = substituted(command.text, [("bench/faults.py", f"{shlex.quote(PYTHON)} bench/faults.py")])
@@ -555,6 +562,7 @@ RUNNERS: dict[str, tuple[Runner, pytest.MarkDecorator | None] | str] = {
         scaled_only,
     ),
     "bench/faults.py postgres": (run_bench_faults, scaled_only),
+    ".venv/bin/python bench/abuse.py": (run_bench_abuse, None),
 }
 
 

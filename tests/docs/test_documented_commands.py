@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -77,12 +79,23 @@ def manage(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.
     )
 
 
+_first_start: Path | None = None
+
+
 def bootstrapped_site(tmp_path: Path) -> dict[str, str]:
-    """A scratch site after its first start: migrated, demo novel and a demo model trained for 2 s."""
+    """A scratch site after its first start: migrated, demo novel and a demo model trained for 2 s.
+
+    The first start runs once per test session; each test gets a copy of its var/ folder."""
+    global _first_start
+    if _first_start is None:
+        template = Path(tempfile.mkdtemp(prefix="relay-first-start-"))
+        env = scratch_site(template)
+        for args in (["migrate", "--noinput", "-v0"], ["bootstrap_demo"]):
+            result = manage(*args, env=env)
+            assert result.returncode == 0, result.stdout + result.stderr
+        _first_start = template / "var"
     env = scratch_site(tmp_path)
-    for args in (["migrate", "--noinput", "-v0"], ["bootstrap_demo"]):
-        result = manage(*args, env=env)
-        assert result.returncode == 0, result.stdout + result.stderr
+    shutil.copytree(_first_start, env["VAR_DIR"], dirs_exist_ok=True)
     return env
 
 
@@ -102,8 +115,11 @@ def answers(url: str) -> bool:
         return False
 
 
-def serve_until_answering(script: str, *, urls: list[str], env: dict[str, str], timeout_s: float = 300) -> str:
-    """Start a server command, wait until every url answers 200, stop it with Ctrl-C; its output."""
+def serve_until_answering(
+    script: str, *, urls: list[str], env: dict[str, str], timeout_s: float = 300, check: Callable[[], None] = print
+) -> str:
+    """Start a server command, wait until every url answers 200, run `check` while it serves,
+    stop it with Ctrl-C; its output."""
     log = Path(env["VAR_DIR"]) / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -121,6 +137,7 @@ def serve_until_answering(script: str, *, urls: list[str], env: dict[str, str], 
                 what=f"{urls} answering",
             )
             assert process.poll() is None, f"{script} exited with {process.returncode}:\n{log.read_text()}"
+            check()
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGINT)
@@ -140,10 +157,14 @@ def run_make_run(command: Command, tmp_path: Path) -> None:
     port = free_port()
     env = scratch_site(tmp_path)
     script = substituted(command.text, [("make run", f"make run PORT={port}")])
-    output = serve_until_answering(script, urls=[f"http://127.0.0.1:{port}/"], env=env)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
-        page = response.read().decode()
-    assert "등대가 보이는 마을" in page, output
+    pages: list[str] = []
+
+    def front_page() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            pages.append(response.read().decode())
+
+    output = serve_until_answering(script, urls=[f"http://127.0.0.1:{port}/"], env=env, check=front_page)
+    assert "등대가 보이는 마을" in pages[0], output
 
 
 def run_make_test(command: Command, tmp_path: Path) -> None:
@@ -249,14 +270,14 @@ def engine_workspace(tmp_path: Path) -> Path:
     """tmp/work, with ../shared/corpus/koconovel beside it holding two short novels (the documents' path)."""
     corpus = tmp_path / "shared" / "corpus" / "koconovel"
     corpus.mkdir(parents=True)
-    (corpus / "duck.txt").write_text(DUCK_STORY * 3, encoding="utf-8")
-    (corpus / "goose.txt").write_text(GOOSE_STORY * 3, encoding="utf-8")
+    (corpus / "duck.txt").write_text(DUCK_STORY, encoding="utf-8")
+    (corpus / "goose.txt").write_text(GOOSE_STORY, encoding="utf-8")
     novels = tmp_path / "work" / "novels"
     novels.mkdir(parents=True)
-    (novels / "duck.txt").write_text(DUCK_STORY * 3, encoding="utf-8")
+    (novels / "duck.txt").write_text(DUCK_STORY, encoding="utf-8")
     more = tmp_path / "work" / "more"
     more.mkdir()
-    (more / "novel.txt").write_text(GOOSE_STORY * 3, encoding="utf-8")
+    (more / "novel.txt").write_text(GOOSE_STORY, encoding="utf-8")
     (tmp_path / "work" / "var").mkdir()
     return tmp_path / "work"
 
@@ -556,13 +577,13 @@ RUNNERS: dict[str, tuple[Runner, pytest.MarkDecorator | None] | str] = {
     "bench/engine.py --budget 240": BENCH_ENGINE,
     BENCH_ENGINE: (run_bench_engine, embedded_only),
     "python bench/engine.py --device cuda": (run_bench_engine, embedded_only),
-    ".venv/bin/python bench/load.py": (run_bench_load, None),
+    ".venv/bin/python bench/load.py": (run_bench_load, embedded_only),
     ".venv/bin/python bench/load.py --profiles scaled --clients 300 --rates 10,50 --step 5": (
         run_bench_load,
         scaled_only,
     ),
     "bench/faults.py postgres": (run_bench_faults, scaled_only),
-    ".venv/bin/python bench/abuse.py": (run_bench_abuse, None),
+    ".venv/bin/python bench/abuse.py": (run_bench_abuse, scaled_only),
 }
 
 
@@ -572,7 +593,7 @@ def runner_of(text: str) -> tuple[Runner, pytest.MarkDecorator | None] | str | N
     if text.startswith("python -m engine ") and "[" in text:
         return run_engine_synopsis, embedded_only
     if "curl " in text:
-        return run_curl_block, None
+        return run_curl_block, embedded_only
     return None
 
 

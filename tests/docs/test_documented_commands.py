@@ -116,7 +116,12 @@ def answers(url: str) -> bool:
 
 
 def serve_until_answering(
-    script: str, *, urls: list[str], env: dict[str, str], timeout_s: float = 300, check: Callable[[], None] = print
+    script: str,
+    *,
+    urls: list[str],
+    env: dict[str, str],
+    timeout_s: float = 300,
+    check: Callable[[], None] | None = None,
 ) -> str:
     """Start a server command, wait until every url answers 200, run `check` while it serves,
     stop it with Ctrl-C; its output."""
@@ -137,7 +142,8 @@ def serve_until_answering(
                 what=f"{urls} answering",
             )
             assert process.poll() is None, f"{script} exited with {process.returncode}:\n{log.read_text()}"
-            check()
+            if check is not None:
+                check()
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGINT)

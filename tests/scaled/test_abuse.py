@@ -43,6 +43,13 @@ async def test_frames_that_crashed_the_consumer_get_an_error_frame_and_the_socke
         assert reply["message"]
     assert await sync_to_async(saved_state)(novel.pk) == before
 
+    # Look-alikes of bob's "등대" over the same socket: each is that proposal, not a new one.
+    for look_alike in ("등\u200d대", "등\u200b대", "\u202e등대"):
+        await communicator.send_json_to({"type": "propose", "keyword": look_alike, "sentences": 2})
+        assert await answer(communicator) == {"type": "voted", "round": proposal.round_id, "proposal": proposal.pk}
+    await communicator.send_json_to({"type": "withdraw"})
+    await answer(communicator)
+
     await communicator.send_json_to({"type": "vote", "proposal": proposal.pk})
     assert await answer(communicator) == {"type": "voted", "round": proposal.round_id, "proposal": proposal.pk}
     await still_up(communicator)

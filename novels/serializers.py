@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-from django.conf import settings
 
 from novels.models import Novel, SourceText, Turn
 from relay.api import NFCCharField, stated_rules

@@ -53,7 +53,10 @@ def test_it_states_the_rules_the_server_enforces(anon, settings):
     upload = components["SourceTextUploadRequest"]["properties"]["file"]
     page_size = next(p for p in schema["paths"]["/api/novels/"]["get"]["parameters"] if p["name"] == "page_size")
 
-    assert (passage["minLength"], passage["maxLength"]) == (settings.RELAY_TURN_MIN_CHARS, settings.RELAY_TURN_MAX_CHARS)
+    assert (passage["minLength"], passage["maxLength"]) == (
+        settings.RELAY_TURN_MIN_CHARS,
+        settings.RELAY_TURN_MAX_CHARS,
+    )
     assert (keyword["minLength"], keyword["maxLength"]) == (1, KEYWORD_MAX_CHARS) and "3단어" in keyword["description"]
     assert ".txt" in upload["description"]
     assert page_size["schema"]["maximum"] == 100

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from engine.text import normalize
 from management.models import ModelVersion
 from novels.models import BannedWord, Turn
 from novels.selectors import story_text

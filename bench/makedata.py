@@ -28,7 +28,7 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "koconovel"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-budget", type=float, default=600.0, help="seconds of training (default 600)")
-    parser.add_argument("--size", default="default", choices=("tiny", "default", "large"))
+    parser.add_argument("--size", default="default", choices=("tiny", "small", "default", "large"))
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     args = parser.parse_args()

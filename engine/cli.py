@@ -326,7 +326,7 @@ def make_parser() -> argparse.ArgumentParser:
     tr.add_argument("--src", nargs="+", required=True, help="text files or folders of .txt files")
     tr.add_argument("--out", type=Path, required=True, help="folder for checkpoints")
     tr.add_argument("--epochs", type=int)
-    tr.add_argument("--size", choices=("tiny", "default", "large"), default="default")
+    tr.add_argument("--size", choices=("tiny", "small", "default", "large"), default="default")
     tr.add_argument("--time-budget", type=float, metavar="SECONDS")
     tr.add_argument("--init-from", type=Path, metavar="CKPT", help="fine-tune from this checkpoint")
     tr.add_argument("--resume", nargs="?", const=True, default=False, type=_bool_flag, help="resume from OUT/last.pt")

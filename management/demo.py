@@ -6,7 +6,6 @@ Every step checks first, so a second start does nothing and takes seconds.
 from __future__ import annotations
 
 import secrets
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,8 +14,7 @@ from django.contrib.auth import get_user_model
 
 from management import engine_adapter
 from management.models import ModelVersion
-from management.services import model_version_activate, register_training_result
-from novels.models import Novel
+from novels.models import Novel, SourceText
 
 DEMO_CORPUS = Path(settings.BASE_DIR) / "novels" / "demo_corpus"
 DEMO_TITLE = "등대가 보이는 마을"
@@ -26,6 +24,7 @@ DEMO_OPENING = (
     "“오늘도 배가 들어올까?” 옆에 선 할머니가 대답 대신 웃기만 했다."
 )
 DEMO_ADMIN = "admin"
+DEMO_CREDIT = "릴레이 소설 데모"
 
 
 def ensure_admin(*, say: Callable[[str], None]) -> None:
@@ -51,51 +50,71 @@ def ensure_novel(*, say: Callable[[str], None]) -> Novel:
     return novel
 
 
-def demo_sources() -> list:
+def demo_stories() -> list[tuple[str, str]]:
+    """(title, text) of each demo story: the first line of its file is the title."""
     from engine.text import read_text
+
+    stories = []
+    for path in sorted(DEMO_CORPUS.glob("*.txt")):
+        title, _, text = read_text(path).strip().partition("\n")
+        stories.append((title.strip(), text.strip()))
+    return stories
+
+
+def demo_sources() -> list:
+    """The demo stories as engine sources, for benchmarks that need a model without a site."""
     from engine.train import Source
 
-    return [Source(name=f"demo-{path.stem}", text=read_text(path)) for path in sorted(DEMO_CORPUS.glob("*.txt"))]
+    return [Source(name=f"demo-{n}", text=text) for n, (_, text) in enumerate(demo_stories(), start=1)]
+
+
+def ensure_sources(*, say: Callable[[str], None]) -> list[SourceText]:
+    """The demo stories as approved source texts: styles a proposal can name, and part of every retraining.
+
+    A story is added once: one that exists in any state (an admin may have
+    rejected it) is left as it is.
+    """
+    from novels.services import source_text_propose, source_text_review
+
+    admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+    added = []
+    for title, text in demo_stories():
+        if SourceText.objects.filter(title=title, author_credit=DEMO_CREDIT).exists():
+            continue
+        source = source_text_propose(title=title, author_credit=DEMO_CREDIT, text=text, proposed_by=admin)
+        added.append(source_text_review(source=source, reviewer=admin, action="approve", note="데모 원문"))
+    if added:
+        say(f"데모 원문 {len(added)}편을 승인된 학습 원문으로 올렸습니다: {', '.join(s.title for s in added)}")
+    return added
 
 
 def ensure_model(*, say: Callable[[str], None], time_budget_s: float = 150.0) -> ModelVersion:
-    """Train a small demo model from the project's own demo corpus unless a model is active."""
+    """Train the first model through makedata unless a model is active.
+
+    The same path as every later retraining: the approved text (the demo
+    stories, the demo novel's opening) with the same held-out blocks, a run
+    on record, a version folder swapped in whole. So the first `makedata`
+    after it fine-tunes on everything this model learned from plus what is
+    new, and is judged on the same held-out text.
+    """
+    from management.makedata import EXIT_ACTIVATED, Options, run_makedata
+
     active = engine_adapter.active_version()
     if active is not None and engine_adapter.checkpoint_path(active).is_file():
         return active
-    from engine.model import GRUConfig
-    from engine.train import TrainConfig, train
-    from engine.vocab import Vocab
-
-    directory = engine_adapter.model_root() / "demo"
-    if directory.exists():  # a half-finished earlier attempt
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    sources = demo_sources()
-    vocab = Vocab.build([s.text for s in sources], styles=[s.name for s in sources])
     say(f"데모 모델을 학습합니다 (최대 {time_budget_s:.0f}초)…")
-    result = train(
-        sources,
-        out_dir=directory,
-        vocab=vocab,
-        model_config=GRUConfig(
-            vocab_size=len(vocab), n_styles=len(vocab.styles), embed=64, hidden=256, layers=1, dropout=0.0
-        ),
-        train_config=TrainConfig(epochs=50, time_budget_s=time_budget_s, device=engine_adapter.device()),
-        log=say,
+    outcome = run_makedata(
+        Options(initial=True, size="small", epochs=50, time_budget_s=time_budget_s, progress=False), say=say
     )
-    version = register_training_result(
-        result=result,
-        directory=directory,
-        label="demo",
-        trained_on={"passages": 0, "source_texts": len(sources), "characters": sum(len(s.text) for s in sources)},
-    )
-    model_version_activate(version=version)
-    say(f"데모 모델 준비 완료: 검증 {result.val_bpc:.2f} bits/char, {result.seconds:.0f}초")
+    if outcome.exit_code != EXIT_ACTIVATED or outcome.version is None:
+        raise RuntimeError(f"데모 모델을 학습하지 못했습니다: {outcome.message}")
+    version = outcome.version
+    say(f"데모 모델 준비 완료: 검증 {version.val_bpc:.2f} bits/char, {version.train_seconds:.0f}초")
     return version
 
 
 def ensure_demo(*, say: Callable[[str], None] = print) -> None:
     ensure_admin(say=say)
     ensure_novel(say=say)
+    ensure_sources(say=say)
     ensure_model(say=say, time_budget_s=settings.DEMO_TRAIN_SECONDS)

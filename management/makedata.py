@@ -48,6 +48,7 @@ EXIT_BAD_ARGUMENTS = 2
 EXIT_LOCKED = 3  # another makedata run holds the lock
 EXIT_NOTHING_NEW = 4  # no approved text changed since the last run
 EXIT_KEPT = 5  # a new model was trained but it was worse, so the active one stays
+EXIT_TOO_LITTLE_HELDOUT = 6  # too little held-out text to judge a new model: nothing trained, the active one stays
 
 TOLERANCE_BPC = 0.02
 LOCK_NAME = "makedata.lock"
@@ -57,7 +58,7 @@ VERSION_DIR = re.compile(r"^v\d+-\d{8}-\d{6}$")
 # the same block stays held out from run to run and no model ever trains on it.
 HELDOUT_SHARE = 10
 SOURCE_BLOCK_CHARS = 600
-SIZES = ("tiny", "default", "large")
+SIZES = ("tiny", "small", "default", "large")
 
 
 class BadArguments(ValueError):
@@ -215,6 +216,15 @@ def collect_training_data() -> TrainingData:
             texts[style] = blocks
 
     held = {block for blocks in texts.values() for block in blocks if is_heldout(block)}
+    for style, blocks in texts.items():
+        # Every source text of two blocks or more is part of the comparison, so a
+        # new model is judged on all it should know and not only on the newest
+        # passages. A source text never changes, so its smallest-hash block is as
+        # stable a choice as the hash's own. (A novel grows: its smallest-hash
+        # passage could change and move text already trained on into the
+        # held-out set, so novels keep the hash's choice alone.)
+        if not style.startswith("novel-") and len(blocks) >= 2 and not held.intersection(blocks):
+            held.add(min(blocks, key=block_hash))
     if not held and texts:
         # Too little text for the hash to pick anything: hold out the one block
         # with the smallest hash, so there is always something to compare on.
@@ -301,7 +311,7 @@ def remove_unrecorded_versions(root: Path) -> list[str]:
 
 @dataclass
 class Plan:
-    mode: str  # "initial", "finetune" or "nothing"
+    mode: str  # "initial", "finetune", "nothing" or "too_little" (held-out text)
     reason: str = ""
     active: ModelVersion | None = None
     active_bundle: Any = None  # engine Bundle of the active model, when it loads
@@ -352,13 +362,26 @@ def make_plan(options: Options, data: TrainingData, *, device: str, say: Callabl
         return Plan("nothing", "지난 학습 이후 새로 승인된 글이 없습니다.")
     active, bundle = load_active(device, say)
     if options.initial or bundle is None:
-        return Plan("initial", active=active, active_bundle=bundle, size=options.size or "default")
-    active_size = size_of(bundle.config)
-    if options.size is not None and options.size != active_size:
-        raise BadArguments(
-            f"지금 모델의 크기는 {active_size or '사용자 지정'}입니다; --size {options.size}로 바꾸려면 --initial을 붙이세요."
+        plan = Plan("initial", active=active, active_bundle=bundle, size=options.size or "default")
+    else:
+        active_size = size_of(bundle.config)
+        if options.size is not None and options.size != active_size:
+            raise BadArguments(
+                f"지금 모델의 크기는 {active_size or '사용자 지정'}입니다; "
+                f"--size {options.size}로 바꾸려면 --initial을 붙이세요."
+            )
+        plan = Plan("finetune", active=active, active_bundle=bundle, size=active_size or "custom")
+    floor = settings.MAKEDATA_MIN_HELDOUT_CHARS
+    if bundle is not None and data.heldout_characters < floor and not options.force:
+        # A comparison on a few dozen characters is noise: a worse model can win it.
+        return Plan(
+            "too_little",
+            f"검증용 글이 {data.heldout_characters:,}자뿐이라 새 모델이 더 나은지 판단할 수 없습니다 "
+            f"(최소 {floor:,}자, MAKEDATA_MIN_HELDOUT_CHARS). 지금 모델을 유지합니다; "
+            "승인된 글이 더 모이면 다시 학습합니다.",
+            active=active,
         )
-    return Plan("finetune", active=active, active_bundle=bundle, size=active_size or "custom")
+    return plan
 
 
 def first_line(error: BaseException) -> str:
@@ -403,6 +426,8 @@ def dry_run(options: Options, *, say: Callable[[str], None]) -> Outcome:
     say(f"[dry-run] {data.summary()}, 스타일 {len(data.sources)}개")
     if plan.mode == "nothing":
         return Outcome(EXIT_NOTHING_NEW, "dry_run", f"[dry-run] {plan.reason}", details=details)
+    if plan.mode == "too_little":
+        return Outcome(EXIT_TOO_LITTLE_HELDOUT, "dry_run", f"[dry-run] {plan.reason}", details=details)
     if plan.mode == "finetune":
         how = f"{plan.active.label} 모델에서 이어 학습"
     else:
@@ -425,6 +450,13 @@ def train_and_maybe_activate(options: Options, *, root: Path, say: Callable[[str
     run = training_run_start(
         options={**options.recorded(), "mode": plan.mode, "device": device}, data_fingerprint=data.fingerprint
     )
+    if plan.mode == "too_little":
+        # Recorded with the fingerprint, so cron does not retry until more text is approved.
+        say(data.summary())
+        training_run_finish(
+            run=run, status=TrainingRun.Status.KEPT, exit_code=EXIT_TOO_LITTLE_HELDOUT, reason=plan.reason
+        )
+        return Outcome(EXIT_TOO_LITTLE_HELDOUT, "too_little_heldout", plan.reason, run=run)
     tmp = root / f"{TMP_PREFIX}{run.pk}"
     try:
         return train_candidate(options, data=data, plan=plan, device=device, run=run, tmp=tmp, root=root, say=say)
@@ -443,17 +475,33 @@ def train_and_maybe_activate(options: Options, *, root: Path, say: Callable[[str
 def train_config_for(options: Options, device: str) -> Any:
     from engine.train import TrainConfig
 
-    settings: dict[str, Any] = {"device": device, "seed": options.seed}
+    config: dict[str, Any] = {"device": device, "seed": options.seed}
     if options.epochs is not None:
-        settings["epochs"] = options.epochs
+        config["epochs"] = options.epochs
     if options.time_budget_s is not None:
-        settings["time_budget_s"] = options.time_budget_s
+        config["time_budget_s"] = options.time_budget_s
     for name in ("max_steps", "lr", "batch_size", "seq_len"):
         if getattr(options, name) is not None:
-            settings[name] = getattr(options, name)
-    if options.threads is not None:
-        settings["num_threads"] = options.threads
-    return TrainConfig(**settings)
+            config[name] = getattr(options, name)
+    config["num_threads"] = options.threads or default_threads()
+    return TrainConfig(**config)
+
+
+def default_threads() -> int:
+    """MAKEDATA_THREADS, or half the cores (at least one): the other half stays with the site."""
+    if settings.MAKEDATA_THREADS > 0:
+        return settings.MAKEDATA_THREADS
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
+def lower_priority(nice: int) -> int:
+    """Lower this process's CPU priority by `nice` (0: leave it); returns the niceness it runs at.
+
+    Only for a process of its own (the command): a process can raise its
+    niceness but never lower it back.
+    """
+    return os.nice(nice) if nice > 0 else os.nice(0)
 
 
 def readable_by_the_web(directory: Path) -> None:

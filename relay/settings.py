@@ -240,6 +240,13 @@ MODEL_KEEP = envint("MODEL_KEEP", 10)
 ENGINE_DEVICE = os.environ.get("ENGINE_DEVICE", "auto")
 # The first start's demo model trains this long at most (manage.py bootstrap_demo, make run).
 DEMO_TRAIN_SECONDS = envint("DEMO_TRAIN_SECONDS", 150)
+# makedata compares a new model with the active one only on at least this many
+# held-out characters; with less it says so and keeps the active model.
+MAKEDATA_MIN_HELDOUT_CHARS = envint("MAKEDATA_MIN_HELDOUT_CHARS", 2000)
+# manage.py makedata lowers its own CPU priority by this much (0: not at all) ...
+MAKEDATA_NICE = envint("MAKEDATA_NICE", 10)
+# ... and trains on at most this many CPU threads (0: half the cores, at least one).
+MAKEDATA_THREADS = envint("MAKEDATA_THREADS", 0)
 
 # Upload and text limits.
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 6 * 1024 * 1024)

@@ -39,6 +39,13 @@ def makedata(lines: list[str] | None = None, **options):
     return run_makedata(Options(**{**TINY_RUN, **options}), say=say)
 
 
+@pytest.fixture(autouse=True)
+def heldout_floor(settings) -> int:
+    """The tests' approved text holds out a few hundred characters; tests of the floor set their own."""
+    settings.MAKEDATA_MIN_HELDOUT_CHARS = 200
+    return settings.MAKEDATA_MIN_HELDOUT_CHARS
+
+
 @pytest.fixture
 def model_dir(settings, tmp_path) -> Path:
     settings.MODEL_DIR = tmp_path / "models"

@@ -29,7 +29,7 @@ def test_it_exits_4_when_there_is_nothing_to_train_on(model_dir, db):
     out = StringIO()
 
     with pytest.raises(SystemExit) as exit_info:
-        call_command("makedata", stdout=out)
+        call_command("makedata", "--nice", "0", stdout=out)
 
     assert exit_info.value.code == EXIT_NOTHING_NEW
     assert "[nothing_new]" in out.getvalue()
@@ -37,7 +37,7 @@ def test_it_exits_4_when_there_is_nothing_to_train_on(model_dir, db):
 
 def test_it_exits_2_on_a_bad_option(model_dir, db):
     with pytest.raises(SystemExit) as exit_info:
-        call_command("makedata", "--time-budget", "-5", stdout=StringIO())
+        call_command("makedata", "--nice", "0", "--time-budget", "-5", stdout=StringIO())
 
     assert exit_info.value.code == EXIT_BAD_ARGUMENTS
 

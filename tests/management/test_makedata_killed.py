@@ -32,9 +32,13 @@ def test_a_run_stopped_with_sigterm_is_marked_interrupted_and_leaves_nothing_beh
     )
     try:
         deadline = time.monotonic() + 120
+        seen = []
         for line in process.stdout:  # wait until it is training, then stop it as cron would
+            seen.append(line)
             if "makedata: training " in line or time.monotonic() > deadline:
                 break
+        # It trains at a lower CPU priority than this process by default (MAKEDATA_NICE).
+        assert any(f"(nice {os.nice(0) + settings.MAKEDATA_NICE})" in line for line in seen), seen
         assert list(model_dir.glob(".tmp-*")), "the run should be writing into its temp folder"
         process.send_signal(signal.SIGTERM)
         rest = process.communicate(timeout=60)[0]

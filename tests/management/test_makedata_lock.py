@@ -16,7 +16,7 @@ def test_it_exits_3_while_another_run_holds_the_lock(model_dir, novel, source_te
     with open(model_dir / LOCK_NAME, "a+b") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(SystemExit) as exit_info:
-            call_command("makedata", "--size", "tiny", "--max-steps", "1")
+            call_command("makedata", "--nice", "0", "--size", "tiny", "--max-steps", "1")
 
     assert exit_info.value.code == EXIT_LOCKED
     assert "진행 중" in capsys.readouterr().out

@@ -4,17 +4,19 @@ import signal
 import sys
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from management.makedata import SIZES, TOLERANCE_BPC, Options, run_makedata
+from management.makedata import EXIT_BAD_ARGUMENTS, SIZES, TOLERANCE_BPC, Options, lower_priority, run_makedata
 
 
 class Command(BaseCommand):
     help = (
         "Retrain the story model from approved passages and source texts and switch to it if it is not worse. "
         "Exit codes: 0 activated, 1 failed, 2 bad arguments, 3 another run holds the lock, "
-        "4 nothing new to train on, 5 trained but kept the active model (docs/makedata.md)."
+        "4 nothing new to train on, 5 trained but kept the active model, "
+        "6 too little held-out text to judge a new model (docs/makedata.md)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,7 +29,15 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, help="rows read at once (engine default 16)")
         parser.add_argument("--seq-len", type=int, help="characters per backpropagation window (engine default 64)")
-        parser.add_argument("--threads", type=int, help="CPU threads for training (default: torch's choice)")
+        parser.add_argument(
+            "--threads", type=int, help="CPU threads for training (default: MAKEDATA_THREADS, or half the cores)"
+        )
+        parser.add_argument(
+            "--nice",
+            type=int,
+            default=settings.MAKEDATA_NICE,
+            help="lower this run's CPU priority by this much, so the site stays quick (default: MAKEDATA_NICE, 10)",
+        )
         parser.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: ENGINE_DEVICE)")
         parser.add_argument("--size", choices=SIZES, help="model size when training from scratch (default: default)")
         parser.add_argument("--dry-run", action="store_true", help="report what would be trained on, change nothing")
@@ -66,6 +76,12 @@ class Command(BaseCommand):
             self.stdout.write(f"{stamp}{line}")
             self.stdout.flush()
 
+        if opts["nice"] < 0:
+            say("--nice는 0 이상이어야 합니다 (우선순위를 높일 수는 없습니다).")
+            raise SystemExit(EXIT_BAD_ARGUMENTS)
+        if not options.dry_run:
+            niceness = lower_priority(opts["nice"])
+            say(f"사이트가 느려지지 않도록 낮은 CPU 우선순위(nice {niceness})로 학습합니다.")
         try:
             outcome = run_makedata(options, say=say)
         except KeyboardInterrupt:

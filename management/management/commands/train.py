@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--src", nargs="+", required=True, help="text files or folders of .txt files")
         parser.add_argument("--out", type=Path, required=True, help="folder for checkpoints")
         parser.add_argument("--epochs", type=int)
-        parser.add_argument("--size", choices=("tiny", "default", "large"), default="default")
+        parser.add_argument("--size", choices=("tiny", "small", "default", "large"), default="default")
         parser.add_argument("--time-budget", type=float, metavar="SECONDS")
         parser.add_argument("--init-from", type=Path, metavar="CKPT", help="fine-tune from this checkpoint")
         parser.add_argument("--resume", action="store_true", help="resume from OUT/last.pt")

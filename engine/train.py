@@ -26,6 +26,7 @@ from torch import Tensor
 
 from engine.checkpoint import Bundle, load_checkpoint, model_from_payload, read_checkpoint, save_checkpoint
 from engine.data import Dataset, Layout, Run, bos_ids, build_dataset, make_layout, text_run
+from engine.generate import generate
 from engine.model import IGNORE_INDEX, GRUConfig, GRUModel, resolve_device
 from engine.text import normalize
 from engine.vocab import Vocab
@@ -89,6 +90,39 @@ class TrainResult:
     chars_per_s: float = 0.0  # training throughput, validation and saving not counted
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a training stands: what a Watch is told as it goes."""
+
+    epoch: int  # epochs completed
+    epochs: int
+    step: int
+    fraction: float  # 0..1: steps done of all, or of the time budget when that ends first
+    chars_per_s: float
+    eta_s: float
+    train_loss: float | None
+    val_bpc: float | None = None  # at the end of an epoch (or of a run stopped inside one)
+    sample: str | None = None  # the same prompt continued by the model as it is now, at the same moments
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Someone watching a training: told every `every_s` seconds and after every epoch, with a sample.
+
+    The sample continues `story` from `keyword` with a fixed seed, so samples
+    differ only because the model learned: people see gibberish turn into
+    sentences.
+    """
+
+    on_progress: Callable[[Progress], None]
+    every_s: float = 1.0
+    story: str = ""
+    keyword: str = ""
+    sample_chars: int = 80
+    sample_seed: int = 7
+    sample_style: str | None = None
+
+
 @dataclass
 class _State:
     """What changes as training goes, and what last.pt must hold to resume it."""
@@ -121,6 +155,7 @@ def train(
     heldout: Sequence[str] | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
+    watch: Watch | None = None,
 ) -> TrainResult:
     """Train (or resume, or fine-tune) a GRU on several sources at once; see the module docstring."""
     tc = train_config
@@ -131,7 +166,7 @@ def train(
     threads_before = torch.get_num_threads()
     torch.set_num_threads(_threads(tc, device))
     try:
-        return _train(sources, out_dir, model_config, tc, vocab, init_from, heldout, progress, say, device)
+        return _train(sources, out_dir, model_config, tc, vocab, init_from, heldout, progress, say, device, watch)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -159,6 +194,7 @@ def _train(
     progress: bool | None,
     say: Callable[[str], None],
     device: torch.device,
+    watch: Watch | None = None,
 ) -> TrainResult:
     torch.manual_seed(tc.seed)
     data_hash = _data_hash(sources)
@@ -180,7 +216,7 @@ def _train(
         f"{len(sources)} source(s), {dataset.train_tokens:,} training tokens, "
         f"{sum(len(r.ids) for r in dataset.val):,} validation tokens, vocabulary {len(state.vocab)}"
     )
-    loop = _Loop(state, dataset, heldout_runs, tc, out_dir, device, data_hash, _show_progress(progress), say)
+    loop = _Loop(state, dataset, heldout_runs, tc, out_dir, device, data_hash, _show_progress(progress), say, watch)
     return loop.run()
 
 
@@ -341,8 +377,11 @@ class _Loop:
         data_hash: str,
         show_progress: bool,
         say: Callable[[str], None],
+        watch: Watch | None = None,
     ) -> None:
         self.s = state
+        self.watch = watch
+        self.last_told = -math.inf
         self.data = dataset
         self.heldout = heldout
         self.tc = tc
@@ -421,6 +460,7 @@ class _Loop:
             s.elapsed = time.perf_counter() - self.started
             s.train_seconds += time.perf_counter() - window_start
             self._report(bar, loss_sum / loss_n)
+            self._tell(loss_sum / loss_n)
             if not self.show_progress and time.perf_counter() - last_log >= tc.log_every_s:
                 last_log = time.perf_counter()
                 self.say(self._status_line(loss_sum / loss_n))
@@ -469,6 +509,7 @@ class _Loop:
         if s.bad_epochs >= self.tc.patience:
             s.stopped = f"no better validation score for {self.tc.patience} epochs"
         self._save(improved)
+        self._tell(train_loss, val_bpc=val_bpc)
         self.say(
             f"epoch {s.epoch}/{self.epochs}: train loss {train_loss:.3f}, validation {val_bpc:.3f} bits/char"
             f"{' (best)' if improved else ''}, {row['seconds']:.0f}s"
@@ -482,6 +523,7 @@ class _Loop:
         if improved:
             s.best_bpc = val_bpc
         self._save(improved, epoch_file=False)
+        self._tell(train_loss, val_bpc=val_bpc)
         self.say(
             f"stopped ({s.stopped}) in epoch {s.epoch + 1} after {s.window}/{self.windows_per_epoch} windows: "
             f"validation {val_bpc:.3f} bits/char; resume to go on"
@@ -586,14 +628,65 @@ class _Loop:
         bar.set_postfix_str(f"loss {loss:.3f}, {rate:,.0f} chars/s, total ETA {self._eta()}", refresh=False)
         bar.update(1)  # redraws at most every 0.1 s, with the postfix above
 
-    def _eta(self) -> str:
+    def _remaining_s(self) -> float:
         s, tc = self.s, self.tc
         done = s.epoch * self.windows_per_epoch + s.window
         remaining = s.elapsed / max(1, done) * (self.total_steps - done)
+        if tc.max_steps is not None:
+            remaining = min(remaining, s.elapsed / max(1, s.step) * max(0, tc.max_steps - s.step))
         if tc.time_budget_s is not None:
             remaining = min(remaining, max(0.0, tc.time_budget_s - s.elapsed))
-        minutes, seconds = divmod(int(remaining), 60)
+        return remaining
+
+    def _eta(self) -> str:
+        minutes, seconds = divmod(int(self._remaining_s()), 60)
         return f"{minutes}:{seconds:02d}"
+
+    def _tell(self, train_loss: float, *, val_bpc: float | None = None) -> None:
+        """Tell the watch where training stands: at most every `every_s`, and always at an epoch's end."""
+        watch, s = self.watch, self.s
+        if watch is None:
+            return
+        now = time.perf_counter()
+        if val_bpc is None and now - self.last_told < watch.every_s:
+            return
+        self.last_told = now
+        remaining = self._remaining_s()
+        fraction = 1.0 if s.stopped or s.epoch >= self.epochs else s.elapsed / max(1e-9, s.elapsed + remaining)
+        watch.on_progress(
+            Progress(
+                epoch=s.epoch,
+                epochs=self.epochs,
+                step=s.step,
+                fraction=round(min(1.0, max(0.0, fraction)), 4),
+                chars_per_s=s.chars_seen / max(1e-9, s.train_seconds),
+                eta_s=0.0 if fraction >= 1.0 else remaining,
+                train_loss=train_loss,
+                val_bpc=val_bpc,
+                sample=self._sample() if val_bpc is not None else None,
+            )
+        )
+
+    def _sample(self) -> str:
+        """The watch's prompt continued by the model as it is now; the training's random state is left alone."""
+        watch, s = self.watch, self.s
+        rng = torch.get_rng_state()
+        try:
+            bundle = Bundle(model=s.model, config=s.config, vocab=s.vocab)
+            style = watch.sample_style if watch.sample_style in s.vocab.styles else None
+            pieces = generate(
+                bundle,
+                story=watch.story,
+                keyword=watch.keyword,
+                sentences=2,
+                max_chars=watch.sample_chars,
+                style=style,
+                seed=watch.sample_seed,
+            )
+            return "".join(pieces).strip()
+        finally:
+            torch.set_rng_state(rng)
+            s.model.train()
 
     def _status_line(self, loss: float) -> str:
         s = self.s

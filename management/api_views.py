@@ -8,8 +8,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from management.models import ModelVersion
-from management.serializers import ModelVersionDetailSerializer, ModelVersionSerializer
+from management.models import ModelVersion, TrainingRun
+from management.serializers import (
+    ModelVersionDetailSerializer,
+    ModelVersionSerializer,
+    TrainingRunDetailSerializer,
+    TrainingRunSerializer,
+)
 from relay.api import errors
 from relay.errors import NotFound
 
@@ -38,3 +43,21 @@ class ActiveModelView(APIView):
         if version is None:
             raise NotFound("아직 학습된 모델이 없습니다.")
         return Response(ModelVersionDetailSerializer(version, context={"request": request}).data)
+
+
+@extend_schema(
+    summary="학습 실행 목록 (최근 것부터): 진행 중인 것은 어디까지 왔는지와 함께",
+    responses={200: TrainingRunSerializer(many=True), **errors(404)},
+)
+class TrainingRunListView(generics.ListAPIView):
+    serializer_class = TrainingRunSerializer
+    queryset = TrainingRun.objects.order_by("-id")
+
+
+@extend_schema(
+    summary="학습 실행 하나: 진행, 학습 곡선, 에폭마다 쓴 글",
+    responses={200: TrainingRunDetailSerializer, **errors(404)},
+)
+class TrainingRunDetailView(generics.RetrieveAPIView):
+    serializer_class = TrainingRunDetailSerializer
+    queryset = TrainingRun.objects.all()

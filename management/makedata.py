@@ -37,6 +37,8 @@ from management.services import (
     model_version_activate,
     model_version_create,
     training_run_finish,
+    training_run_phase,
+    training_run_progress,
     training_run_start,
     training_runs_mark_interrupted,
 )
@@ -59,6 +61,11 @@ VERSION_DIR = re.compile(r"^v\d+-\d{8}-\d{6}$")
 HELDOUT_SHARE = 10
 SOURCE_BLOCK_CHARS = 600
 SIZES = ("tiny", "small", "default", "large")
+# Every run continues the same prompt with the same keyword and seed after each
+# epoch, so the samples on the model page differ only by what the model learned.
+SAMPLE_STORY = "안개가 짙은 아침이었다. 마을 사람들은 하나둘 바닷가로 모여들었다."
+SAMPLE_KEYWORD = "그때"
+SAMPLE_SEED = 7
 
 
 class BadArguments(ValueError):
@@ -539,7 +546,7 @@ def train_candidate(
 ) -> Outcome:
     from engine.checkpoint import load_checkpoint
     from engine.model import GRUConfig
-    from engine.train import train
+    from engine.train import Watch, train
 
     say(data.summary())
     if plan.mode == "finetune":
@@ -559,7 +566,14 @@ def train_candidate(
         heldout=[t for texts in data.heldout.values() for t in texts],
         progress=options.progress,
         log=say,
+        watch=Watch(
+            on_progress=lambda progress: training_run_progress(run=run, progress=progress),
+            story=SAMPLE_STORY,
+            keyword=SAMPLE_KEYWORD,
+            sample_seed=SAMPLE_SEED,
+        ),
     )
+    training_run_phase(run=run, phase=TrainingRun.Phase.EVALUATING)
     candidate = load_checkpoint(result.best_path, device=device)
     new_bpc = evaluate(candidate, data.heldout)
     old_bpc = evaluate(plan.active_bundle, data.heldout) if plan.active_bundle is not None else None
@@ -575,6 +589,7 @@ def train_candidate(
     for leftover in ("last.pt", *(p.name for p in tmp.glob("epoch-*.pt"))):
         (tmp / leftover).unlink(missing_ok=True)  # only best.pt is served; the rest is resume state
     readable_by_the_web(tmp)
+    training_run_phase(run=run, phase=TrainingRun.Phase.ACTIVATING if activate else TrainingRun.Phase.EVALUATING)
     os.rename(tmp, root / directory)  # the files are in place before the database hears of them
     with transaction.atomic():
         version = model_version_create(

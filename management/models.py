@@ -55,7 +55,21 @@ class TrainingRun(models.Model):
         SKIPPED = "skipped", "새 데이터 없음"
         FAILED = "failed", "실패"
 
+    class Phase(models.TextChoices):
+        GATHERING = "gathering", "글 모으는 중"
+        TRAINING = "training", "공부하는 중"
+        EVALUATING = "evaluating", "실력 재는 중"
+        ACTIVATING = "activating", "새 모델로 바꾸는 중"
+        DONE = "done", "끝"
+
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.GATHERING)
+    # Where training stands (engine.train.Progress, as a dict), the loss curve as
+    # it grows, and after every epoch the fixed prompt continued by the model.
+    progress = models.JSONField(default=dict, blank=True)
+    points = models.JSONField(default=list, blank=True)
+    samples = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
     options = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
     data_fingerprint = models.CharField(max_length=64, blank=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from management.models import ModelVersion
+from management.models import ModelVersion, TrainingRun
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -55,4 +55,60 @@ class ModelVersionDetailSerializer(ModelVersionSerializer):
 
     class Meta(ModelVersionSerializer.Meta):
         fields = [*ModelVersionSerializer.Meta.fields, "vocab_hash", "config", "curve"]
+        read_only_fields = fields
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "학습이 어디까지 왔는지: epoch, epochs, step, fraction (0~1), chars_per_s, eta_s, "
+        "train_loss, val_bpc",
+    }
+)
+class ProgressField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "object", "additionalProperties": True},
+        "description": "에폭마다 같은 첫 문장과 키워드로 이어 쓴 글: epoch, step, val_bpc, text",
+    }
+)
+class SamplesField(serializers.JSONField):
+    pass
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    """One training run (makedata or the demo bootstrap): what it is doing and how it ended."""
+
+    progress = ProgressField(read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "status",
+            "phase",
+            "progress",
+            "started_at",
+            "updated_at",
+            "finished_at",
+            "exit_code",
+            "reason",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class TrainingRunDetailSerializer(TrainingRunSerializer):
+    """A run with its loss curve as it grew and the samples written after every epoch."""
+
+    points = CurveField(read_only=True)
+    samples = SamplesField(read_only=True)
+
+    class Meta(TrainingRunSerializer.Meta):
+        fields = [*TrainingRunSerializer.Meta.fields, "options", "points", "samples"]
         read_only_fields = fields

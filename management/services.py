@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,7 @@ def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser | None
     version.activated_at = timezone.now()
     version.activated_by = by
     version.save(update_fields=["is_active", "activated_at", "activated_by"])
-    events.broadcast_site(
-        {"type": "model.activated", "version": version.pk, "label": version.label, "val_bpc": version.val_bpc}
-    )
+    events.broadcast_site(events.model_payload(version))
     return version
 
 
@@ -158,12 +157,76 @@ def training_run_finish(
     run.reason = reason[:2000]
     run.version = version
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "exit_code", "reason", "version", "finished_at"])
+    run.phase = TrainingRun.Phase.DONE
+    run.save(update_fields=["status", "exit_code", "reason", "version", "finished_at", "phase", "updated_at"])
     return run
+
+
+# A run keeps at most this many points of its curve; beyond it every other one goes.
+MAX_POINTS = 400
+
+
+def training_run_phase(*, run: TrainingRun, phase: str) -> TrainingRun:
+    """Record what a run is doing now (gathering, training, evaluating, activating)."""
+    run.phase = phase
+    run.save(update_fields=["phase", "updated_at"])
+    return run
+
+
+def training_run_progress(*, run: TrainingRun, progress: Any) -> TrainingRun:
+    """Record an engine Progress: where training stands, a point of the curve, after an epoch a sample.
+
+    Open pages are told by each web process's watcher (relay.training_watch),
+    which reads this row: a run may be a cron job with no channel layer of its own.
+    """
+    run.phase = TrainingRun.Phase.TRAINING
+    run.progress = {
+        "epoch": progress.epoch,
+        "epochs": progress.epochs,
+        "step": progress.step,
+        "fraction": progress.fraction,
+        "chars_per_s": round(progress.chars_per_s),
+        "eta_s": round(progress.eta_s, 1),
+        "train_loss": _rounded(progress.train_loss),
+        "val_bpc": _rounded(progress.val_bpc),
+    }
+    point = {"step": progress.step, "fraction": progress.fraction, "train_bpc": _bits(progress.train_loss)}
+    if progress.val_bpc is not None:
+        point["val_bpc"] = _rounded(progress.val_bpc)
+    points = [*run.points, point]
+    if len(points) > MAX_POINTS:
+        points = points[:-1:2] + points[-1:]
+    run.points = points
+    if progress.sample is not None:
+        run.samples = [
+            *run.samples,
+            {
+                "epoch": progress.epoch,
+                "step": progress.step,
+                "val_bpc": _rounded(progress.val_bpc),
+                "text": progress.sample,
+            },
+        ]
+    run.save(update_fields=["phase", "progress", "points", "samples", "updated_at"])
+    return run
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _bits(loss_nats: float | None) -> float | None:
+    """The training loss (nats per token) in bits, the unit of every other figure shown."""
+    return None if loss_nats is None else round(float(loss_nats) / math.log(2), 4)
 
 
 def training_runs_mark_interrupted() -> int:
     """Runs still marked running belong to processes that died; call only while holding the makedata lock."""
     return TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).update(
-        status=TrainingRun.Status.FAILED, reason="interrupted", exit_code=1, finished_at=timezone.now()
+        status=TrainingRun.Status.FAILED,
+        reason="interrupted",
+        exit_code=1,
+        finished_at=timezone.now(),
+        phase=TrainingRun.Phase.DONE,
+        updated_at=timezone.now(),
     )

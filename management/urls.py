@@ -7,4 +7,5 @@ from management import views
 urlpatterns = [
     path("", views.model_page, name="models"),
     path("<int:version_id>/rollback/", views.model_rollback, name="model-rollback"),
+    path("runs/<int:run_id>/", views.run_page, name="training-run"),
 ]

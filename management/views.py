@@ -29,6 +29,7 @@ def model_page(request: HttpRequest) -> HttpResponse:
         request,
         "management/models.html",
         {
+            "run": TrainingRun.objects.select_related("version").order_by("-id").first(),
             "active": active,
             "shown": shown,
             "curve_svg": loss_curve_svg(shown.curve) if shown else "",
@@ -52,3 +53,9 @@ def model_rollback(request: HttpRequest, version_id: int) -> HttpResponse:
     else:
         messages.success(request, f"{version.label} 모델을 적용했습니다.")
     return redirect("models")
+
+
+def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
+    """One training run as it went: its progress, its loss curve and the samples after every epoch."""
+    run = get_object_or_404(TrainingRun.objects.select_related("version"), pk=run_id)
+    return render(request, "management/run.html", {"run": run, "nav": "models"})

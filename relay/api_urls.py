@@ -60,5 +60,7 @@ urlpatterns = [
     path("models/", models_api.ModelListView.as_view(), name="api-models"),
     path("models/active/", models_api.ActiveModelView.as_view(), name="api-model-active"),
     path("models/<int:pk>/", models_api.ModelDetailView.as_view(), name="api-model"),
+    path("training-runs/", models_api.TrainingRunListView.as_view(), name="api-training-runs"),
+    path("training-runs/<int:pk>/", models_api.TrainingRunDetailView.as_view(), name="api-training-run"),
     re_path(r"^[\s\S]*$", not_found),  # [\s\S], not ".": an address with a newline in it too
 ]

@@ -22,7 +22,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 
 from novels.models import Novel, SourceText
-from relay import fanout, layer_watch
+from relay import fanout, layer_watch, training_watch
 from relay.errors import DomainError, NoOpenRound
 from relay.events import SITE_GROUP, novel_group
 from relay.snapshot import build_snapshot
@@ -299,7 +299,8 @@ class NovelConsumer(HubListener):
 class SiteConsumer(HubListener):
     """One page that lists what the whole site holds (novels, source texts, models): it only listens.
 
-    It gets the site-wide events (novel.created, source.*, model.activated) and
+    It gets the site-wide events (novel.created, source.*, model.activated, and
+    training.* from relay.training_watch) and
     the page brings its list up to date (static/relay/site.js); nothing it
     sends does anything but ping.
     """
@@ -310,6 +311,7 @@ class SiteConsumer(HubListener):
         self.wire = self.scope.get(WIRE_KEY)
         await fanout.hub().join(SITE_GROUP, self)
         self.joined = True
+        training_watch.watch(fanout.hub())
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "joined", False):

@@ -112,6 +112,36 @@ def _username(user) -> str | None:
     return user.get_username() if user is not None else None
 
 
+def model_payload(version) -> dict[str, Any]:
+    return {"type": "model.activated", "version": version.pk, "label": version.label, "val_bpc": version.val_bpc}
+
+
+def training_payload(run, *, whole: bool = False) -> dict[str, Any]:
+    """`training.progress` (or `training.finished` once the run has ended) for a TrainingRun row.
+
+    A page already holds the curve up to now: the event carries its newest
+    point only (`whole`: every point, for the REST API) and every sample (a
+    few short lines, so a page that missed one still shows them all).
+    """
+    finished = run.status != "running"
+    payload = {
+        "type": "training.finished" if finished else "training.progress",
+        "run": run.pk,
+        "status": run.status,
+        "phase": run.phase,
+        "progress": run.progress,
+        "samples": run.samples,
+        "version": run.version_id,
+    }
+    if whole:
+        payload["points"] = run.points
+    else:
+        payload["point"] = run.points[-1] if run.points else None
+    if finished:
+        payload["reason"] = run.reason
+    return payload
+
+
 def round_payload(round_) -> dict[str, Any]:
     return {
         "round": round_.pk,

@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "management.context.training_notice",
             ],
         },
     },
@@ -243,6 +244,8 @@ DEMO_TRAIN_SECONDS = envint("DEMO_TRAIN_SECONDS", 150)
 # makedata compares a new model with the active one only on at least this many
 # held-out characters; with less it says so and keeps the active model.
 MAKEDATA_MIN_HELDOUT_CHARS = envint("MAKEDATA_MIN_HELDOUT_CHARS", 2000)
+# How often each web process reads the newest training run while a site page is open (relay.training_watch).
+TRAINING_WATCH_S = envint("TRAINING_WATCH_MS", 1000) / 1000
 # manage.py makedata lowers its own CPU priority by this much (0: not at all) ...
 MAKEDATA_NICE = envint("MAKEDATA_NICE", 10)
 # ... and trains on at most this many CPU threads (0: half the cores, at least one).
@@ -304,6 +307,8 @@ SPECTACULAR_SETTINGS = {
         "SourceTextStatusEnum": "novels.models.SourceText.Status",
         "RoundStatusEnum": "voting.models.Round.Status",
         "JobStatusEnum": "voting.models.GenerationJob.Status",
+        "TrainingRunStatusEnum": "management.models.TrainingRun.Status",
+        "TrainingRunPhaseEnum": "management.models.TrainingRun.Phase",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -8,9 +8,21 @@
 import { connectLive } from "./live.js";
 
 const region = document.querySelector("[data-live-region]");
+const notice = document.querySelector("[data-training-notice]");
 
-if (region) {
-  const events = new Set((region.dataset.liveEvents || "").split(/\s+/).filter(Boolean));
+// "지금 AI가 공부하는 중 · 34%" on every page with this socket, while a run is under way.
+function showTraining(message) {
+  if (!notice) return;
+  const running = message.type === "training.progress";
+  notice.hidden = !running;
+  if (!running) return;
+  notice.href = `/models/runs/${Number(message.run)}/`;
+  const percent = notice.querySelector("[data-training-percent]");
+  if (percent) percent.textContent = String(Math.round(100 * Number(message.progress?.fraction || 0)));
+}
+
+if (region || notice) {
+  const events = new Set(((region && region.dataset.liveEvents) || "").split(/\s+/).filter(Boolean));
   let timer = null;
   let opened = 0;
 
@@ -32,6 +44,7 @@ if (region) {
   };
 
   async function refresh() {
+    if (!region) return;
     let response;
     try {
       response = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
@@ -41,11 +54,20 @@ if (region) {
     if (!response.ok) return;
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
     const fresh = page.querySelector(`[data-live-region="${region.dataset.liveRegion}"]`);
-    if (fresh) region.replaceChildren(...fresh.childNodes);
+    if (fresh) {
+      region.replaceChildren(...fresh.childNodes);
+      document.dispatchEvent(new CustomEvent("relay:refreshed"));
+    }
   }
+
+  // A part of the page that cannot follow an event in place asks for the whole region afresh.
+  document.addEventListener("relay:refresh", () => refreshSoon());
 
   connectLive("/ws/site/", {
     onMessage(message) {
+      if (message.type.startsWith("training.")) showTraining(message);
+      // Parts of a page that follow an event themselves (static/management/training.js).
+      document.dispatchEvent(new CustomEvent("relay:event", { detail: message }));
       if (!events.has(message.type)) return;
       const apply = inPlace[message.type];
       if (!apply || !apply(message)) refreshSoon();

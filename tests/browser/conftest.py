@@ -71,6 +71,7 @@ def server_env(model_dir: Path, *, in_process: bool) -> dict[str, str]:
         GENERATION_IN_PROCESS="1" if in_process else "0",
         DEBUG="1",
         LOG_LEVEL="WARNING",
+        TRAINING_WATCH_MS="200",  # pages hear of a training run within a fifth of a second
         PYTHONUNBUFFERED="1",
     )
     env.pop("SECRET_KEY", None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
 
 from novels.services import novel_create
 from relay.asgi import application
@@ -13,16 +12,6 @@ from tests.live import RelayCommunicator
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
-
-
-@pytest.fixture
-async def site():
-    communicator = RelayCommunicator(application, "/ws/site/", headers=HEADERS)
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    yield communicator
-    await communicator.disconnect()
-    await sync_to_async(connections.close_all)()
 
 
 async def test_a_new_novel_reaches_an_open_site_socket(site, editor):

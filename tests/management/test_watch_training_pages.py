@@ -1,0 +1,73 @@
+"""A training run as people see it: a card on /models/, a page of its own, a notice on every page, the API."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+from engine.train import Progress
+from management.models import TrainingRun
+from management.services import training_run_finish, training_run_progress, training_run_start
+from tests.management.conftest import makedata
+
+
+def step(run, n: int, fraction: float, *, sample: str | None = None) -> None:
+    progress = Progress(
+        epoch=n // 10,
+        epochs=3,
+        step=n,
+        fraction=fraction,
+        chars_per_s=4321.0,
+        eta_s=12.0,
+        train_loss=2.5,
+        val_bpc=3.9 if sample else None,
+        sample=sample,
+    )
+    training_run_progress(run=run, progress=progress)
+
+
+def test_a_run_under_way_shows_its_card_its_samples_and_a_notice_on_every_page(client, db):
+    run = training_run_start(options={"mode": "initial"})
+    step(run, 5, 0.2)
+    step(run, 10, 0.34, sample="그때 <b>바다</b>가 울었다.")
+
+    page = client.get(reverse("models")).content.decode()
+
+    assert "지금 AI가 공부하는 중" in page and f'data-run="{run.pk}"' in page
+    assert "data-run-percent>34<" in page and "4321" in page
+    assert "그때 &lt;b&gt;바다&lt;/b&gt;가 울었다." in page  # a sample is text, never markup
+    assert '"step": 10' in page  # the curve's points, for the page to draw and extend
+    home = client.get(reverse("home")).content.decode()
+    assert "data-training-notice" in home and f"/models/runs/{run.pk}/" in home
+    assert "data-training-notice href" in home and " hidden>" not in home.split("data-training-notice")[1][:200]
+    own = client.get(reverse("training-run", args=[run.pk]))
+    assert own.status_code == 200 and "1번째 공부 뒤" in own.content.decode()
+
+
+def test_when_no_run_is_under_way_the_notice_is_hidden(client, db):
+    run = training_run_start(options={})
+    training_run_finish(run=run, status=TrainingRun.Status.FAILED, exit_code=1, reason="interrupted")
+
+    home = client.get(reverse("home")).content.decode()
+
+    assert " hidden>" in home.split("data-training-notice")[1][:300]
+
+
+def test_a_run_page_that_does_not_exist_is_a_404(client, db):
+    assert client.get(reverse("training-run", args=[999])).status_code == 404
+
+
+def test_a_real_run_records_its_phases_progress_curve_and_samples(model_dir, novel, source_text, client):
+    outcome = makedata(max_steps=30)
+
+    run = TrainingRun.objects.get(pk=outcome.run.pk)
+    assert run.phase == TrainingRun.Phase.DONE and run.progress["fraction"] == 1.0
+    assert run.progress["step"] == 30 and run.progress["chars_per_s"] > 0
+    steps = [p["step"] for p in run.points]
+    assert steps == sorted(steps) and steps[-1] == 30 and all("train_bpc" in p for p in run.points)
+    assert run.samples and all(s["text"].startswith("그때") for s in run.samples)
+
+    listed = client.get("/api/training-runs/").json()
+    assert listed["results"][0]["id"] == run.pk and listed["results"][0]["phase"] == "done"
+    detail = client.get(f"/api/training-runs/{run.pk}/").json()
+    assert detail["samples"] == run.samples and detail["points"] == run.points
+    assert client.get("/api/training-runs/999/").status_code == 404

@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -733,3 +734,20 @@ def evaluate_bpc(bundle: Bundle, texts: Sequence[str], *, style: str | None = No
     index = bundle.vocab.style_index(style)
     runs = [text_run(bundle.vocab, normalize(t), index) for t in texts if normalize(t)]
     return evaluate_runs(bundle.model, bundle.vocab, runs)
+
+
+def unigram_bpc(train: Sequence[str], heldout: Sequence[str], *, alphabet: int) -> float:
+    """Bits per character of held-out text for a guesser that knows letter frequencies alone.
+
+    A reference point beside a model's figure: each character is guessed from
+    how often it occurs in the training text (add-one smoothed over `alphabet`
+    symbols), with no regard to what came before it.
+    """
+    counts = Counter(ch for text in train for ch in normalize(text))
+    total = sum(counts.values()) + max(alphabet, len(counts) + 1)
+    bits = chars = 0
+    for text in heldout:
+        for ch in normalize(text):
+            bits -= math.log2((counts.get(ch, 0) + 1) / total)
+            chars += 1
+    return bits / max(1, chars)

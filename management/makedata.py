@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from management import engine_adapter
+from management import engine_adapter, report
 from management.models import ModelVersion, TrainingRun
 from management.services import (
     model_files_prune,
@@ -522,15 +522,7 @@ def readable_by_the_web(directory: Path) -> None:
 
 def evaluate(bundle: Any, heldout: dict[str, list[str]]) -> float:
     """Bits per character over every held-out block; each style weighted by its characters."""
-    from engine.train import evaluate_bpc
-
-    bits = chars = 0.0
-    for style, texts in heldout.items():
-        n = sum(len(t) for t in texts)
-        known = style if style in bundle.vocab.styles else None  # a model that never saw the style reads it plain
-        bits += evaluate_bpc(bundle, texts, style=known) * n
-        chars += n
-    return bits / chars
+    return report.weighted(report.by_style(bundle, heldout))
 
 
 def train_candidate(
@@ -575,8 +567,19 @@ def train_candidate(
     )
     training_run_phase(run=run, phase=TrainingRun.Phase.EVALUATING)
     candidate = load_checkpoint(result.best_path, device=device)
-    new_bpc = evaluate(candidate, data.heldout)
-    old_bpc = evaluate(plan.active_bundle, data.heldout) if plan.active_bundle is not None else None
+    new_scores = report.by_style(candidate, data.heldout)
+    old_scores = report.by_style(plan.active_bundle, data.heldout) if plan.active_bundle is not None else None
+    new_bpc = report.weighted(new_scores)
+    old_bpc = report.weighted(old_scores) if old_scores is not None else None
+    figures = report.version_report(
+        new=new_scores,
+        previous=old_scores,
+        trained={source.name: len(source.text) for source in data.sources},
+        train_texts=[source.text for source in data.sources],
+        heldout=data.heldout,
+        vocab_size=len(candidate.vocab),
+    )
+    samples = report.version_samples(candidate)
     better = old_bpc is None or new_bpc <= old_bpc + options.tolerance
     activate = better or options.force
     if old_bpc is None:
@@ -604,6 +607,8 @@ def train_candidate(
             parent_val_bpc=old_bpc,
             train_seconds=round(result.seconds, 1),
             curve=list(result.curve),
+            report=figures,
+            samples=samples,
             parent=plan.active,
             notes="" if activate else f"적용하지 않음: {comparison}",
         )

@@ -19,6 +19,11 @@ class ModelVersion(models.Model):
     parent_val_bpc = models.FloatField(null=True, blank=True)
     train_seconds = models.FloatField(default=0)
     curve = models.JSONField(default=list, blank=True)
+    # What people are shown about it (management.report): reference points on
+    # the same held-out text, what it learned from each source, and its
+    # continuations of the fixed prompts every version is asked the same.
+    report = models.JSONField(default=dict, blank=True)
+    samples = models.JSONField(default=list, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     is_active = models.BooleanField(default=False)
     activated_at = models.DateTimeField(null=True, blank=True)

@@ -47,14 +47,40 @@ class CurveField(serializers.JSONField):
     pass
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "같은 비교용 글에서 잰 수치: model_bpc, random_bpc (아무렇게나 찍기), unigram_bpc (글자 빈도만), "
+        "previous_bpc (이전 모델), heldout_chars, by_source (원문·소설마다 style, title, chars, share, bpc, "
+        "previous_bpc). 2^bpc는 '글자 몇 개 가운데 하나를 고르는 만큼 헷갈리는가'입니다.",
+    }
+)
+class ReportField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "object", "additionalProperties": True},
+        "description": "모든 버전이 같은 첫 문장(story)과 키워드(keyword), 같은 시드로 이어 쓴 글(text)",
+    }
+)
+class VersionSamplesField(serializers.JSONField):
+    pass
+
+
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     """A model with all its figures, the learning curve included."""
 
     curve = CurveField(read_only=True)
     config = serializers.JSONField(read_only=True)
+    report = ReportField(read_only=True)
+    samples = VersionSamplesField(read_only=True)
 
     class Meta(ModelVersionSerializer.Meta):
-        fields = [*ModelVersionSerializer.Meta.fields, "vocab_hash", "config", "curve"]
+        fields = [*ModelVersionSerializer.Meta.fields, "vocab_hash", "config", "curve", "report", "samples"]
         read_only_fields = fields
 
 

@@ -40,6 +40,8 @@ def model_version_create(
     parent_val_bpc: float | None = None,
     train_seconds: float = 0.0,
     curve: list[dict[str, Any]] | None = None,
+    report: dict[str, Any] | None = None,
+    samples: list[dict[str, Any]] | None = None,
     parent: ModelVersion | None = None,
     notes: str = "",
 ) -> ModelVersion:
@@ -58,6 +60,8 @@ def model_version_create(
         trained_on=trained_on,
         val_bpc=val_bpc,
         parent_val_bpc=parent_val_bpc,
+        report=report or {},
+        samples=samples or [],
         train_seconds=train_seconds,
         curve=curve or [],
         parent=parent,

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.model_page, name="models"),
     path("<int:version_id>/rollback/", views.model_rollback, name="model-rollback"),
     path("runs/<int:run_id>/", views.run_page, name="training-run"),
+    path("compare/", views.model_compare, name="model-compare"),
 ]

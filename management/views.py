@@ -59,3 +59,40 @@ def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
     """One training run as it went: its progress, its loss curve and the samples after every epoch."""
     run = get_object_or_404(TrainingRun.objects.select_related("version"), pk=run_id)
     return render(request, "management/run.html", {"run": run, "nav": "models"})
+
+
+def model_compare(request: HttpRequest) -> HttpResponse:
+    """Two versions' continuations of the same fixed prompts side by side; step through versions in order.
+
+    `b` defaults to the newest version that wrote the prompts, `a` to the one before it.
+    """
+    versions = list(ModelVersion.objects.exclude(samples=[]).order_by("created_at", "id"))
+    by_id = {version.pk: version for version in versions}
+    b = _pick(request.GET.get("b"), by_id) or (versions[-1] if versions else None)
+    index = versions.index(b) if b is not None else -1
+    a = _pick(request.GET.get("a"), by_id) or (versions[index - 1] if index > 0 else b)
+    texts_a = {(s["story"], s["keyword"]): s["text"] for s in (a.samples if a else [])}
+    texts_b = {(s["story"], s["keyword"]): s["text"] for s in (b.samples if b else [])}
+    prompts = list(dict.fromkeys([*texts_a, *texts_b]))
+    rows = [
+        {"story": story, "keyword": keyword, "a": texts_a.get((story, keyword)), "b": texts_b.get((story, keyword))}
+        for story, keyword in prompts
+    ]
+    a_index = versions.index(a) if a is not None else -1
+    return render(
+        request,
+        "management/compare.html",
+        {
+            "versions": versions,
+            "a": a,
+            "b": b,
+            "rows": rows,
+            "earlier": versions[a_index - 1] if a_index > 0 else None,
+            "later": versions[index + 1] if 0 <= index < len(versions) - 1 else None,
+            "nav": "models",
+        },
+    )
+
+
+def _pick(value: str | None, by_id: dict[int, ModelVersion]) -> ModelVersion | None:
+    return by_id.get(int(value)) if value and value.isdigit() else None

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from management.selectors import learned_by_style
 from novels import services
 from novels.forms import NovelForm, PassageForm, SourceTextForm
 from novels.models import Novel, SourceText, SourceTextVote, Turn
@@ -145,8 +146,10 @@ def sources(request: HttpRequest, form: SourceTextForm | None = None, status: in
     mine = set()
     if request.user.is_authenticated:
         mine = set(SourceTextVote.objects.filter(user=request.user).values_list("source_id", flat=True))
+    learned = learned_by_style()
     for source in rows:
         source.voted = source.pk in mine
+        source.learned = learned.get(source.style_name)
     context = {
         "proposed": [s for s in rows if s.status == SourceText.Status.PROPOSED],
         "approved": [s for s in rows if s.status == SourceText.Status.APPROVED],

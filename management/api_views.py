@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from management.models import ModelVersion, TrainingRun
+from management.blind import blind_round_payload, blind_round_vote
+from management.models import BlindRound, ModelVersion, TrainingRun
 from management.serializers import (
+    BlindRoundSerializer,
+    BlindVoteSerializer,
     ModelVersionDetailSerializer,
     ModelVersionSerializer,
     TrainingRunDetailSerializer,
@@ -17,6 +21,8 @@ from management.serializers import (
 )
 from relay.api import errors
 from relay.errors import NotFound
+
+BLIND_ROUNDS_LISTED = 20
 
 
 @extend_schema(
@@ -61,3 +67,37 @@ class TrainingRunListView(generics.ListAPIView):
 class TrainingRunDetailView(generics.RetrieveAPIView):
     serializer_class = TrainingRunDetailSerializer
     queryset = TrainingRun.objects.all()
+
+
+class BlindRoundListView(APIView):
+    @extend_schema(
+        summary="새 모델 블라인드 비교 (최근 것부터): 판정 전에는 어느 글이 새 모델인지 알려 주지 않음",
+        responses={200: BlindRoundSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        rounds = BlindRound.objects.select_related("candidate", "incumbent")[:BLIND_ROUNDS_LISTED]
+        return Response([blind_round_payload(blind, user=request.user) for blind in rounds])
+
+
+class BlindRoundDetailView(APIView):
+    @extend_schema(summary="블라인드 비교 하나", responses={200: BlindRoundSerializer, **errors(404)})
+    def get(self, request: Request, pk: int) -> Response:
+        blind = BlindRound.objects.select_related("candidate", "incumbent").filter(pk=pk).first()
+        if blind is None:
+            raise NotFound("없는 비교입니다.")
+        return Response(blind_round_payload(blind, user=request.user))
+
+
+class BlindRoundVoteView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="더 나은 쪽 고르기 (한 사람이 한 번): 정족수가 차면 바로 판정",
+        request=BlindVoteSerializer,
+        responses={200: BlindRoundSerializer, **errors(400, 401, 404, 409)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = BlindVoteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        blind = blind_round_vote(round_id=pk, user=request.user, choice=serializer.validated_data["choice"])
+        return Response(blind_round_payload(blind, user=request.user))

@@ -31,6 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from management import engine_adapter, report
+from management.blind import blind_round_open, blind_round_prompt
 from management.models import ModelVersion, TrainingRun
 from management.services import (
     model_files_prune,
@@ -51,6 +52,7 @@ EXIT_LOCKED = 3  # another makedata run holds the lock
 EXIT_NOTHING_NEW = 4  # no approved text changed since the last run
 EXIT_KEPT = 5  # a new model was trained but it was worse, so the active one stays
 EXIT_TOO_LITTLE_HELDOUT = 6  # too little held-out text to judge a new model: nothing trained, the active one stays
+EXIT_AWAITING_VERDICT = 7  # a new model passed; with BLIND_ROUND_WAIT it waits for the readers' verdict
 
 TOLERANCE_BPC = 0.02
 LOCK_NAME = "makedata.lock"
@@ -66,6 +68,7 @@ SIZES = ("tiny", "small", "default", "large")
 SAMPLE_STORY = "안개가 짙은 아침이었다. 마을 사람들은 하나둘 바닷가로 모여들었다."
 SAMPLE_KEYWORD = "그때"
 SAMPLE_SEED = 7
+BLIND_SEED = 5
 
 
 class BadArguments(ValueError):
@@ -327,7 +330,9 @@ class Plan:
 
 def last_trained_fingerprint() -> str:
     run = (
-        TrainingRun.objects.filter(status__in=[TrainingRun.Status.ACTIVATED, TrainingRun.Status.KEPT])
+        TrainingRun.objects.filter(
+            status__in=[TrainingRun.Status.ACTIVATED, TrainingRun.Status.KEPT, TrainingRun.Status.AWAITING]
+        )
         .exclude(data_fingerprint="")
         .order_by("-started_at", "-id")
         .first()
@@ -511,6 +516,27 @@ def lower_priority(nice: int) -> int:
     return os.nice(nice) if nice > 0 else os.nice(0)
 
 
+def blind_texts(candidate: Any, plan: Plan) -> tuple[Any, str, str, tuple[str, str]] | None:
+    """(novel, story, keyword, (the active model's text, the candidate's)) for a blind round, or None.
+
+    Both write from the same story, keyword and seed; no round without a model
+    in service to compare with, a novel to continue, or BLIND_ROUNDS.
+    """
+    from engine.generate import generate
+
+    if not settings.BLIND_ROUNDS or plan.active is None or plan.active_bundle is None:
+        return None
+    prompt = blind_round_prompt()
+    if prompt is None:
+        return None
+    novel, story, keyword = prompt
+    texts = tuple(
+        "".join(generate(bundle, story=story, keyword=keyword, sentences=3, seed=BLIND_SEED)).strip()
+        for bundle in (plan.active_bundle, candidate)
+    )
+    return novel, story, keyword, texts
+
+
 def readable_by_the_web(directory: Path) -> None:
     """Checkpoints are written through mkstemp (mode 0600); web processes may run as another user."""
     umask = os.umask(0)
@@ -587,6 +613,9 @@ def train_candidate(
     else:
         comparison = f"새 모델 {new_bpc:.3f} bpc, 지금 모델 {old_bpc:.3f} bpc"
     say(f"같은 검증용 글에서: {comparison}")
+    blind = blind_texts(candidate, plan) if better and not options.force else None
+    awaiting = blind is not None and settings.BLIND_ROUND_WAIT
+    activate = activate and not awaiting
 
     directory = f"v{run.pk}-{timezone.now():%Y%m%d-%H%M%S}"
     for leftover in ("last.pt", *(p.name for p in tmp.glob("epoch-*.pt"))):
@@ -610,9 +639,20 @@ def train_candidate(
             report=figures,
             samples=samples,
             parent=plan.active,
-            notes="" if activate else f"적용하지 않음: {comparison}",
+            notes="" if activate or awaiting else f"적용하지 않음: {comparison}",
         )
-        if activate:
+        if blind is not None:
+            novel, story, keyword, texts = blind
+            blind_round_open(
+                candidate=version, incumbent=plan.active, novel=novel, story=story, keyword=keyword, texts=texts
+            )
+        if awaiting:
+            status, code = TrainingRun.Status.AWAITING, EXIT_AWAITING_VERDICT
+            message = (
+                f"{version.label} 모델이 검증을 통과했습니다 ({comparison}). 독자들의 블라인드 비교 판정을 "
+                f"기다린 뒤 적용합니다 (투표 {settings.BLIND_ROUND_QUORUM}표, 최대 {settings.BLIND_ROUND_HOURS}시간)."
+            )
+        elif activate:
             model_version_activate(version=version)
             status, code = TrainingRun.Status.ACTIVATED, EXIT_ACTIVATED
             forced = "" if better else ", --force"

@@ -57,6 +57,7 @@ class TrainingRun(models.Model):
         RUNNING = "running", "진행 중"
         ACTIVATED = "activated", "새 모델 적용"
         KEPT = "kept", "기존 모델 유지"
+        AWAITING = "awaiting", "독자 판정 대기"
         SKIPPED = "skipped", "새 데이터 없음"
         FAILED = "failed", "실패"
 
@@ -90,3 +91,60 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"
+
+
+class BlindRound(models.Model):
+    """Readers judge a new model: two continuations of the same story and keyword, which is which unsaid."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "진행 중"
+        DECIDED = "decided", "판정 끝"
+
+    class Verdict(models.TextChoices):
+        CANDIDATE = "candidate", "새 모델이 낫다"
+        INCUMBENT = "incumbent", "지금 모델이 낫다"
+        TIE = "tie", "비김"
+        NO_VOTES = "no_votes", "투표 없음"
+
+    candidate = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="blind_rounds")
+    incumbent = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    novel = models.ForeignKey("novels.Novel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    story = models.TextField(help_text="두 글이 이어 쓴 이야기의 끝부분")
+    keyword = models.CharField(max_length=60)
+    text_a = models.TextField()
+    text_b = models.TextField()
+    candidate_is_a = models.BooleanField()
+    waits = models.BooleanField(default=False, help_text="새 모델의 적용이 이 판정을 기다리는지")
+    quorum = models.PositiveIntegerField(default=5)
+    deadline = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    votes_candidate = models.PositiveIntegerField(default=0)
+    votes_incumbent = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "블라인드 비교"
+        verbose_name_plural = "블라인드 비교"
+
+    def __str__(self) -> str:
+        return f"{self.candidate} vs {self.incumbent}"
+
+
+class BlindVote(models.Model):
+    class Choice(models.TextChoices):
+        A = "a", "가"
+        B = "b", "나"
+
+    round = models.ForeignKey(BlindRound, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    choice = models.CharField(max_length=1, choices=Choice.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["round", "user"], name="blind_vote_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} -> {self.choice}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from management.models import ModelVersion, TrainingRun
+from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -138,3 +138,29 @@ class TrainingRunDetailSerializer(TrainingRunSerializer):
     class Meta(TrainingRunSerializer.Meta):
         fields = [*TrainingRunSerializer.Meta.fields, "options", "points", "samples"]
         read_only_fields = fields
+
+
+class BlindVoteSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=BlindVote.Choice.choices, help_text="a: ‘가’, b: ‘나’")
+
+
+class BlindRoundSerializer(serializers.Serializer):
+    """A blind round as a reader sees it: which text is the new model's only once it is decided."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=BlindRound.Status.choices)
+    novel = serializers.IntegerField(allow_null=True)
+    story = serializers.CharField(help_text="두 글이 이어 쓴 이야기의 끝부분")
+    keyword = serializers.CharField()
+    texts = serializers.DictField(child=serializers.CharField(), help_text='{"a": "…", "b": "…"}')
+    deadline = serializers.DateTimeField()
+    quorum = serializers.IntegerField()
+    my_choice = serializers.CharField(required=False, allow_null=True, help_text="로그인한 사람이 고른 쪽")
+    verdict = serializers.ChoiceField(choices=BlindRound.Verdict.choices, required=False, help_text="판정 뒤에만")
+    candidate_text = serializers.ChoiceField(
+        choices=BlindVote.Choice.choices, required=False, help_text="새 모델의 글 (판정 뒤에만)"
+    )
+    candidate = serializers.CharField(required=False, help_text="새 모델 이름 (판정 뒤에만)")
+    incumbent = serializers.CharField(required=False, help_text="지금 모델 이름 (판정 뒤에만)")
+    votes_candidate = serializers.IntegerField(required=False)
+    votes_incumbent = serializers.IntegerField(required=False)

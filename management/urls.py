@@ -9,4 +9,6 @@ urlpatterns = [
     path("<int:version_id>/rollback/", views.model_rollback, name="model-rollback"),
     path("runs/<int:run_id>/", views.run_page, name="training-run"),
     path("compare/", views.model_compare, name="model-compare"),
+    path("judge/", views.judge_page, name="model-judge"),
+    path("judge/<int:round_id>/vote/", views.judge_vote, name="model-judge-vote"),
 ]

@@ -6,10 +6,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from management import engine_adapter
+from management.blind import blind_round_vote
 from management.charts import loss_curve_svg
-from management.models import ModelVersion, TrainingRun
+from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
 from management.services import model_version_rollback
 from relay.errors import DomainError
+from relay.views import domain_error_answer, login_required_action
 
 VERSIONS_SHOWN = 50
 RUNS_SHOWN = 30
@@ -30,6 +32,7 @@ def model_page(request: HttpRequest) -> HttpResponse:
         "management/models.html",
         {
             "run": TrainingRun.objects.select_related("version").order_by("-id").first(),
+            "judging": BlindRound.objects.filter(status=BlindRound.Status.OPEN).exists(),
             "active": active,
             "shown": shown,
             "curve_svg": loss_curve_svg(shown.curve) if shown else "",
@@ -96,3 +99,34 @@ def model_compare(request: HttpRequest) -> HttpResponse:
 
 def _pick(value: str | None, by_id: dict[int, ModelVersion]) -> ModelVersion | None:
     return by_id.get(int(value)) if value and value.isdigit() else None
+
+
+JUDGED_SHOWN = 10
+
+
+def judge_page(request: HttpRequest) -> HttpResponse:
+    """Blind rounds: open ones to judge (which model wrote which unsaid), decided ones with their verdicts."""
+    open_rounds = list(BlindRound.objects.filter(status=BlindRound.Status.OPEN).select_related("novel"))
+    decided = list(
+        BlindRound.objects.filter(status=BlindRound.Status.DECIDED).select_related("candidate", "incumbent")[
+            :JUDGED_SHOWN
+        ]
+    )
+    mine = {}
+    if request.user.is_authenticated:
+        mine = dict(BlindVote.objects.filter(user=request.user).values_list("round_id", "choice"))
+    for blind in open_rounds:
+        blind.my_choice = mine.get(blind.pk)
+    return render(request, "management/judge.html", {"open_rounds": open_rounds, "decided": decided, "nav": "models"})
+
+
+@require_POST
+@login_required_action
+def judge_vote(request: HttpRequest, round_id: int) -> HttpResponse:
+    """A reader picks 가 or 나."""
+    try:
+        blind_round_vote(round_id=round_id, user=request.user, choice=request.POST.get("choice", ""))
+    except DomainError as error:
+        return domain_error_answer(request, error, "model-judge")
+    messages.success(request, "골라 주셔서 고맙습니다. 판정이 끝나면 어느 쪽이 새 모델이었는지 알려 드립니다.")
+    return redirect("model-judge")

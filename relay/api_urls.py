@@ -61,6 +61,9 @@ urlpatterns = [
     path("models/active/", models_api.ActiveModelView.as_view(), name="api-model-active"),
     path("models/<int:pk>/", models_api.ModelDetailView.as_view(), name="api-model"),
     path("training-runs/", models_api.TrainingRunListView.as_view(), name="api-training-runs"),
+    path("blind-rounds/", models_api.BlindRoundListView.as_view(), name="api-blind-rounds"),
+    path("blind-rounds/<int:pk>/", models_api.BlindRoundDetailView.as_view(), name="api-blind-round"),
+    path("blind-rounds/<int:pk>/vote/", models_api.BlindRoundVoteView.as_view(), name="api-blind-round-vote"),
     path("training-runs/<int:pk>/", models_api.TrainingRunDetailView.as_view(), name="api-training-run"),
     re_path(r"^[\s\S]*$", not_found),  # [\s\S], not ".": an address with a newline in it too
 ]

@@ -244,6 +244,14 @@ DEMO_TRAIN_SECONDS = envint("DEMO_TRAIN_SECONDS", 150)
 # makedata compares a new model with the active one only on at least this many
 # held-out characters; with less it says so and keeps the active model.
 MAKEDATA_MIN_HELDOUT_CHARS = envint("MAKEDATA_MIN_HELDOUT_CHARS", 2000)
+# Readers judge a new model: after makedata trains a candidate that passes the
+# held-out check, a blind round opens on a novel (two continuations, which is
+# which unsaid). BLIND_ROUND_WAIT=1: the candidate is activated only if the
+# readers prefer it, once BLIND_ROUND_QUORUM votes are in or the deadline passes.
+BLIND_ROUNDS = envbool("BLIND_ROUNDS", True)
+BLIND_ROUND_WAIT = envbool("BLIND_ROUND_WAIT", False)
+BLIND_ROUND_QUORUM = envint("BLIND_ROUND_QUORUM", 5)
+BLIND_ROUND_HOURS = envint("BLIND_ROUND_HOURS", 24)
 # How often each web process reads the newest training run while a site page is open (relay.training_watch).
 TRAINING_WATCH_S = envint("TRAINING_WATCH_MS", 1000) / 1000
 # manage.py makedata lowers its own CPU priority by this much (0: not at all) ...
@@ -309,6 +317,9 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "voting.models.GenerationJob.Status",
         "TrainingRunStatusEnum": "management.models.TrainingRun.Status",
         "TrainingRunPhaseEnum": "management.models.TrainingRun.Phase",
+        "BlindSideEnum": "management.models.BlindVote.Choice",
+        "BlindRoundStatusEnum": "management.models.BlindRound.Status",
+        "BlindVerdictEnum": "management.models.BlindRound.Verdict",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

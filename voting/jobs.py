@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from management import engine_adapter
+from management.blind import blind_rounds_decide_due
 from novels.models import Novel, Turn
 from novels.selectors import story_text
 from novels.text_rules import banned_pattern, banned_words, clean_passage, mask_banned
@@ -366,6 +367,7 @@ def timers_loop(*, stop: threading.Event, every_s: float = 1.0) -> None:
     does not hold back the deadlines of other novels."""
     while not stop.is_set():
         _guarded("timers", tick_timers)
+        _guarded("blind rounds", blind_rounds_decide_due)
         stop.wait(every_s)
     close_old_connections()
 
@@ -391,6 +393,7 @@ def run_worker(*, worker: str, stop: threading.Event, poll_s: float = 0.25, once
     one timer pass, then the queued jobs); returns how many jobs ran."""
     if once:
         tick_timers()
+        blind_rounds_decide_due()
         return jobs_loop(worker=worker, stop=stop, once=True)
     timers = threading.Thread(target=timers_loop, kwargs={"stop": stop}, name="relay-timers", daemon=True)
     timers.start()

@@ -26,7 +26,7 @@ from engine.vocab import MODES, Vocab, VocabError
 if TYPE_CHECKING:
     from engine.checkpoint import Bundle
     from engine.generate import StateCache, StoryState
-    from engine.train import Source, TrainResult
+    from engine.train import Source, TrainResult, Watch
 
 # torch and the modules that need it are imported inside the functions that
 # use them: a mistyped argument is answered at once, not after torch loads.
@@ -118,6 +118,7 @@ def train_files(
     seed: int | None = None,
     progress: bool | None = None,
     log: Callable[[str], None] = print,
+    watch: Watch | None = None,
 ) -> TrainResult:
     """Train on several novels in one run (the original's multi_train.py, without the forgetting)."""
     from dataclasses import replace
@@ -159,6 +160,7 @@ def train_files(
         init_from=init_from,
         progress=progress,
         log=log,
+        watch=watch,
     )
     result.vocab.save(Path(out_dir) / "vocab.json")
     return result

@@ -11,7 +11,7 @@ from management.models import TrainingRun
 def training_notice(request: HttpRequest) -> dict:
     """The run under way, if any, for the notice at the top of every page (kept live by site.js)."""
     try:
-        run = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).order_by("-id").first()
+        run = TrainingRun.objects.under_way().order_by("-id").first()
     except DatabaseError:  # the page that says the database is away must still render
         run = None
     return {"training_now": run}

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class ModelVersion(models.Model):
@@ -50,14 +53,27 @@ class ModelVersion(models.Model):
         return self.label
 
 
+class TrainingRunQuerySet(models.QuerySet):
+    def under_way(self) -> models.QuerySet:
+        """Runs still running that told of themselves lately: one killed outright (SIGKILL) stops showing."""
+        since = timezone.now() - timedelta(seconds=STALE_AFTER_S)
+        return self.filter(status=TrainingRun.Status.RUNNING, updated_at__gte=since)
+
+
+# A run writes its progress about once a second while training; evaluating a
+# large model on a CPU can take a few minutes without a write.
+STALE_AFTER_S = 15 * 60
+
+
 class TrainingRun(models.Model):
-    """One makedata run, whatever its outcome."""
+    """One training run (makedata, the demo bootstrap, manage.py train), whatever its outcome."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "진행 중"
         ACTIVATED = "activated", "새 모델 적용"
         KEPT = "kept", "기존 모델 유지"
         AWAITING = "awaiting", "독자 판정 대기"
+        TRAINED = "trained", "학습만 함 (manage.py train)"
         SKIPPED = "skipped", "새 데이터 없음"
         FAILED = "failed", "실패"
 
@@ -83,6 +99,8 @@ class TrainingRun(models.Model):
     version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -225,8 +225,13 @@ def _bits(loss_nats: float | None) -> float | None:
 
 
 def training_runs_mark_interrupted() -> int:
-    """Runs still marked running belong to processes that died; call only while holding the makedata lock."""
-    return TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).update(
+    """makedata runs still marked running belong to processes that died; call only while holding the makedata lock.
+
+    (A `manage.py train` runs beside makedata, without its lock: it is left alone.)
+    """
+    running = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).only("options")
+    makedata_runs = [run.pk for run in running if run.options.get("command") != "train"]
+    return TrainingRun.objects.filter(pk__in=makedata_runs).update(
         status=TrainingRun.Status.FAILED,
         reason="interrupted",
         exit_code=1,

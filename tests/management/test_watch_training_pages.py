@@ -7,7 +7,7 @@ from django.urls import reverse
 from engine.train import Progress
 from management.models import TrainingRun
 from management.services import training_run_finish, training_run_progress, training_run_start
-from tests.management.conftest import makedata
+from tests.management.conftest import makedata, paragraphs
 
 
 def step(run, n: int, fraction: float, *, sample: str | None = None) -> None:
@@ -71,3 +71,32 @@ def test_a_real_run_records_its_phases_progress_curve_and_samples(model_dir, nov
     detail = client.get(f"/api/training-runs/{run.pk}/").json()
     assert detail["samples"] == run.samples and detail["points"] == run.points
     assert client.get("/api/training-runs/999/").status_code == 404
+
+
+def test_manage_py_train_records_its_run_and_leaves_the_site_model_alone(db, tmp_path, capsys):
+    from django.core.management import call_command
+
+    novels = tmp_path / "novels"
+    novels.mkdir()
+    (novels / "harbor.txt").write_text("\n".join(paragraphs("01_harbor_town.txt")[:20]), encoding="utf-8")
+
+    call_command("train", "--src", str(novels), "--out", str(tmp_path / "save"), "--size", "tiny", "--epochs", "2")
+
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRun.Status.TRAINED and run.exit_code == 0 and run.version is None
+    assert run.options["command"] == "train" and run.options["src"] == [str(novels)]
+    assert [s["epoch"] for s in run.samples] == [1, 2] and run.progress["fraction"] == 1.0
+    assert "best.pt" in run.reason
+
+
+def test_a_run_that_stopped_telling_of_itself_no_longer_shows_as_under_way(client, db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = training_run_start(options={"command": "train"})
+    assert list(TrainingRun.objects.under_way()) == [run]
+    TrainingRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(hours=1))  # killed outright
+
+    assert not TrainingRun.objects.under_way().exists()
+    assert " hidden>" in client.get(reverse("home")).content.decode().split("data-training-notice")[1][:300]

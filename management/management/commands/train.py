@@ -8,6 +8,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from engine.cli import EXPECTED_ERRORS, train_files
 
+# The options a run's record keeps (what was trained on and how).
+RECORDED = ("src", "out", "epochs", "size", "time_budget", "init_from", "resume", "device", "dry_run", "seed")
+
 
 class Command(BaseCommand):
     help = "Train the GRU on several novels at once; checkpoints go to --out."
@@ -26,6 +29,19 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
 
     def handle(self, *args, **options) -> None:
+        from engine.train import Watch
+        from management.makedata import SAMPLE_KEYWORD, SAMPLE_SEED, SAMPLE_STORY
+        from management.models import TrainingRun
+        from management.services import training_run_finish, training_run_progress, training_run_start
+
+        recorded = {k: str(v) if isinstance(v, Path) else v for k, v in options.items() if k in RECORDED}
+        run = training_run_start(options={"command": "train", **recorded})
+        watch = Watch(
+            on_progress=lambda progress: training_run_progress(run=run, progress=progress),
+            story=SAMPLE_STORY,
+            keyword=SAMPLE_KEYWORD,
+            sample_seed=SAMPLE_SEED,
+        )
         try:
             result = train_files(
                 options["src"],
@@ -40,9 +56,21 @@ class Command(BaseCommand):
                 vocab_path=options["vocab"],
                 seed=options["seed"],
                 log=self.stdout.write,
+                watch=watch,
             )
         except EXPECTED_ERRORS as error:
+            training_run_finish(run=run, status=TrainingRun.Status.FAILED, exit_code=1, reason=str(error))
             raise CommandError(str(error)) from None
+        except BaseException as error:  # Ctrl-C, or a failure: the run is over either way
+            reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+            training_run_finish(run=run, status=TrainingRun.Status.FAILED, exit_code=1, reason=reason)
+            raise
+        training_run_finish(
+            run=run,
+            status=TrainingRun.Status.TRAINED,
+            exit_code=0,
+            reason=f"{result.best_path}: 검증 {result.val_bpc:.3f} bits/char (사이트의 모델은 바꾸지 않음)",
+        )
         self.stdout.write(
             f"{result.epochs} epoch(s), {result.train_chars:,} characters in {result.seconds:.0f}s; "
             f"best validation {result.val_bpc:.3f} bits/char -> {result.best_path}"

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from management.blind import blind_round_payload, blind_round_vote
+from management.launch import start_run, stop_run
 from management.models import BlindRound, ModelVersion, TrainingRun
 from management.serializers import (
     BlindRoundSerializer,
@@ -101,3 +102,32 @@ class BlindRoundVoteView(APIView):
         serializer.is_valid(raise_exception=True)
         blind = blind_round_vote(round_id=pk, user=request.user, choice=serializer.validated_data["choice"])
         return Response(blind_round_payload(blind, user=request.user))
+
+
+class TrainingRunStartView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="지금 학습 시작 (관리자): makedata를 따로 된 프로세스로 띄움",
+        request=None,
+        responses={202: None, **errors(401, 403, 409)},
+    )
+    def post(self, request: Request) -> Response:
+        start_run(by=request.user)
+        return Response({"started": True}, status=202)
+
+
+class TrainingRunStopView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="진행 중인 학습 멈추기 (관리자): 지금 쓰는 모델은 그대로",
+        request=None,
+        responses={202: TrainingRunSerializer, **errors(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        run = TrainingRun.objects.filter(pk=pk).first()
+        if run is None:
+            raise NotFound("없는 학습입니다.")
+        run = stop_run(run=run, by=request.user)
+        return Response(TrainingRunSerializer(run).data, status=202)

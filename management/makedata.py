@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -460,7 +461,14 @@ def train_and_maybe_activate(options: Options, *, root: Path, say: Callable[[str
     if plan.mode == "nothing":
         return Outcome(EXIT_NOTHING_NEW, "nothing_new", plan.reason)
     run = training_run_start(
-        options={**options.recorded(), "mode": plan.mode, "device": device}, data_fingerprint=data.fingerprint
+        options={
+            **options.recorded(),
+            "mode": plan.mode,
+            "device": device,
+            "pid": os.getpid(),  # staff may stop it from the site (management.launch)
+            "host": socket.gethostname(),
+        },
+        data_fingerprint=data.fingerprint,
     )
     if plan.mode == "too_little":
         # Recorded with the fingerprint, so cron does not retry until more text is approved.

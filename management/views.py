@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from management import engine_adapter
 from management.blind import blind_round_vote
 from management.charts import loss_curve_svg
+from management.launch import start_run, stop_run
 from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
 from management.services import model_version_rollback
 from relay.errors import DomainError
@@ -130,3 +131,28 @@ def judge_vote(request: HttpRequest, round_id: int) -> HttpResponse:
         return domain_error_answer(request, error, "model-judge")
     messages.success(request, "골라 주셔서 고맙습니다. 판정이 끝나면 어느 쪽이 새 모델이었는지 알려 드립니다.")
     return redirect("model-judge")
+
+
+@require_POST
+@login_required_action
+def run_start(request: HttpRequest) -> HttpResponse:
+    """Staff start a training run now (a makedata process of its own)."""
+    try:
+        start_run(by=request.user)
+    except DomainError as error:
+        return domain_error_answer(request, error, "models")
+    messages.success(request, "학습을 시작했습니다. 곧 이 페이지에서 진행이 보입니다.")
+    return redirect("models")
+
+
+@require_POST
+@login_required_action
+def run_stop(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Staff stop a run under way; the model in service stays."""
+    run = get_object_or_404(TrainingRun, pk=run_id)
+    try:
+        stop_run(run=run, by=request.user)
+    except DomainError as error:
+        return domain_error_answer(request, error, "models")
+    messages.success(request, "학습을 멈추라고 알렸습니다. 지금 쓰는 모델은 그대로입니다.")
+    return redirect("models")

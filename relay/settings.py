@@ -252,6 +252,8 @@ BLIND_ROUNDS = envbool("BLIND_ROUNDS", True)
 BLIND_ROUND_WAIT = envbool("BLIND_ROUND_WAIT", False)
 BLIND_ROUND_QUORUM = envint("BLIND_ROUND_QUORUM", 5)
 BLIND_ROUND_HOURS = envint("BLIND_ROUND_HOURS", 24)
+# What a run started by staff from the site runs: `manage.py makedata` with these options.
+SITE_RUN_OPTIONS = envlist("SITE_RUN_OPTIONS", "--time-budget,1200")
 # How often each web process reads the newest training run while a site page is open (relay.training_watch).
 TRAINING_WATCH_S = envint("TRAINING_WATCH_MS", 1000) / 1000
 # manage.py makedata lowers its own CPU priority by this much (0: not at all) ...

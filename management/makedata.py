@@ -40,8 +40,8 @@ from management.services import (
     model_version_create,
     training_run_finish,
     training_run_phase,
-    training_run_progress,
     training_run_start,
+    training_run_watch,
     training_runs_mark_interrupted,
 )
 
@@ -64,11 +64,6 @@ VERSION_DIR = re.compile(r"^v\d+-\d{8}-\d{6}$")
 HELDOUT_SHARE = 10
 SOURCE_BLOCK_CHARS = 600
 SIZES = ("tiny", "small", "default", "large")
-# Every run continues the same prompt with the same keyword and seed after each
-# epoch, so the samples on the model page differ only by what the model learned.
-SAMPLE_STORY = "안개가 짙은 아침이었다. 마을 사람들은 하나둘 바닷가로 모여들었다."
-SAMPLE_KEYWORD = "그때"
-SAMPLE_SEED = 7
 BLIND_SEED = 5
 
 
@@ -572,7 +567,7 @@ def train_candidate(
 ) -> Outcome:
     from engine.checkpoint import load_checkpoint
     from engine.model import GRUConfig
-    from engine.train import Watch, train
+    from engine.train import train
 
     say(data.summary())
     if plan.mode == "finetune":
@@ -592,12 +587,7 @@ def train_candidate(
         heldout=[t for texts in data.heldout.values() for t in texts],
         progress=options.progress,
         log=say,
-        watch=Watch(
-            on_progress=lambda progress: training_run_progress(run=run, progress=progress),
-            story=SAMPLE_STORY,
-            keyword=SAMPLE_KEYWORD,
-            sample_seed=SAMPLE_SEED,
-        ),
+        watch=training_run_watch(run=run),
     )
     training_run_phase(run=run, phase=TrainingRun.Phase.EVALUATING)
     candidate = load_checkpoint(result.best_path, device=device)

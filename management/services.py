@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from management.models import ModelVersion, TrainingRun
 from relay import events
 from relay.errors import DomainError, PermissionDenied
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(DomainError):
@@ -168,6 +171,11 @@ def training_run_finish(
 
 # A run keeps at most this many points of its curve; beyond it every other one goes.
 MAX_POINTS = 400
+# Every run continues the same prompt with the same keyword and seed after each
+# epoch, so the samples of a run differ only by what the model learned.
+SAMPLE_STORY = "안개가 짙은 아침이었다. 마을 사람들은 하나둘 바닷가로 모여들었다."
+SAMPLE_KEYWORD = "그때"
+SAMPLE_SEED = 7
 
 
 def training_run_phase(*, run: TrainingRun, phase: str) -> TrainingRun:
@@ -213,6 +221,19 @@ def training_run_progress(*, run: TrainingRun, progress: Any) -> TrainingRun:
         ]
     run.save(update_fields=["phase", "progress", "points", "samples", "updated_at"])
     return run
+
+
+def training_run_watch(*, run: TrainingRun) -> Any:
+    """An engine Watch that records a run's progress; a database hiccup costs a reading, never the training."""
+    from engine.train import Watch
+
+    def record(progress: Any) -> None:
+        try:
+            training_run_progress(run=run, progress=progress)
+        except DatabaseError:
+            log.warning("recording the progress of training run %s failed", run.pk, exc_info=True)
+
+    return Watch(on_progress=record, story=SAMPLE_STORY, keyword=SAMPLE_KEYWORD, sample_seed=SAMPLE_SEED)
 
 
 def _rounded(value: float | None) -> float | None:

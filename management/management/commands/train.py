@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from engine.cli import EXPECTED_ERRORS, train_files
+from management.models import TrainingRun
+from management.services import training_run_finish, training_run_start, training_run_watch
 
 # The options a run's record keeps (what was trained on and how).
 RECORDED = ("src", "out", "epochs", "size", "time_budget", "init_from", "resume", "device", "dry_run", "seed")
@@ -29,19 +32,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
 
     def handle(self, *args, **options) -> None:
-        from engine.train import Watch
-        from management.makedata import SAMPLE_KEYWORD, SAMPLE_SEED, SAMPLE_STORY
-        from management.models import TrainingRun
-        from management.services import training_run_finish, training_run_progress, training_run_start
-
         recorded = {k: str(v) if isinstance(v, Path) else v for k, v in options.items() if k in RECORDED}
-        run = training_run_start(options={"command": "train", **recorded})
-        watch = Watch(
-            on_progress=lambda progress: training_run_progress(run=run, progress=progress),
-            story=SAMPLE_STORY,
-            keyword=SAMPLE_KEYWORD,
-            sample_seed=SAMPLE_SEED,
-        )
+        try:
+            run = training_run_start(options={"command": "train", **recorded})
+        except DatabaseError as error:  # the engine needs no database: train, unrecorded
+            self.stdout.write(f"학습 기록은 남기지 않습니다 (데이터베이스: {str(error).splitlines()[0]}).")
+            run = None
+        watch = training_run_watch(run=run) if run is not None else None
         try:
             result = train_files(
                 options["src"],
@@ -59,19 +56,20 @@ class Command(BaseCommand):
                 watch=watch,
             )
         except EXPECTED_ERRORS as error:
-            training_run_finish(run=run, status=TrainingRun.Status.FAILED, exit_code=1, reason=str(error))
+            _finish(run, TrainingRun.Status.FAILED, 1, str(error))
             raise CommandError(str(error)) from None
         except BaseException as error:  # Ctrl-C, or a failure: the run is over either way
             reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
-            training_run_finish(run=run, status=TrainingRun.Status.FAILED, exit_code=1, reason=reason)
+            _finish(run, TrainingRun.Status.FAILED, 1, reason)
             raise
-        training_run_finish(
-            run=run,
-            status=TrainingRun.Status.TRAINED,
-            exit_code=0,
-            reason=f"{result.best_path}: 검증 {result.val_bpc:.3f} bits/char (사이트의 모델은 바꾸지 않음)",
-        )
+        reason = f"{result.best_path}: 검증 {result.val_bpc:.3f} bits/char (사이트의 모델은 바꾸지 않음)"
+        _finish(run, TrainingRun.Status.TRAINED, 0, reason)
         self.stdout.write(
             f"{result.epochs} epoch(s), {result.train_chars:,} characters in {result.seconds:.0f}s; "
             f"best validation {result.val_bpc:.3f} bits/char -> {result.best_path}"
         )
+
+
+def _finish(run: TrainingRun | None, status: str, exit_code: int, reason: str) -> None:
+    if run is not None:
+        training_run_finish(run=run, status=status, exit_code=exit_code, reason=reason)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connections
 from playwright.sync_api import expect
 
-from management import makedata
+from management import services
 from management.makedata import Options, run_makedata
 from novels.services import source_text_propose, source_text_review
 from tests.browser.conftest import off_loop
@@ -48,7 +48,7 @@ def train_in_a_thread(pool: ThreadPoolExecutor):
 def hold_after_the_first_sample(monkeypatch) -> threading.Event:
     """The run waits after its first epoch until the test has seen the page show it: no race with a fast run."""
     go_on = threading.Event()
-    record = makedata.training_run_progress
+    record = services.training_run_progress
 
     def recorded_then_held(*, run, progress):
         result = record(run=run, progress=progress)
@@ -56,7 +56,7 @@ def hold_after_the_first_sample(monkeypatch) -> threading.Event:
             go_on.wait(timeout=60)
         return result
 
-    monkeypatch.setattr(makedata, "training_run_progress", recorded_then_held)
+    monkeypatch.setattr(services, "training_run_progress", recorded_then_held)
     return go_on
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django import template
 
 from management.report import choices as choices_of
@@ -20,3 +22,11 @@ def choices(bpc: float | None) -> str:
 def percent(share: float | None) -> str:
     """0.2345 -> "23.5"."""
     return "–" if share is None else f"{100 * share:.1f}"
+
+
+@register.filter
+def choices_nats(loss: float | None) -> str:
+    """A training loss in nats per token -> the same sentence as `choices` (e^loss letters)."""
+    if loss is None:
+        return "–"
+    return choices(float(loss) / math.log(2))

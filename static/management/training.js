@@ -115,7 +115,8 @@ function follow(message) {
   if (Number.isFinite(progress.epochs)) setText("epochs", String(progress.epochs));
   if (Number.isFinite(progress.chars_per_s)) setText("speed", Math.round(progress.chars_per_s).toLocaleString("ko-KR"));
   if (Number.isFinite(progress.eta_s)) setText("eta", String(Math.round(progress.eta_s)));
-  if (Number.isFinite(progress.train_loss)) setText("loss", progress.train_loss.toFixed(3));
+  // The loss in nats per token, read as "hesitating among e^loss letters" like every figure on the page.
+  if (Number.isFinite(progress.train_loss)) setText("loss", Math.max(1, Math.round(Math.exp(progress.train_loss))).toLocaleString("ko-KR"));
   const point = message.point;
   const last = points[points.length - 1];
   if (point && (!last || point.step !== last.step || point.val_bpc !== last.val_bpc)) {

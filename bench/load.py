@@ -3,6 +3,7 @@
     .venv/bin/python bench/load.py                      # floor, embedded and scaled, ~10 minutes
     .venv/bin/python bench/load.py --profiles scaled --clients 300 --rates 10,50 --step 5
     .venv/bin/python bench/load.py --profiles scaled@100 --socket-share 0.9 --rates 100,200,300,400
+    .venv/bin/python bench/load.py --profiles embedded --rates 50 --step 30 --training none,nice,plain
 
 Three servers face the same harness in one run:
 
@@ -40,6 +41,12 @@ accepted vote must be there exactly once, nothing else, and the tally the
 clients last received must equal it. CPU and memory of every server process come from
 /proc. Results: bench/results/load.txt (and stdout). Only 127.0.0.1 is used;
 every step is bounded in time and the run stops by itself.
+
+--training runs each profile again with `manage.py makedata --initial` of the
+default size training on the demo stories beside the votes, at its default
+lower priority (nice 10) or at none (nice 0): the original chatbot's training
+froze its server. The report gives the training's characters per second in
+each case, so the cost of the lower priority to training shows too.
 """
 
 from __future__ import annotations
@@ -125,6 +132,10 @@ def base_env() -> dict[str, str]:
         TEST_DB_SUFFIX="",
     )
     return env
+
+
+# makedata beside the votes (--training): the same run at the lower priority makedata uses by default, or at none.
+TRAINING_MODES = {"nice": "nice 10, the default", "plain": "nice 0"}
 
 
 def make_profile(spec: str) -> Profile:
@@ -261,7 +272,13 @@ def tokens_for(users: list) -> list[str]:
 
 
 def cmd_setup(
-    manifest: Path, listeners: int, voters: int, writers: int, model_size: tuple[int, int, int] = (32, 128, 1)
+    manifest: Path,
+    listeners: int,
+    voters: int,
+    writers: int,
+    model_size: tuple[int, int, int] = (32, 128, 1),
+    *,
+    sources: bool = False,
 ) -> None:
     django_setup()
     from django.contrib.auth.hashers import make_password
@@ -277,6 +294,12 @@ def cmd_setup(
     train_bench_model(model_size)
     password = make_password("bench-password-1")
     staff = create_users("bench-staff-", 1, password, staff=True)[0]
+    if sources:  # what a makedata run during the votes trains on: the demo stories, approved
+        from management.demo import ensure_sources
+
+        staff.is_superuser = True
+        staff.save(update_fields=["is_superuser"])
+        ensure_sources(say=lambda line: None)
     seeds = create_users("bench-seed-", len(KEYWORDS), password)
     listener_users = create_users("bench-l-", listeners, password)
     voter_users = create_users("bench-v-", voters, password)
@@ -305,6 +328,45 @@ def cmd_setup(
         "setup_seconds": round(time.monotonic() - started, 1),
     }
     manifest.write_text(json.dumps(data))
+
+
+def cmd_training(out: Path) -> None:
+    """What the makedata run beside the votes reached: its progress as recorded."""
+    django_setup()
+    from management.models import TrainingRun
+
+    run = TrainingRun.objects.order_by("-id").first()
+    out.write_text(json.dumps({"status": run.status, "progress": run.progress} if run else {}))
+
+
+def start_training(profile: Profile, mode: str, work: Path) -> subprocess.Popen:
+    """`manage.py makedata --initial` of the default size on the demo stories, at nice 10 or 0 (mode)."""
+    nice = {"nice": "10", "plain": "0"}[mode]
+    log = open(work / "makedata.log", "w")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "makedata",
+            "--initial",
+            "--size",
+            "default",
+            "--time-budget",
+            "3600",
+            "--nice",
+            nice,
+        ],
+        cwd=ROOT,
+        env={**profile.env, "PYTHONUNBUFFERED": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 180
+    while "makedata: training " not in (work / "makedata.log").read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"makedata did not start training: {(work / 'makedata.log').read_text()[-500:]}")
+        time.sleep(0.2)
+    return process
 
 
 def cmd_verify(manifest: Path, accepted_path: Path, out: Path) -> None:
@@ -769,10 +831,12 @@ def meter_for(profile: Profile, supervisor) -> CpuMeter:
     return meter
 
 
-def run_profile(profile: Profile, args: argparse.Namespace) -> dict:
+def run_profile(profile: Profile, args: argparse.Namespace, training: str = "none") -> dict:
     from run_scaled import Supervisor
 
     args = argparse.Namespace(**{**vars(args), "clients": profile.clients or args.clients})
+    if training != "none":
+        profile.label = f"{profile.label or profile.name} + makedata ({TRAINING_MODES[training]})"
     print(f"== {profile.label or profile.name} ({args.clients} clients) ==")
     reset_state(profile)
     manifest: dict = {"proposals": [1, 2, 3, 4], "base_total": 0}
@@ -788,22 +852,32 @@ def run_profile(profile: Profile, args: argparse.Namespace) -> dict:
             str(args.clients),
             str(voters),
             str(args.writers),
+            *(["sources"] if training != "none" else []),
         )
         manifest = json.loads((work / "manifest.json").read_text())
         print(f"  setup: {manifest['setup_seconds']} s (migrate, train a small model, {voters} voters)")
     supervisor = Supervisor(profile.children(), env=profile.env, quiet=not args.verbose)
     supervisor.start_all()
+    trainer = None
     try:
         if not supervisor.wait_for_ports(HOST, timeout_s=60):
             raise RuntimeError(f"{profile.name}: the server did not come up")
         if profile.relay:
             time.sleep(1.0)  # the worker's first pass
+        trainer = start_training(profile, training, work) if training != "none" else None
         meter = meter_for(profile, supervisor)
         harness = Harness(profile, manifest, args)
         outcome = uvloop.run(harness.run(meter))
         deaths = [c.name for c in supervisor.children if c.process.poll() is not None]
     finally:
+        if trainer is not None:
+            trainer.terminate()  # makedata's SIGTERM: the run is marked interrupted, its progress stays
+            trainer.wait(timeout=60)
         supervisor.stop_all()
+    trained = {}
+    if training != "none":
+        in_profile(profile, "_training", str(work / "training.json"))
+        trained = json.loads((work / "training.json").read_text())
     steps = outcome["steps"]
     accepted = [[0, 0]]
     check = {}
@@ -841,6 +915,8 @@ def run_profile(profile: Profile, args: argparse.Namespace) -> dict:
         "socket_votes": sum(1 for s in steps for v in s.votes if v.status == "accepted" and v.via == "socket"),
         "final_seen": final_seen,
         "deaths": deaths,
+        "training": training,
+        "trained": trained,
     }
 
 
@@ -920,6 +996,12 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
             f"clients held: {len(harness.clients)}/{result['clients']} (connect {outcome['connect_s']:.1f} s), "
             f"closed during the run: {harness.lost_clients}; server processes that died: {result['deaths'] or 'none'}"
         )
+        if result.get("training", "none") != "none":
+            progress = result["trained"].get("progress", {})
+            w(
+                f"training beside the votes: makedata --initial --size default ({TRAINING_MODES[result['training']]}), "
+                f"{progress.get('chars_per_s', 0):,} characters/s, step {progress.get('step', 0)} when stopped"
+            )
         w("rate  offered  accepted  http p50/p99   tally p50/p99   x floor p50/p99  refused/errors")
         for row in rows:
             base = floor_rows.get(row["rate"])
@@ -993,7 +1075,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--votes-out", help="also write each vote's timings to FILE.<profile>.csv")
     parser.add_argument("--verbose", action="store_true", help="show the servers' output")
+    parser.add_argument(
+        "--training",
+        default="none",
+        help="comma-separated: none, nice (makedata at nice 10 beside the votes), plain (makedata at nice 0); "
+        "each profile runs once per mode",
+    )
     args = parser.parse_args(argv)
+    args.training = [t.strip() for t in args.training.split(",") if t.strip()]
+    unknown = set(args.training) - {"none", *TRAINING_MODES}
+    if unknown:
+        parser.error(f"--training: unknown mode(s) {', '.join(sorted(unknown))}")
     args.rates = [float(r) for r in args.rates.split(",")]
     args.profiles = [p.strip() for p in args.profiles.split(",") if p.strip()]
     return args
@@ -1002,7 +1094,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_setup":
-        cmd_setup(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]))
+        cmd_setup(Path(argv[1]), int(argv[2]), int(argv[3]), int(argv[4]), sources=argv[5:6] == ["sources"])
+        return 0
+    if argv and argv[0] == "_training":
+        cmd_training(Path(argv[1]))
         return 0
     if argv and argv[0] == "_verify":
         cmd_verify(Path(argv[1]), Path(argv[2]), Path(argv[3]))
@@ -1019,7 +1114,7 @@ def main(argv=None) -> int:
             args.profiles = [p for p in args.profiles if not p.startswith("scaled")]
     started = time.strftime("%Y-%m-%d %H:%M")
     load_before = load_average()
-    results = [run_profile(make_profile(name), args) for name in args.profiles]
+    results = [run_profile(make_profile(name), args, mode) for name in args.profiles for mode in args.training]
     report = format_report(results, args, started, load_before)
     print(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

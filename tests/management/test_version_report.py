@@ -74,3 +74,11 @@ def test_the_pages_say_it_in_words_and_compare_two_versions(client, model_dir, n
 
     api = client.get(f"/api/models/{second.pk}/").json()
     assert api["report"] == second.report and api["samples"] == second.samples
+
+
+def test_the_page_words_show_a_dash_for_a_missing_figure():
+    from management.templatetags.model_words import choices as words
+    from management.templatetags.model_words import choices_nats, percent
+
+    assert [words(""), words(None), words("x"), choices_nats(""), percent(None)] == ["–"] * 5
+    assert words(3.46) == "11" and choices_nats(math.log(5)) == "5" and percent(0.2345) == "23.4"

@@ -96,4 +96,5 @@ def test_staff_start_a_real_run_and_stop_it(client, model_dir, novel, source_tex
     wait_until(lambda: not TrainingRun.objects.get(pk=run.pk).status == TrainingRun.Status.RUNNING, timeout_s=60)
     stopped = TrainingRun.objects.get(pk=run.pk)
     assert stopped.status == TrainingRun.Status.FAILED and stopped.reason == "interrupted"
-    assert not list(model_dir.glob(".tmp-*")) and not launch.lock_is_held()
+    # Then it cleans up after itself and lets go of the lock.
+    wait_until(lambda: not list(model_dir.glob(".tmp-*")) and not launch.lock_is_held(), timeout_s=60)

@@ -44,7 +44,7 @@ every step is bounded in time and the run stops by itself.
 
 --training runs each profile again with `manage.py makedata --initial` of the
 default size training on the demo stories beside the votes, at its default
-lower priority (nice 10) or at none (nice 0): the original chatbot's training
+lower priority (nice 10 and SCHED_IDLE) or at none (nice 0): the original chatbot's training
 froze its server. The report gives the training's characters per second in
 each case, so the cost of the lower priority to training shows too.
 """
@@ -135,7 +135,7 @@ def base_env() -> dict[str, str]:
 
 
 # makedata beside the votes (--training): the same run at the lower priority makedata uses by default, or at none.
-TRAINING_MODES = {"nice": "nice 10, the default", "plain": "nice 0"}
+TRAINING_MODES = {"nice": "nice 10 + SCHED_IDLE, the default", "plain": "nice 0"}
 
 
 def make_profile(spec: str) -> Profile:

@@ -513,10 +513,22 @@ def default_threads() -> int:
 def lower_priority(nice: int) -> int:
     """Lower this process's CPU priority by `nice` (0: leave it); returns the niceness it runs at.
 
-    Only for a process of its own (the command): a process can raise its
-    niceness but never lower it back.
+    With a positive `nice` on Linux the process also takes the SCHED_IDLE
+    policy: it runs only on a core nothing else wants, and a web process that
+    wakes takes the core back at once. Niceness alone only shares the cores
+    out by weight, and a vote's tally waited behind training's time slices
+    (bench/results/load-20-training.txt). Only for a process of its own (the
+    command): a process can lower its priority but never raise it back.
     """
-    return os.nice(nice) if nice > 0 else os.nice(0)
+    if nice <= 0:
+        return os.nice(0)
+    niceness = os.nice(nice)
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:  # not allowed here: niceness alone
+            pass
+    return niceness
 
 
 def blind_texts(candidate: Any, plan: Plan) -> tuple[Any, str, str, tuple[str, str]] | None:

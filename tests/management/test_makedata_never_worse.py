@@ -122,15 +122,15 @@ def test_training_threads_are_capped_by_default(settings):
 
 
 def _niceness_after(nice: int, answer) -> None:
-    answer.send((os.nice(0), lower_priority(nice)))
+    answer.send((os.nice(0), lower_priority(nice), os.sched_getscheduler(0)))
 
 
 def test_lower_priority_raises_the_niceness_of_its_own_process_only():
     receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
     child = multiprocessing.get_context("fork").Process(target=_niceness_after, args=(4, send))
     child.start()
-    before, after = receive.recv()
+    before, after, policy = receive.recv()
     child.join(timeout=30)
 
-    assert after == min(before + 4, 19)
-    assert os.nice(0) == before  # this process is as it was
+    assert after == min(before + 4, 19) and policy == os.SCHED_IDLE  # it runs only on a core nothing else wants
+    assert os.nice(0) == before and os.sched_getscheduler(0) == os.SCHED_OTHER  # this process is as it was

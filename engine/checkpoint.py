@@ -16,6 +16,8 @@ from typing import Any
 import torch
 
 from engine.atomic import atomic_write
+from engine.copyguard import FILE as COPY_INDEX_FILE
+from engine.copyguard import CopyIndex
 from engine.errors import CheckpointError
 from engine.model import GRUConfig, GRUModel, resolve_device
 from engine.vocab import Vocab, VocabError
@@ -32,6 +34,7 @@ class Bundle:
     config: GRUConfig
     vocab: Vocab
     meta: dict[str, Any] = field(default_factory=dict)
+    copy_index: CopyIndex | None = None  # every 40-character span of the training text, when training wrote one
 
     @property
     def model_id(self) -> str:
@@ -125,4 +128,6 @@ def load_checkpoint(path: str | PathLike[str], *, device: str | torch.device = "
         "vocab_hash": payload["vocab_hash"],
         "extra": payload.get("extra", {}),
     }
-    return Bundle(model=model, config=payload["config"], vocab=payload["vocab"], meta=meta)
+    index_path = Path(path).parent / COPY_INDEX_FILE
+    copy_index = CopyIndex.load(index_path) if index_path.is_file() else None
+    return Bundle(model=model, config=payload["config"], vocab=payload["vocab"], meta=meta, copy_index=copy_index)

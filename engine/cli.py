@@ -26,6 +26,7 @@ from engine.vocab import MODES, Vocab, VocabError
 if TYPE_CHECKING:
     from engine.checkpoint import Bundle
     from engine.generate import StateCache, StoryState
+    from engine.memory import MemorySettings
     from engine.train import Source, TrainResult, Watch
 
 # torch and the modules that need it are imported inside the functions that
@@ -207,6 +208,9 @@ def generate_to_file(
     temperature: float = 0.8,
     device: str = "cpu",
     on_piece: Callable[[str], None] | None = None,
+    memory_weight: float | None = None,
+    copy_guard: bool = True,
+    adapt_lr: float | None = None,
 ) -> str:
     """Generate ``sentences`` sentences starting with ``prime``; the whole text so far goes to result_path.
 
@@ -217,9 +221,15 @@ def generate_to_file(
         raise UsageError("--prime must not be empty")
     if sentences < 1:
         raise UsageError("--len must be at least 1 (it counts sentences)")
+    from engine.adapt import AdaptedStates, AdaptSettings
     from engine.checkpoint import load_checkpoint
-    from engine.generate import StateCache, generate
+    from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate
+    from engine.memory import MemorySettings
 
+    memory = (
+        DEFAULT_MEMORY if memory_weight is None else MemorySettings(order=DEFAULT_MEMORY.order, weight=memory_weight)
+    )
+    adapt = DEFAULT_ADAPT if adapt_lr is None else AdaptSettings(lr=adapt_lr)
     result_path = Path(result_path)
     state_path = result_path.with_name(STATE_NAME)
     if resume and not result_path.is_file():
@@ -230,7 +240,7 @@ def generate_to_file(
     cache = StateCache(max_entries=1)
     story = ""
     if resume:
-        story = _load_state(state_path, result_path, bundle, style, cache)
+        story = _load_state(state_path, result_path, bundle, style, cache, memory)
     pieces: list[str] = []
     for piece in generate(
         bundle,
@@ -242,6 +252,10 @@ def generate_to_file(
         temperature=temperature,
         cache=cache,
         cache_key="cli",
+        memory=memory,
+        copy_guard=copy_guard,
+        adapt=adapt,
+        adapters=AdaptedStates(max_entries=1),
     ):
         pieces.append(piece)
         if on_piece is not None:
@@ -249,14 +263,17 @@ def generate_to_file(
     continuation = "".join(pieces)
     text = story + continuation
     atomic_write_bytes(result_path, (text + "\n").encode("utf-8"))
-    _save_state(state_path, bundle, style, text, cache.story_state(bundle, text, key="cli", style=style))
+    _save_state(state_path, bundle, style, text, cache.story_state(bundle, text, key="cli", style=style, memory=memory))
     return continuation
 
 
-def _load_state(state_path: Path, result_path: Path, bundle: Bundle, style: str | None, cache: StateCache) -> str:
+def _load_state(
+    state_path: Path, result_path: Path, bundle: Bundle, style: str | None, cache: StateCache, memory: MemorySettings
+) -> str:
     import torch
 
     from engine.generate import StoryState
+    from engine.memory import StoryMemory
 
     text = result_path.read_text(encoding="utf-8").removesuffix("\n")
     try:
@@ -272,9 +289,12 @@ def _load_state(state_path: Path, result_path: Path, bundle: Bundle, style: str 
         and saved.get("text") == text
     ):
         device = bundle.model.head.weight.device
-        state = StoryState(
-            ids=tuple(saved["ids"].tolist()), hidden=saved["hidden"].to(device), logits=saved["logits"].to(device)
-        )
+        ids = tuple(saved["ids"].tolist())
+        store = None
+        if memory.enabled:  # the story's memory is quick to count again from the text's ids
+            store = StoryMemory(memory, len(bundle.vocab))
+            store.extend(ids)
+        state = StoryState(ids=ids, hidden=saved["hidden"].to(device), logits=saved["logits"].to(device), memory=store)
         cache.put("cli", bundle.model_id, index, state)
     return text
 
@@ -349,6 +369,26 @@ def make_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int)
     gen.add_argument("--temperature", type=float, default=0.8)
     gen.add_argument("--device", default="cpu")
+    gen.add_argument(
+        "--memory",
+        type=float,
+        metavar="WEIGHT",
+        dest="memory_weight",
+        help="how much the story's own text counts against what the model read elsewhere, 0 to <1 (default 0.5; 0 off)",
+    )
+    gen.add_argument(
+        "--adapt",
+        type=float,
+        metavar="LR",
+        dest="adapt_lr",
+        help="how fast the model learns from the story before it writes, 0 to 1 (default 0.1; 0 off)",
+    )
+    gen.add_argument(
+        "--no-copy-guard",
+        action="store_false",
+        dest="copy_guard",
+        help="allow 40 or more characters copied verbatim from the training text",
+    )
     return parser
 
 
@@ -403,6 +443,9 @@ def _run(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             device=args.device,
             on_piece=show,
+            memory_weight=args.memory_weight,
+            copy_guard=args.copy_guard,
+            adapt_lr=args.adapt_lr,
         )
         sys.stdout.write("\n")
     return 0

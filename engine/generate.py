@@ -13,29 +13,39 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from engine.adapt import NONE as NO_ADAPT
+from engine.adapt import AdaptedStates, AdaptSettings
 from engine.checkpoint import Bundle
+from engine.copyguard import SPAN, CopyIndex, canonical
 from engine.data import encode_stream
 from engine.errors import GenerationError
+from engine.memory import MemorySettings, StoryMemory, log_softmax, mix_logprobs
 from engine.text import ends_sentence, normalize, segments
 from engine.vocab import EOS, Vocab
 
 FEED_CHUNK = 2048  # tokens per forward pass when reading a long story
 PENALTY_WINDOW = 64  # the repetition penalty looks this many tokens back
+COPY_TRIES = 20  # fresh draws for a character that would copy the training text, before giving up on it
+DEFAULT_MEMORY = MemorySettings()
+DEFAULT_ADAPT = AdaptSettings(lr=0.1)  # bench/quality.py: what adaptation buys on top of the memory
+MEMORY_CONTEXT = 16  # tokens each row keeps for the story's memory (its order is at most this)
 
 
 @dataclass(frozen=True)
 class StoryState:
-    """The model after reading a story: its token ids, hidden state (L, 1, H) and next-token logits (V,)."""
+    """The model after reading a story: its token ids, hidden state (L, 1, H), next-token logits (V,)
+    and the story's memory (None when generation runs without it)."""
 
     ids: tuple[int, ...]
     hidden: Tensor
     logits: Tensor
+    memory: StoryMemory | None = None
 
 
 class StateCache:
@@ -80,10 +90,12 @@ class StateCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def story_state(self, bundle: Bundle, story: str, *, key: str, style: str | None = None) -> StoryState:
+    def story_state(
+        self, bundle: Bundle, story: str, *, key: str, style: str | None = None, memory: MemorySettings = DEFAULT_MEMORY
+    ) -> StoryState:
         """The state after ``story``, reusing (and updating) this cache's entry for ``key``."""
         index = bundle.vocab.style_index(style)
-        return _story_state(bundle, story_ids(bundle.vocab, story, index), index, self, key)
+        return _story_state(bundle, story_ids(bundle.vocab, story, index), index, self, key, memory)
 
     def _count(self, fed: int, kind: str) -> None:
         with self._lock:
@@ -119,25 +131,50 @@ def feed(
 
 
 def _story_state(
-    bundle: Bundle, ids: tuple[int, ...], style_index: int, cache: StateCache | None, key: str | None
+    bundle: Bundle,
+    ids: tuple[int, ...],
+    style_index: int,
+    cache: StateCache | None,
+    key: str | None,
+    memory: MemorySettings = DEFAULT_MEMORY,
 ) -> StoryState:
     cached = cache.get(key, bundle.model_id, style_index) if cache is not None and key is not None else None
+    if cached is not None and not _same_memory(cached.memory, memory):
+        cached = None  # asked with other memory settings: read the story afresh
     if cached is not None and cached.ids == ids:
         cache._count(0, "hit")
         return cached
     if cached is not None and len(cached.ids) < len(ids) and ids[: len(cached.ids)] == cached.ids:
         suffix = ids[len(cached.ids) :]
         hidden, logits = feed(bundle, suffix, cached.hidden, style_index)
+        store = None
+        if cached.memory is not None:
+            store = cached.memory.copy()  # a generation may still be reading the cached one
+            store.extend(suffix)
         kind = "extend"
     else:
         suffix = ids
         hidden, logits = feed(bundle, ids, None, style_index)
+        store = None
+        if memory.enabled:
+            store = StoryMemory(memory, len(bundle.vocab))
+            store.extend(ids)
         kind = "miss"
-    state = StoryState(ids=ids, hidden=hidden, logits=logits[0])
+    state = StoryState(ids=ids, hidden=hidden, logits=logits[0], memory=store)
     if cache is not None and key is not None:
         cache._count(len(suffix), kind)
         cache.put(key, bundle.model_id, style_index, state)
     return state
+
+
+def _copy(items: list[int] | None) -> list[int] | None:
+    return None if items is None else list(items)
+
+
+def _same_memory(store: StoryMemory | None, memory: MemorySettings) -> bool:
+    if store is None:
+        return not memory.enabled
+    return store.settings == memory
 
 
 class _Tables:
@@ -178,6 +215,8 @@ class _Row:
     sentences: int = 0
     done: bool = False
     forced: list[int] | None = None  # tokens to write regardless, to close a sentence at the cap
+    canon: str = ""  # the end of the passage as the copy index sees it
+    context: list[int] | None = None  # the last tokens, for the story's memory
 
     def may_end(self) -> bool:
         return ends_sentence(self.sentence) and self.sentence.count('"') % 2 == 0
@@ -238,6 +277,10 @@ def _generate_rows(
     seed: int | None,
     cache: StateCache | None,
     cache_key: str | None,
+    memory: MemorySettings = DEFAULT_MEMORY,
+    copy_guard: bool = True,
+    adapt: AdaptSettings = NO_ADAPT,
+    adapters: AdaptedStates | None = None,
 ) -> Iterator[list[str]]:
     """Yields, step by step, the new text of each of n rows ("" for rows with nothing new)."""
     _check_args(n, sentences, max_chars, temperature, top_k, top_p, repetition_penalty)
@@ -249,11 +292,17 @@ def _generate_rows(
     cap = max_chars if max_chars is not None else 200 * sentences
     rng = np.random.default_rng(seed)  # per call, so concurrent generations never share a stream
 
-    state = _story_state(bundle, story_ids(vocab, story, style_index), style_index, cache, cache_key)
+    state = _story_state(bundle, story_ids(vocab, story, style_index), style_index, cache, cache_key, memory)
+    guard = bundle.copy_index if copy_guard else None
+    if adapt.enabled and adapters is not None and cache_key is not None:
+        bundle, state = _adapted(bundle, state, style_index, adapters, cache_key, adapt)
+        model = bundle.model
     hidden, logits = state.hidden, state.logits.unsqueeze(0)  # (L, 1, H), (1, V)
     start = _Row(after_eos=state.ids[-1] == EOS and len(state.ids) > 1, sentence=_open_sentence(story))
     keyword = normalize(keyword)
     recent: list[int] = []
+    forced: list[int] = []
+    lead = ""
     if keyword:
         lead = _separator(story, keyword)
         forced = encode_stream(vocab, keyword, close_last=False, lead=lead)
@@ -268,7 +317,13 @@ def _generate_rows(
             start = _Row(sentence=tail)
         # The keyword itself, not its decoding: a character the vocabulary lacks must still show.
         yield [lead + keyword] * n
-    rows = [_Row(after_eos=start.after_eos, sentence=start.sentence) for _ in range(n)]
+    context = [*state.ids[-MEMORY_CONTEXT:], *forced][-MEMORY_CONTEXT:] if state.memory is not None else None
+    rows = [
+        _Row(
+            after_eos=start.after_eos, sentence=start.sentence, canon=canonical(lead + keyword), context=_copy(context)
+        )
+        for _ in range(n)
+    ]
 
     step = model.stepper(style_index)
     layers = [h.expand(n, -1).contiguous() for h in hidden.unbind(0)]  # L x (n, H)
@@ -279,7 +334,12 @@ def _generate_rows(
     for tokens in window:
         counts[everyone, tokens] += 1
     while True:
-        tokens = _sample(_adjust(scores, rows, tables, counts, repetition_penalty, cap), temperature, top_k, top_p, rng)
+        if state.memory is not None:
+            scores = _remember(scores, rows, state.memory)
+        adjusted = _adjust(scores, rows, tables, counts, repetition_penalty, cap)
+        tokens = _sample(adjusted, temperature, top_k, top_p, rng)
+        if guard is not None:
+            _avoid_copies(tokens, adjusted, rows, tables, guard, (temperature, top_k, top_p), rng)
         _apply_forced(tokens, rows)
         yield _advance(rows, tokens.tolist(), tables, sentences, cap)
         if all(row.done for row in rows):
@@ -290,6 +350,82 @@ def _generate_rows(
             counts[everyone, window.pop(0)] -= 1
         logits, layers = step(torch.from_numpy(tokens).to(device), layers)
         scores = logits.float().cpu().numpy()
+
+
+def prepare(
+    bundle: Bundle,
+    *,
+    story: str,
+    style: str | None = None,
+    cache: StateCache,
+    cache_key: str,
+    memory: MemorySettings = DEFAULT_MEMORY,
+    adapt: AdaptSettings = NO_ADAPT,
+    adapters: AdaptedStates | None = None,
+) -> None:
+    """Read a story ahead of its next turn: its state in ``cache`` and, with ``adapt``, its adapted copy."""
+    style_index = bundle.vocab.style_index(style)
+    state = _story_state(bundle, story_ids(bundle.vocab, story, style_index), style_index, cache, cache_key, memory)
+    if adapt.enabled and adapters is not None:
+        adapters.adapted(bundle, state.ids, key=cache_key, style_index=style_index, settings=adapt)
+
+
+def _adapted(
+    bundle: Bundle, state: StoryState, style_index: int, adapters: AdaptedStates, key: str, adapt: AdaptSettings
+) -> tuple[Bundle, StoryState]:
+    """The story's own copy of the model, brought up to date, and its state after the story."""
+    adapter = adapters.adapted(bundle, state.ids, key=key, style_index=style_index, settings=adapt)
+    adapted = adapter.bundle(bundle, key)
+    # The adapter has read every token but the last as an input; reading it gives the next guess.
+    hidden, logits = feed(adapted, state.ids[-1:], adapter.hidden, style_index)
+    return adapted, replace(state, hidden=hidden, logits=logits[0])
+
+
+def _remember(logits: np.ndarray, rows: list[_Row], store: StoryMemory) -> np.ndarray:
+    """The model's scores mixed with what the story wrote after each row's last tokens (log-probabilities)."""
+    logprobs = log_softmax(logits.astype(np.float64))
+    for i, row in enumerate(rows):
+        if not row.done:
+            logprobs[i] = mix_logprobs(logprobs[i], store.predict(row.context))
+    return logprobs
+
+
+def _avoid_copies(
+    tokens: np.ndarray,
+    scores: np.ndarray,
+    rows: list[_Row],
+    tables: _Tables,
+    index: CopyIndex,
+    sampling: tuple[float, int | None, float | None],
+    rng: np.random.Generator,
+) -> None:
+    """Draw again, per row, a token that would complete a span the training text already has."""
+    for i, row in enumerate(rows):
+        if row.done or row.forced:
+            continue
+        tries = 0
+        while _would_copy(row.canon, tables.texts[tokens[i]], index) and tries < COPY_TRIES:
+            scores[i, tokens[i]] = -np.inf
+            if not np.isfinite(scores[i]).any():
+                break
+            tokens[i] = _sample(scores[i : i + 1], *sampling, rng)[0]
+            tries += 1
+
+
+def _would_copy(canon: str, text: str, index: CopyIndex) -> bool:
+    joined = _append_canonical(canon, text)
+    span = index.span
+    return any(index.has(joined[end - span : end]) for end in range(max(len(canon) + 1, span), len(joined) + 1))
+
+
+def _append_canonical(canon: str, text: str) -> str:
+    for ch in text:
+        if ch.isspace():
+            if canon and not canon.endswith(" "):
+                canon += " "
+        else:
+            canon += ch
+    return canon
 
 
 def _adjust(
@@ -354,6 +490,9 @@ def _advance(rows: list[_Row], tokens: list[int], tables: _Tables, sentences: in
         if row.done:
             pieces.append("")
             continue
+        if row.context is not None:
+            row.context.append(token)
+            del row.context[:-MEMORY_CONTEXT]
         if token == EOS:
             row.sentences += 1
             row.sentence = ""
@@ -365,6 +504,7 @@ def _advance(rows: list[_Row], tokens: list[int], tables: _Tables, sentences: in
         row.sentence += text
         row.after_eos = False
         row.produced += len(text)
+        row.canon = _append_canonical(row.canon, text)[-2 * SPAN :]
         if cap - row.produced <= 2 and not row.forced:
             row.forced = _closing_tokens(row, tables)
         pieces.append(text)
@@ -398,12 +538,21 @@ def generate(
     seed: int | None = None,
     cache: StateCache | None = None,
     cache_key: str | None = None,
+    memory: MemorySettings = DEFAULT_MEMORY,
+    copy_guard: bool = True,
+    adapt: AdaptSettings = NO_ADAPT,
+    adapters: AdaptedStates | None = None,
 ) -> Iterator[str]:
     """Yield the continuation of ``story`` piece by piece (characters, or morphemes in morph mode).
 
     It starts with ``keyword`` (after a space if the story needs one) and ends
     after ``sentences`` sentences, or sooner at a sentence end near
     ``max_chars`` (default 200 per sentence) characters after the keyword.
+    ``memory`` mixes in what the story itself wrote (engine/memory.py);
+    ``copy_guard`` keeps 40 characters of the training text from being written
+    verbatim when the model has a copy index (engine/copyguard.py). ``adapt``
+    with ``adapters`` and a ``cache_key`` lets the weights learn from the story
+    first (engine/adapt.py), kept per story in ``adapters``.
     """
     for pieces in _generate_rows(
         bundle,
@@ -420,6 +569,10 @@ def generate(
         seed=seed,
         cache=cache,
         cache_key=cache_key,
+        memory=memory,
+        copy_guard=copy_guard,
+        adapt=adapt,
+        adapters=adapters,
     ):
         if pieces[0]:
             yield pieces[0]
@@ -447,6 +600,10 @@ def _with_defaults(kwargs: dict) -> dict:
         "seed": None,
         "cache": None,
         "cache_key": None,
+        "memory": DEFAULT_MEMORY,
+        "copy_guard": True,
+        "adapt": NO_ADAPT,
+        "adapters": None,
     }
     unknown = set(kwargs) - set(allowed)
     if unknown:

@@ -5,7 +5,9 @@
   RNG state, position in the epoch, hidden state), rewritten every epoch and
   whenever training stops early;
 - ``best.pt``: the weights with the lowest validation bits per character;
-- ``epoch-N.pt``: the weights after epoch N, for ``python -m engine generate --epoch N``.
+- ``epoch-N.pt``: the weights after epoch N, for ``python -m engine generate --epoch N``;
+- ``copy-index.npy``: every 40-character span of the training text, so that
+  generation never writes one of them verbatim (engine/copyguard.py).
 """
 
 from __future__ import annotations
@@ -17,17 +19,24 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from engine.adapt import NONE as NO_ADAPT
+from engine.adapt import Adapter, AdaptSettings
 from engine.checkpoint import Bundle, load_checkpoint, model_from_payload, read_checkpoint, save_checkpoint
+from engine.copyguard import FILE as COPY_INDEX_FILE
+from engine.copyguard import CopyIndex
 from engine.data import Dataset, Layout, Run, bos_ids, build_dataset, make_layout, text_run
-from engine.generate import generate
+from engine.errors import GenerationError
+from engine.generate import FEED_CHUNK, generate, story_ids
+from engine.memory import OFF, MemorySettings, StoryMemory
 from engine.model import IGNORE_INDEX, GRUConfig, GRUModel, resolve_device
 from engine.text import normalize
 from engine.vocab import Vocab
@@ -211,6 +220,7 @@ def _train(
     )
     if not dataset.train:
         raise ValueError("the sources hold no text to train on")
+    CopyIndex.build(s.text for s in sources).save(out_dir / COPY_INDEX_FILE)
     heldout_runs = [text_run(state.vocab, normalize(t), 0) for t in heldout or ()]
     say(
         f"training {state.model.num_parameters():,} parameters on {device.type}: "
@@ -734,6 +744,71 @@ def evaluate_bpc(bundle: Bundle, texts: Sequence[str], *, style: str | None = No
     index = bundle.vocab.style_index(style)
     runs = [text_run(bundle.vocab, normalize(t), index) for t in texts if normalize(t)]
     return evaluate_runs(bundle.model, bundle.vocab, runs)
+
+
+def continuation_bpc(
+    bundle: Bundle,
+    story: str,
+    continuation: str,
+    *,
+    memory: MemorySettings = OFF,
+    adapt: AdaptSettings = NO_ADAPT,
+    style: str | None = None,
+) -> float:
+    """Bits per character of ``continuation`` read after ``story``, with or without the story's memory and adaptation.
+
+    Both read the story first and then each token of the continuation once it
+    has been scored, as they would have while writing it.
+    """
+    vocab = bundle.vocab
+    index = vocab.style_index(style)
+    head = len(story_ids(vocab, story, index)) if story else 1
+    ids = list(story_ids(vocab, story + continuation, index))
+    if len(ids) <= head:
+        raise GenerationError("the continuation is empty")
+    store = StoryMemory(memory, len(vocab)) if memory.enabled else None
+    if store is not None:
+        store.extend(ids[:head])
+    nats = 0.0
+    chars = 0
+    for position, logprobs in _scored_positions(bundle, ids, head, index, adapt):
+        target = ids[position]
+        logp = float(logprobs[target])
+        if store is not None:
+            p_story, weight = store.prob(ids[max(0, position - memory.order) : position], target)
+            if weight > 0:
+                logp = math.log((1 - weight) * math.exp(logp) + weight * p_story)
+            store.extend((target,))
+        nats -= logp
+        chars += vocab.token_chars[target]
+    return nats / LN2 / max(1, chars)
+
+
+def _scored_positions(
+    bundle: Bundle, ids: list[int], head: int, style_index: int, adapt: AdaptSettings
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(position, the model's log-probabilities (V,) for the token there) for every position from head on."""
+    if adapt.enabled:
+        adapter = Adapter(bundle, adapt, style_index)
+        adapter.read(ids[:head])
+        position = head
+        for window in adapter.read(ids[head:], score=True):
+            for row in window.cpu().numpy():
+                yield position, row
+                position += 1
+        return
+    model = bundle.model
+    model.eval()
+    tokens = torch.tensor(ids, dtype=torch.long, device=model.head.weight.device).view(1, -1)  # (1, T)
+    hidden = None
+    with torch.no_grad():
+        for begin in range(0, len(ids) - 1, FEED_CHUNK):
+            out, hidden = model.run(tokens[:, begin : begin + FEED_CHUNK], hidden, style_index)  # (T, 1, H)
+            logprobs = torch.log_softmax(model.project(out[:, 0]).float(), dim=-1).cpu().numpy()  # (T, V)
+            for offset, row in enumerate(logprobs):
+                position = begin + offset + 1  # the token predicted
+                if head <= position < len(ids):
+                    yield position, row
 
 
 def unigram_bpc(train: Sequence[str], heldout: Sequence[str], *, alphabet: int) -> float:

@@ -83,12 +83,13 @@ def test_train_then_generate_then_resume(capsys, novels, tmp_path, monkeypatch):
 
 
 def test_resume_uses_the_saved_state_instead_of_reading_the_text_again(bundle, trained, tmp_path, monkeypatch):
+    # Without adaptation: adapting to the story means reading it again, by design (engine/adapt.py).
     from engine import cli
     from engine import generate as generation
 
     monkeypatch.chdir(tmp_path)
     save = trained.best_path.parent
-    cli.generate_to_file(ckpt_dir=save, epoch="best", prime="오리는", sentences=1, seed=1)
+    cli.generate_to_file(ckpt_dir=save, epoch="best", prime="오리는", sentences=1, seed=1, adapt_lr=0.0)
     fed: list[int] = []
     real_feed = generation.feed
 
@@ -97,7 +98,7 @@ def test_resume_uses_the_saved_state_instead_of_reading_the_text_again(bundle, t
         return real_feed(bundle, ids, hidden, style_index)
 
     monkeypatch.setattr(generation, "feed", counting_feed)
-    cli.generate_to_file(ckpt_dir=save, epoch="best", prime="거위는", sentences=1, seed=1, resume=True)
+    cli.generate_to_file(ckpt_dir=save, epoch="best", prime="거위는", sentences=1, seed=1, resume=True, adapt_lr=0.0)
     assert fed and fed[0] == len(bundle.vocab.encode(" 거위는"))  # only the new prime, not the story
 
 

@@ -1,0 +1,154 @@
+"""Adapting the model to one story before it writes (dynamic evaluation).
+
+A model trained on other novels reads a new story as one more novel among
+them. Dynamic evaluation (Krause et al., 2018) lets it learn from the story it
+is continuing: the story is read in windows, and after each window the
+weights take one small gradient step on what they just read, so the names,
+places and turns of phrase of this story become likelier than those of the
+training novels. The adapted weights belong to one story and one model: the
+caller keeps them per novel (``AdaptedStates``) and reads only the new turns
+each time.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.checkpoint import Bundle
+from engine.errors import GenerationError
+from engine.model import GRUModel
+
+
+@dataclass(frozen=True)
+class AdaptSettings:
+    """How the weights follow the story: ``lr`` 0 turns adaptation off."""
+
+    lr: float = 0.0
+    window: int = 64  # tokens read between two steps
+    decay: float = 0.0  # each step pulls the weights back toward the trained ones by this share
+    span: int = 4096  # a story read afresh is read from this many tokens before its end
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lr <= 1.0:
+            raise GenerationError("the adaptation learning rate must be between 0 and 1")
+        if not 8 <= self.window <= 1024:
+            raise GenerationError("the adaptation window must be between 8 and 1024 tokens")
+        if not 0.0 <= self.decay < 1.0:
+            raise GenerationError("the adaptation decay must be in [0, 1)")
+        if self.span < self.window:
+            raise GenerationError("the adaptation span must be at least one window")
+
+    @property
+    def enabled(self) -> bool:
+        return self.lr > 0
+
+
+NONE = AdaptSettings()
+
+
+class Adapter:
+    """One story's copy of the model, learning from the story as it is read."""
+
+    def __init__(self, bundle: Bundle, settings: AdaptSettings, style_index: int) -> None:
+        self.settings = settings
+        self.style_index = style_index
+        self.base = {name: p.detach().clone() for name, p in bundle.model.named_parameters()}
+        self.model: GRUModel = copy.deepcopy(bundle.model)
+        self.model.eval()  # dropout off: the steps follow the story, they do not regularise
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr)
+        self.hidden: Tensor | None = None
+        self.last: int | None = None  # the token read last, input of the next window
+        self.tokens = 0
+        self.generation = 0  # bumped by every step: the weights' own version
+
+    def read(self, ids: list[int] | tuple[int, ...], *, score: bool = False) -> list[Tensor]:
+        """Read tokens, one gradient step per window; with ``score`` the log-probabilities (T, V) seen before each step."""
+        scored: list[Tensor] = []
+        sequence = list(ids)
+        if self.last is None:
+            if not sequence:
+                return scored
+            self.last, sequence = sequence[0], sequence[1:]
+        device = self.model.head.weight.device
+        step = self.settings.window
+        for begin in range(0, len(sequence), step):
+            targets = sequence[begin : begin + step]
+            inputs = [self.last, *targets[:-1]]
+            x = torch.tensor(inputs, dtype=torch.long, device=device).view(1, -1)  # (1, T)
+            y = torch.tensor(targets, dtype=torch.long, device=device).view(1, -1)
+            with torch.enable_grad():
+                logits, hidden, loss = self.model(x, self.hidden, targets=y, style=self.style_index)
+                if score:
+                    scored.append(F.log_softmax(logits[0].detach().float(), dim=-1))  # (T, V)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+            self._decay()
+            self.hidden = hidden.detach()
+            self.last = targets[-1]
+            self.tokens += len(targets)
+            self.generation += 1
+        return scored
+
+    def _decay(self) -> None:
+        if not self.settings.decay:
+            return
+        with torch.no_grad():
+            for name, param in self.model.named_parameters():
+                param.lerp_(self.base[name], self.settings.decay)
+
+    def bundle(self, base: Bundle, key: str) -> Bundle:
+        """The adapted weights as a bundle of their own (its model id names the story and the step)."""
+        meta = {**base.meta, "model_id": f"{base.model_id}+{key}@{self.generation}"}
+        return Bundle(model=self.model, config=base.config, vocab=base.vocab, meta=meta, copy_index=base.copy_index)
+
+
+class AdaptedStates:
+    """Each story's adapter, kept per (story key, model id, style); least recently used go first."""
+
+    def __init__(self, max_entries: int = 8) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, str, int], tuple[tuple[int, ...], Adapter]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def adapted(
+        self, bundle: Bundle, ids: tuple[int, ...], *, key: str, style_index: int, settings: AdaptSettings
+    ) -> Adapter:
+        """The story's adapter after reading ``ids``: what was read before is not read again."""
+        entry_key = (key, bundle.model_id, style_index)
+        with self._lock:
+            entry = self._entries.pop(entry_key, None)
+        if entry is not None:
+            read, adapter = entry
+            if adapter.settings != settings or read != ids[: len(read)]:
+                entry = None  # other settings, or the story changed (a turn was removed): start again
+        if entry is None:
+            # Read afresh, a long story costs its last `span` tokens only (a few seconds at most on a CPU).
+            read, adapter = ids[: max(0, len(ids) - settings.span)], Adapter(bundle, settings, style_index)
+        adapter.read(ids[len(read) :])
+        with self._lock:
+            self._entries[entry_key] = (ids, adapter)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return adapter
+
+    def read(self, key: str, model_id: str, style_index: int) -> tuple[int, ...] | None:
+        """The tokens the story's adapter has read, or None when it has none."""
+        with self._lock:
+            entry = self._entries.get((key, model_id, style_index))
+        return entry[0] if entry is not None else None
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            for entry in [k for k in self._entries if k[0] == key]:
+                del self._entries[entry]
+
+    def __len__(self) -> int:
+        return len(self._entries)

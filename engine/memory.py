@@ -1,0 +1,135 @@
+"""The story's own memory: what this story wrote after the last few characters, mixed into the model's guess.
+
+A model trained on other novels knows their names and habits, not this
+story's: left alone it continues "김" with a name from its training novels.
+``StoryMemory`` counts, for every context of one to ``order`` tokens in the
+story so far, which token came next (a character n-gram cache over the story,
+blended from the longest matching context down, Witten-Bell style). At each
+step the model's distribution is mixed with the memory's:
+
+    p(next) = (1 - w) * p_model(next) + w * p_story(next)
+
+where the weight w grows with the length of the longest context the story has
+seen before: a long match ("김첨") is strong evidence, a one-letter match weak.
+This is the "cache model" of speech recognition and of the neural cache
+papers, on characters. It costs no training and a few dictionary lookups per
+character; bench/quality.py measures what it buys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import GenerationError
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """How much the story's memory counts: ``weight`` 0 turns it off."""
+
+    order: int = 4  # longest context looked up, in tokens (4 scored better than 6 or 8: bench/quality.py)
+    weight: float = 0.5  # the mixing weight when the longest context matches
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.order <= 16:
+            raise GenerationError("the story memory's order must be between 1 and 16")
+        if not 0.0 <= self.weight < 1.0:
+            raise GenerationError("the story memory's weight must be in [0, 1)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.weight > 0
+
+
+OFF = MemorySettings(weight=0.0)
+
+
+class StoryMemory:
+    """Counts of which token followed each context of 1..order tokens in the text read so far."""
+
+    def __init__(self, settings: MemorySettings, vocab_size: int) -> None:
+        self.settings = settings
+        self.vocab_size = vocab_size
+        self.ids: list[int] = []
+        # tables[k]: context of k tokens -> {next token: count}
+        self.tables: list[dict[tuple[int, ...], dict[int, int]]] = [{} for _ in range(settings.order + 1)]
+
+    def extend(self, ids: Sequence[int]) -> None:
+        """Read more of the story."""
+        order = self.settings.order
+        history = self.ids
+        for token in ids:
+            end = len(history)
+            for k in range(1, min(order, end) + 1):
+                followers = self.tables[k].setdefault(tuple(history[end - k :]), {})
+                followers[token] = followers.get(token, 0) + 1
+            history.append(token)
+
+    def copy(self) -> StoryMemory:
+        other = StoryMemory(self.settings, self.vocab_size)
+        other.ids = list(self.ids)
+        other.tables = [{ctx: dict(f) for ctx, f in table.items()} for table in self.tables]
+        return other
+
+    def predict(self, context: Sequence[int]) -> tuple[np.ndarray, float] | None:
+        """The memory's distribution (V,) after ``context`` and its mixing weight; None when nothing matches."""
+        order = self.settings.order
+        matched: list[dict[int, int]] = []
+        for k in range(1, min(order, len(context)) + 1):
+            followers = self.tables[k].get(tuple(context[len(context) - k :]))
+            if followers is None:
+                break
+            matched.append(followers)
+        if not matched:
+            return None
+        probs = np.zeros(self.vocab_size)
+        for followers in matched:  # shortest context first; each longer one refines it
+            total = sum(followers.values())
+            distinct = len(followers)
+            probs *= distinct / (total + distinct)
+            tokens = np.fromiter(followers.keys(), dtype=np.int64, count=distinct)
+            counts = np.fromiter(followers.values(), dtype=np.float64, count=distinct)
+            probs[tokens] += counts / (total + distinct)
+        probs /= probs.sum()
+        return probs, self.weight_for(len(matched), matched[-1])
+
+    def prob(self, context: Sequence[int], token: int) -> tuple[float, float]:
+        """``predict`` for one token: its probability under the memory and the mixing weight (0 when no match)."""
+        order = self.settings.order
+        p = mass = 0.0
+        length, last = 0, None
+        for k in range(1, min(order, len(context)) + 1):
+            followers = self.tables[k].get(tuple(context[len(context) - k :]))
+            if followers is None:
+                break
+            total = sum(followers.values())
+            distinct = len(followers)
+            p = p * distinct / (total + distinct) + followers.get(token, 0) / (total + distinct)
+            mass = mass * distinct / (total + distinct) + total / (total + distinct)
+            length, last = k, followers
+        if last is None:
+            return 0.0, 0.0
+        return p / mass, self.weight_for(length, last)
+
+    def weight_for(self, length: int, followers: dict[int, int]) -> float:
+        """Trust in the memory: more for a longer match and for a context seen more often."""
+        total = sum(followers.values())
+        return self.settings.weight * (length / self.settings.order) * (total / (total + 1))
+
+
+def mix_logprobs(logprobs: np.ndarray, prediction: tuple[np.ndarray, float] | None) -> np.ndarray:
+    """log((1 - w) p_model + w p_story) from the model's log-probabilities (V,)."""
+    if prediction is None:
+        return logprobs
+    probs, weight = prediction
+    mixed = (1.0 - weight) * np.exp(logprobs) + weight * probs
+    with np.errstate(divide="ignore"):
+        return np.log(mixed)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

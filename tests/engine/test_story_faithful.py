@@ -1,0 +1,145 @@
+"""The story's memory, adaptation to the story and the copy guard (engine/memory.py, adapt.py, copyguard.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.adapt import AdaptedStates, AdaptSettings
+from engine.checkpoint import load_checkpoint
+from engine.copyguard import FILE, CopyIndex, canonical, longest_copy
+from engine.errors import GenerationError
+from engine.generate import generate, generate_candidates
+from engine.memory import OFF, MemorySettings
+from engine.train import continuation_bpc
+from tests.engine.conftest import DUCK_STORY, GOOSE_STORY
+
+# A name neither training story has (made of syllables they do have): the story introduces it.
+STORY = "연못가에 달물이 한 마리가 살았다. 달물이은 아침마다 물을 건넜다. 거위가 달물이에게 물었다."
+CONTINUATION = " 달물이은 대답하지 않았다."
+NO_MEMORY_NO_ADAPT = {"memory": OFF, "copy_guard": False}
+
+
+def test_the_story_memory_makes_a_name_from_the_story_more_likely(bundle):
+    without = continuation_bpc(bundle, STORY, CONTINUATION, memory=OFF)
+    with_memory = continuation_bpc(bundle, STORY, CONTINUATION, memory=MemorySettings(order=4, weight=0.5))
+    assert with_memory < without - 0.5
+
+
+def test_adapting_to_the_story_makes_a_name_from_the_story_more_likely(bundle):
+    without = continuation_bpc(bundle, STORY * 3, CONTINUATION)
+    adapted = continuation_bpc(bundle, STORY * 3, CONTINUATION, adapt=AdaptSettings(lr=0.1, window=16))
+    assert adapted < without - 0.2
+
+
+def test_adaptation_leaves_the_trained_weights_alone(bundle):
+    before = {k: v.clone() for k, v in bundle.model.state_dict().items()}
+    continuation_bpc(bundle, STORY, CONTINUATION, adapt=AdaptSettings(lr=0.5, window=16))
+    after = bundle.model.state_dict()
+    assert all((before[k] == after[k]).all() for k in before)
+
+
+def test_the_memory_brings_the_story_s_name_into_what_is_written(bundle):
+    story = STORY + " 달물이은 웃었다. 달물이은 울었다. 달물이은 잠들었다."
+    plain = generate_candidates(bundle, n=24, story=story, keyword="그날", sentences=2, seed=3, **NO_MEMORY_NO_ADAPT)
+    remembered = generate_candidates(
+        bundle, n=24, story=story, keyword="그날", sentences=2, seed=3, memory=MemorySettings(order=4, weight=0.8)
+    )
+    assert sum("달물" in text for text in remembered) > sum("달물" in text for text in plain)
+
+
+def test_a_fixed_seed_reproduces_a_sample_with_memory_and_adaptation(bundle):
+    options = {"memory": MemorySettings(weight=0.5), "adapt": AdaptSettings(lr=0.1, window=16), "seed": 11}
+    first = "".join(generate(bundle, story=STORY, keyword="거위는", adapters=AdaptedStates(), cache_key="a", **options))
+    again = "".join(generate(bundle, story=STORY, keyword="거위는", adapters=AdaptedStates(), cache_key="a", **options))
+    assert first == again
+
+
+def test_the_adapted_copy_is_kept_per_story_and_model_and_reads_only_what_is_new(bundle):
+    states = AdaptedStates()
+    settings = AdaptSettings(lr=0.1, window=16)
+    ids = tuple(bundle.vocab.encode(STORY))
+    first = states.adapted(bundle, ids[:30], key="novel-1", style_index=0, settings=settings)
+    read_before = first.tokens
+    second = states.adapted(bundle, ids, key="novel-1", style_index=0, settings=settings)
+    assert second is first and second.tokens - read_before == len(ids) - 30  # the new turn only
+    other_novel = states.adapted(bundle, ids, key="novel-2", style_index=0, settings=settings)
+    assert other_novel is not first
+
+
+def test_the_adapted_copy_is_dropped_when_the_story_or_the_model_changes(bundle, trained):
+    states = AdaptedStates()
+    settings = AdaptSettings(lr=0.1, window=16)
+    ids = tuple(bundle.vocab.encode(STORY))
+    first = states.adapted(bundle, ids, key="novel-1", style_index=0, settings=settings)
+    rewritten = states.adapted(bundle, ids[:-5] + ids[-4:], key="novel-1", style_index=0, settings=settings)
+    assert rewritten is not first  # a removed turn: read again from the start
+    reloaded = load_checkpoint(trained.last_path)  # another model id, as after makedata
+    again = states.adapted(reloaded, ids, key="novel-1", style_index=0, settings=settings)
+    assert again is not rewritten and len(states) == 2
+
+
+def test_the_copy_index_finds_a_copied_span_and_nothing_else():
+    index = CopyIndex.build([DUCK_STORY, GOOSE_STORY])
+    copied = canonical(DUCK_STORY)[10:50]
+    assert index.has(copied)
+    assert not index.has("가" * 40)
+    assert index.copies("새 글입니다. " + copied + " 끝.")
+    assert not index.copies(canonical(DUCK_STORY)[10:49])  # 39 characters are not a copy
+
+
+def test_a_line_break_does_not_hide_a_copy():
+    index = CopyIndex.build([DUCK_STORY])
+    lines = DUCK_STORY.splitlines()
+    assert index.copies(canonical(lines[1] + "   " + lines[2]))
+
+
+def test_training_writes_the_copy_index_and_loading_picks_it_up(trained, bundle):
+    assert (trained.best_path.parent / FILE).is_file()
+    assert bundle.copy_index is not None and len(bundle.copy_index) > 0
+
+
+def test_a_checkpoint_without_a_copy_index_still_loads(trained, tmp_path):
+    import shutil
+
+    shutil.copy(trained.best_path, tmp_path / "best.pt")
+    old = load_checkpoint(tmp_path / "best.pt")
+    assert old.copy_index is None
+    assert "".join(generate(old, story="", keyword="오리는", seed=1, sentences=1))
+
+
+def test_the_copy_guard_stops_the_model_reciting_its_training_text(bundle):
+    # The tiny model has all but memorised its stories: greedy decoding recites them.
+    training = DUCK_STORY + "\n" + GOOSE_STORY
+    options = {"story": "", "keyword": "오리는", "sentences": 4, "temperature": 0.0, "memory": OFF}
+    recited = "".join(generate(bundle, copy_guard=False, **options))
+    guarded = "".join(generate(bundle, copy_guard=True, **options))
+    assert longest_copy(recited, training) >= 40
+    assert longest_copy(guarded, training) < 40
+    assert guarded.startswith("오리는")
+
+
+def test_longest_copy_measures_the_longest_shared_span():
+    assert longest_copy("가나다라마바", "xx다라마yy") == 3
+    assert longest_copy("", "abc") == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: MemorySettings(weight=1.0), "weight"),
+        (lambda: MemorySettings(order=0), "order"),
+        (lambda: AdaptSettings(lr=-0.1), "learning rate"),
+        (lambda: AdaptSettings(window=2), "window"),
+    ],
+)
+def test_bad_settings_get_one_clear_line(make, message):
+    with pytest.raises(GenerationError, match=message):
+        make()
+
+
+def test_the_command_line_refuses_a_bad_memory_weight(capsys):
+    from engine import cli
+
+    code = cli.main(["generate", "--ckpt-dir", ".", "--prime", "오리", "--memory", "1.5"])
+    assert code != 0
+    assert "memory's weight" in capsys.readouterr().err

@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 if TYPE_CHECKING:
+    from engine.adapt import AdaptedStates
     from engine.checkpoint import Bundle
     from engine.generate import StateCache
     from management.models import ModelVersion
 
 _lock = threading.Lock()
 _bundles: dict[int, Bundle] = {}
-_state_cache: StateCache | None = None
+_per_process_caches: dict[str, Any] = {}
 
 
 def model_root() -> Path:
@@ -39,6 +40,13 @@ def device() -> str:
 
 def checkpoint_path(version: ModelVersion) -> Path:
     return model_root() / version.directory / version.checkpoint
+
+
+def has_copy_index(version: ModelVersion) -> bool:
+    """Whether the version's training wrote the index the copy guard needs (models before it did not)."""
+    from engine.copyguard import FILE
+
+    return (model_root() / version.directory / FILE).is_file()
 
 
 def active_version() -> ModelVersion | None:
@@ -76,13 +84,61 @@ def bundle_for(version: ModelVersion) -> Bundle:
 
 
 def state_cache() -> StateCache:
-    global _state_cache
+    """This process's story states (hidden state and memory after each novel's story so far)."""
     from engine.generate import StateCache
 
+    return _per_process("states", StateCache)
+
+
+def adapted_states() -> AdaptedStates:
+    """This process's copies of the model adapted to each novel's story."""
+    from engine.adapt import AdaptedStates
+
+    return _per_process("adapted", AdaptedStates)
+
+
+def _per_process(name: str, make: Callable[[], Any]) -> Any:
     with _lock:
-        if _state_cache is None:
-            _state_cache = StateCache()
-        return _state_cache
+        if name not in _per_process_caches:
+            _per_process_caches[name] = make()
+        return _per_process_caches[name]
+
+
+def generation_options() -> dict:
+    """What the settings turn on or off in generation: the story's memory and the copy guard."""
+    from engine.generate import DEFAULT_MEMORY
+    from engine.memory import MemorySettings
+
+    memory = MemorySettings(order=DEFAULT_MEMORY.order, weight=settings.ENGINE_STORY_MEMORY)
+    return {"memory": memory, "copy_guard": settings.ENGINE_COPY_GUARD}
+
+
+def adaptation() -> dict:
+    """The story adaptation the settings ask for, with this process's adapted copies (one per novel)."""
+    from engine.adapt import AdaptSettings
+
+    return {"adapt": AdaptSettings(lr=settings.ENGINE_STORY_ADAPT), "adapters": adapted_states()}
+
+
+def prepare_story(*, version: ModelVersion, novel_id: int, story: str, style: str | None) -> None:
+    """Bring the novel's story state and adapted copy up to date now, so that its next turn starts at once."""
+    from engine.generate import prepare
+
+    bundle = bundle_for(version)
+    known_style = style if style and style in bundle.vocab.styles else None
+    prepare(
+        bundle,
+        story=story,
+        style=known_style,
+        cache=state_cache(),
+        cache_key=story_key(novel_id, version),
+        memory=generation_options()["memory"],
+        **adaptation(),
+    )
+
+
+def story_key(novel_id: int, version: ModelVersion) -> str:
+    return f"novel-{novel_id}/model-{version.pk}"
 
 
 def generate_text(
@@ -110,7 +166,9 @@ def generate_text(
         style=known_style,
         seed=seed,
         cache=state_cache(),
-        cache_key=f"novel-{novel_id}/model-{version.pk}",
+        cache_key=story_key(novel_id, version),
+        **generation_options(),
+        **adaptation(),
     )
 
 
@@ -123,7 +181,14 @@ def generate_candidates(
     bundle = bundle_for(version)
     known_style = style if style and style in bundle.vocab.styles else None
     return engine_candidates(
-        bundle, n=n, story=story, keyword=keyword, sentences=sentences, style=known_style, seed=seed
+        bundle,
+        n=n,
+        story=story,
+        keyword=keyword,
+        sentences=sentences,
+        style=known_style,
+        seed=seed,
+        **generation_options(),
     )
 
 

@@ -40,8 +40,19 @@ def model_page(request: HttpRequest) -> HttpResponse:
             "versions": versions,
             "runs": runs,
             "can_rollback": request.user.is_staff,
+            "writing": writing_settings(active),
         },
     )
+
+
+def writing_settings(active: ModelVersion | None) -> dict:
+    """What generation uses now, for the model page: the story's memory and the copy guard."""
+    options = engine_adapter.generation_options()
+    return {
+        "memory_weight": options["memory"].weight,
+        "copy_guard": options["copy_guard"],
+        "copy_index": active is not None and engine_adapter.has_copy_index(active),
+    }
 
 
 @require_POST

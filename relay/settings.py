@@ -24,13 +24,21 @@ def envbool(name: str, default: bool) -> bool:
 
 
 def envint(name: str, default: int) -> int:
+    return _envnumber(name, default, int, "an integer")
+
+
+def envfloat(name: str, default: float) -> float:
+    return _envnumber(name, default, float, "a number")
+
+
+def _envnumber(name: str, default, kind: type, what: str):
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        return kind(value)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from exc
+        raise ImproperlyConfigured(f"{name} must be {what}, not {value!r}") from exc
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -239,6 +247,18 @@ MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
 MODEL_KEEP = envint("MODEL_KEEP", 10)
 # "auto" picks CUDA when torch sees a GPU.
 ENGINE_DEVICE = os.environ.get("ENGINE_DEVICE", "auto")
+# How much the story's own text counts when the AI writes (engine/memory.py):
+# 0 turns the story's memory off, so the AI writes from what it read elsewhere alone.
+ENGINE_STORY_MEMORY = envfloat("ENGINE_STORY_MEMORY", 0.5)
+if not 0.0 <= ENGINE_STORY_MEMORY < 1.0:
+    raise ImproperlyConfigured(f"ENGINE_STORY_MEMORY must be at least 0 and below 1, not {ENGINE_STORY_MEMORY}")
+# How fast the model learns from the story before it writes (engine/adapt.py: a few
+# gradient steps on the story, kept per novel); 0 turns it off.
+ENGINE_STORY_ADAPT = envfloat("ENGINE_STORY_ADAPT", 0.1)
+if not 0.0 <= ENGINE_STORY_ADAPT <= 1.0:
+    raise ImproperlyConfigured(f"ENGINE_STORY_ADAPT must be between 0 and 1, not {ENGINE_STORY_ADAPT}")
+# The AI never writes 40 characters in a row that a training text holds (engine/copyguard.py); 0 allows it.
+ENGINE_COPY_GUARD = envbool("ENGINE_COPY_GUARD", True)
 # The first start's demo model trains this long at most (manage.py bootstrap_demo, make run).
 DEMO_TRAIN_SECONDS = envint("DEMO_TRAIN_SECONDS", 150)
 # makedata compares a new model with the active one only on at least this many

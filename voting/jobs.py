@@ -186,6 +186,18 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
     except Exception as exc:  # any failure is one failed attempt, never a dead worker
         log.exception("job %s, attempt %s failed", job.pk, attempt)
         attempt_failed(job, worker=worker, attempt=attempt, reason=str(exc) or exc.__class__.__name__)
+        return
+    prepare_next_turn(job)
+
+
+def prepare_next_turn(job: GenerationJob) -> None:
+    """Read the story with its new turn now, while nobody waits, so the novel's next turn starts at once."""
+    try:
+        engine_adapter.prepare_story(
+            version=job.model_version, novel_id=job.novel_id, story=story_text(job.novel_id), style=job.style or None
+        )
+    except Exception:  # the next turn reads what this could not: slower, never wrong
+        log.exception("could not read novel %s ahead of its next turn", job.novel_id)
 
 
 # Characters of the cleaned text kept back while more comes: a run that cleaning

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from django.urls import reverse
 
 from management.charts import loss_curve_svg
@@ -57,3 +59,33 @@ def test_the_admin_lists_versions_with_figures_and_shows_the_curve(client, tiny_
 
     assert "tiny" in listing and "5.0" in listing
     assert '<svg class="loss-curve"' in detail
+
+
+def test_it_says_what_the_ai_uses_when_it_writes(client, active_model):
+    page = client.get(reverse("models")).content.decode()
+
+    assert 'data-memory="on"' in page and "이야기 기억" in page
+    assert 'data-copy-guard="on"' in page
+
+
+def test_it_says_when_a_model_has_no_copy_index_yet(client, active_model, settings, tmp_path):
+    # A version trained before copy indexes existed: its folder holds the checkpoint alone.
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(settings.MODEL_DIR / active_model.directory / active_model.checkpoint, old)
+    settings.MODEL_DIR = tmp_path
+    active_model.directory = "old"
+    active_model.save()
+
+    page = client.get(reverse("models")).content.decode()
+
+    assert 'data-copy-guard="no-index"' in page
+
+
+def test_it_says_when_the_story_memory_and_copy_guard_are_turned_off(client, active_model, settings):
+    settings.ENGINE_STORY_MEMORY = 0.0
+    settings.ENGINE_COPY_GUARD = False
+
+    page = client.get(reverse("models")).content.decode()
+
+    assert 'data-memory="off"' in page and 'data-copy-guard="off"' in page

@@ -85,3 +85,15 @@ def test_postgresql_connections_are_kept_for_reuse_unless_told_otherwise(monkeyp
 
     assert (kept["CONN_MAX_AGE"], kept["CONN_HEALTH_CHECKS"]) == (60, True)
     assert fresh["CONN_MAX_AGE"] == 0
+
+
+def test_a_story_memory_weight_out_of_range_is_refused_with_one_line():
+    proc = run_check({"ENGINE_STORY_MEMORY": "1.5"})
+    assert proc.returncode != 0
+    assert "ENGINE_STORY_MEMORY must be at least 0 and below 1, not 1.5" in proc.stderr
+
+
+def test_an_adaptation_rate_that_is_not_a_number_is_refused_with_one_line():
+    proc = run_check({"ENGINE_STORY_ADAPT": "fast"})
+    assert proc.returncode != 0
+    assert "ENGINE_STORY_ADAPT must be a number, not 'fast'" in proc.stderr

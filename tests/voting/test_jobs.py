@@ -288,3 +288,29 @@ def test_it_keeps_the_heartbeat_while_the_engine_is_busy_without_writing(editor,
             lambda: GenerationJob.objects.get(pk=job.pk).heartbeat_at > job.heartbeat_at, what="a heartbeat written"
         )
     assert requeue_stale_jobs(timeout_s=1.5) == 0
+
+
+def test_after_a_turn_the_worker_reads_the_story_ahead_of_the_next_turn(novel, closed_round, active_model):
+    from engine.generate import story_ids
+    from management import engine_adapter
+
+    run_next_job(worker="test")
+
+    bundle = engine_adapter.bundle_for(active_model)
+    key = engine_adapter.story_key(novel.pk, active_model)
+    ids = story_ids(bundle.vocab, story_text(novel.pk), 0)
+    state = engine_adapter.state_cache().get(key, bundle.model_id, 0)
+    assert state is not None and state.ids == ids
+    assert engine_adapter.adapted_states().read(key, bundle.model_id, 0) == ids
+
+
+def test_a_failure_to_read_ahead_does_not_fail_the_turn(novel, closed_round, active_model, monkeypatch):
+    from management import engine_adapter
+
+    def broken(**kwargs):
+        raise RuntimeError("no memory left")
+
+    monkeypatch.setattr(engine_adapter, "prepare_story", broken)
+    job = run_next_job(worker="test")
+
+    assert job.status == "done" and job.turn is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from engine.cli import EXPECTED_ERRORS, RESULT_PATH, generate_to_file, parse_epoch
@@ -23,6 +24,23 @@ class Command(BaseCommand):
         parser.add_argument("--temperature", type=float, default=0.8)
         parser.add_argument("--device", default="cpu")
         parser.add_argument("--result", type=Path, default=RESULT_PATH, help="where the text so far is kept")
+        parser.add_argument(
+            "--memory",
+            type=float,
+            metavar="WEIGHT",
+            help="how much the story's own text counts, 0 to <1 (default: ENGINE_STORY_MEMORY; 0 off)",
+        )
+        parser.add_argument(
+            "--adapt",
+            type=float,
+            metavar="LR",
+            help="how fast the model learns from the story before it writes, 0 to 1 (default: ENGINE_STORY_ADAPT; 0 off)",
+        )
+        parser.add_argument(
+            "--no-copy-guard",
+            action="store_true",
+            help="allow 40 or more characters copied verbatim from the training text (default: ENGINE_COPY_GUARD)",
+        )
 
     def handle(self, *args, **options) -> None:
         def show(piece: str) -> None:
@@ -42,6 +60,9 @@ class Command(BaseCommand):
                 temperature=options["temperature"],
                 device=options["device"],
                 on_piece=show,
+                memory_weight=settings.ENGINE_STORY_MEMORY if options["memory"] is None else options["memory"],
+                copy_guard=settings.ENGINE_COPY_GUARD and not options["no_copy_guard"],
+                adapt_lr=settings.ENGINE_STORY_ADAPT if options["adapt"] is None else options["adapt"],
             )
         except EXPECTED_ERRORS as error:
             raise CommandError(str(error)) from None

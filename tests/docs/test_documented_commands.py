@@ -479,6 +479,21 @@ def run_bench_engine(command: Command, tmp_path: Path) -> None:
     assert "held-out bits/char" in output
 
 
+def run_bench_quality(command: Command, tmp_path: Path) -> None:
+    """bench/quality.py on ten short novels, two seconds a side, one continuation each (the documents: 1,200 s)."""
+    text = substituted(
+        command.text,
+        [
+            (".venv/bin/python bench/quality.py", f"{shlex.quote(PYTHON)} bench/quality.py"),
+            ("--budget 1200", "--budget 2"),
+            ("--out bench/results/quality.txt", f"--out {tmp_path}/quality.txt"),
+        ],
+    )
+    output = sh(f"{text} --per-novel 1 --corpus {small_corpus(tmp_path)}", cwd=ROOT)
+    assert "continuation bits/char" in output and "longest span copied" in output
+    assert (tmp_path / "quality.txt").read_text(encoding="utf-8").count("held-out bits/char") >= 3
+
+
 def small_corpus(tmp_path: Path) -> Path:
     """Ten short novels named as the corpus's are ("N_Title.txt"); the sixth is held out."""
     corpus = tmp_path / "corpus"
@@ -560,6 +575,7 @@ RELAYWORKER = "manage.py relayworker [--name N] [--poll S] [--once]"
 README_ENGINE_LAST = 'python -m engine generate --ckpt-dir var/run1 --epoch 3 --prime "그리고" --len 5 --resume'
 ENGINE_MD_RESUME = 'python -m engine generate --ckpt-dir save/ --epoch 20 --prime "거위?" --len 10 --resume'
 BENCH_ENGINE = "python bench/engine.py --budget 240"
+BENCH_QUALITY = ".venv/bin/python bench/quality.py --budget 1200 --out bench/results/quality.txt"
 
 # Every documented command and the test that runs it: a runner and the profile it runs in (None: both),
 # or the documented command whose test runs this one too.
@@ -598,6 +614,11 @@ RUNNERS: dict[str, tuple[Runner, pytest.MarkDecorator | None] | str] = {
     'python3 -m pytest tests/engine -p no:django -k "not morph"': (run_engine_tests, embedded_only),
     "bench/engine.py --budget 240": BENCH_ENGINE,
     BENCH_ENGINE: (run_bench_engine, embedded_only),
+    BENCH_QUALITY: (run_bench_quality, embedded_only),
+    'python -m engine generate --ckpt-dir save/ --prime "거위?" --memory 0 --adapt 0 --no-copy-guard': (
+        run_engine_synopsis,
+        embedded_only,
+    ),
     "python bench/engine.py --device cuda": (run_bench_engine, embedded_only),
     ".venv/bin/python bench/load.py": (run_bench_load, embedded_only),
     ".venv/bin/python bench/load.py --profiles scaled --clients 300 --rates 10,50 --step 5": (

@@ -1,0 +1,386 @@
+"""Benchmark: does the AI write this novel, not the ones it read? Measured like a reader, beside counting.
+
+    .venv/bin/python bench/quality.py                      # 1,200 s of training per side: about 50 minutes
+    .venv/bin/python bench/quality.py --quick              # a smoke test, a few minutes
+    .venv/bin/python bench/quality.py --out bench/results/quality.txt
+
+On the 36/4 whole-novel split of bench/engine.py (every tenth novel of
+../shared/corpus/koconovel held out whole), the engine in its default
+configuration and the original tool's configuration (bench/reference_gru.py)
+each train for the same wall-clock budget; a Kneser-Ney character 4-gram
+counts the same training text. Then, on the held-out novels only:
+
+- held-out bits/char, each novel read from its start: the 4-gram, the
+  reference, the engine alone, and the engine as the site writes with it (the
+  story's memory, engine/memory.py, and adaptation to the story, engine/adapt.py);
+- continuation bits/char: each novel's second half read after its first half,
+  without and with each part;
+- names: the proper nouns (Mecab NNP) of 300-character continuations of each
+  novel's opening, by where they come from: the story, only the training
+  text, or neither;
+- copying: the longest span of each continuation found verbatim in the
+  training text (the copy guard, engine/copyguard.py, on and off);
+- keyword inclusion, repeated 10-character windows, time to first character
+  once the story's state is ready, characters per second for one stream, and
+  what each part costs in time.
+
+It prints figures, not the pass/fail of a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.engine import CORPUS, Report, default_threads, kneser_ney_bpc, repetition  # noqa: E402
+from bench.reference_gru import evaluate_reference, train_reference  # noqa: E402
+from engine.adapt import NONE as NO_ADAPT  # noqa: E402
+from engine.adapt import AdaptedStates  # noqa: E402
+from engine.checkpoint import Bundle, load_checkpoint  # noqa: E402
+from engine.copyguard import longest_copy  # noqa: E402
+from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate  # noqa: E402
+from engine.memory import OFF  # noqa: E402
+from engine.morph import pos  # noqa: E402
+from engine.text import normalize, read_text, split_sentences  # noqa: E402
+from engine.train import Source, TrainConfig, continuation_bpc, train  # noqa: E402
+
+# One keyword per continuation of an opening: ordinary words a reader might propose.
+KEYWORDS = ("그날", "밤", "어머니", "편지", "비", "길", "돈", "웃음", "눈물", "집", "아침", "소리", "바람", "술", "꿈")
+OPENING_CHARS = 3000
+CONTINUATION_CHARS = 300
+
+
+@dataclass
+class Mode:
+    """How the engine writes: which parts are on."""
+
+    name: str
+    memory: object
+    adapt: object
+    copy_guard: bool
+
+
+PLAIN = Mode("engine alone", OFF, NO_ADAPT, False)
+MEMORY = Mode("+ story memory", DEFAULT_MEMORY, NO_ADAPT, True)
+ADAPT = Mode("+ adaptation", OFF, DEFAULT_ADAPT, True)
+SITE = Mode("as the site writes (memory, adaptation, copy guard)", DEFAULT_MEMORY, DEFAULT_ADAPT, True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--budget", type=float, default=1200.0, help="training seconds per side (default 1200)")
+    parser.add_argument("--threads", type=int, default=default_threads(), help="torch threads (default: 1 on 2 cores)")
+    parser.add_argument("--per-novel", type=int, default=15, help="continuations of each held-out opening")
+    parser.add_argument("--quick", action="store_true", help="small budget, few continuations: a smoke test")
+    parser.add_argument("--out", type=Path, help="also write the report here")
+    args = parser.parse_args()
+    if args.quick:
+        args.budget = min(args.budget, 30.0)
+        args.per_novel = min(args.per_novel, 2)
+    report = Report(args.out)
+    Quality(args, report).run()
+    report.close()
+
+
+class Quality:
+    def __init__(self, args: argparse.Namespace, report: Report) -> None:
+        self.args = args
+        self.say = report.say
+        self.rows: list[tuple[str, str, str, str]] = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-quality-"))
+        paths = sorted(args.corpus.glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
+        if not paths:
+            raise SystemExit(f"no novels in {args.corpus}")
+        heldout = [p for i, p in enumerate(paths) if i % 10 == 5]  # the split of bench/engine.py
+        self.heldout_names = [p.stem for p in heldout]
+        self.sources = [Source(p.stem, read_text(p)) for p in paths if p not in heldout]
+        self.heldout = [normalize(read_text(p)) for p in heldout]
+        self.train_text = "\n".join(normalize(s.text) for s in self.sources)
+
+    def run(self) -> None:
+        torch.set_num_threads(self.args.threads)
+        try:
+            self.header()
+            ngram = self.counting()
+            reference = self.reference()
+            engine = self.engine()
+            self.heldout_bpc(engine, ngram, reference)
+            self.continuation(engine)
+            self.writing(engine)
+            self.speed(engine)
+            self.table()
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def header(self) -> None:
+        say = self.say
+        say(f"# Relay Novel quality benchmark ({time.strftime('%Y-%m-%d %H:%M')})")
+        say(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, CPU only")
+        say(f"threads: {self.args.threads}; load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        say(
+            f"training: {len(self.sources)} novels ({len(self.train_text):,} chars); held out whole: "
+            f"{', '.join(self.heldout_names)} ({sum(map(len, self.heldout)):,} chars)"
+        )
+        say(f"budget: {self.args.budget:.0f} s of training per side{' (--quick)' if self.args.quick else ''}")
+        say(f"site defaults: memory {DEFAULT_MEMORY}, adaptation {DEFAULT_ADAPT}")
+        say()
+
+    # -- the three sides -----------------------------------------------------------
+
+    def counting(self) -> float:
+        start = time.perf_counter()
+        bpc = kneser_ney_bpc(self.train_text, "\n".join(self.heldout))
+        self.say(f"4-gram (Kneser-Ney): held-out {bpc:.3f} bits/char [{time.perf_counter() - start:.0f} s]")
+        return bpc
+
+    def reference(self) -> float:
+        run = train_reference(self.train_text, budget_s=self.args.budget)
+        bpc = evaluate_reference(run, self.heldout)
+        self.say(f"reference: {run.chars:,} chars in {run.seconds:.0f} s; held-out {bpc:.3f} bits/char")
+        return bpc
+
+    def engine(self) -> Bundle:
+        config = TrainConfig(epochs=1000, time_budget_s=self.args.budget, device="cpu", num_threads=self.args.threads)
+        result = train(self.sources, out_dir=self.tmp / "engine", train_config=config, log=self.say)
+        bundle = load_checkpoint(result.best_path)
+        self.say(
+            f"engine: {bundle.model.num_parameters():,} parameters, {result.train_chars:,} chars in "
+            f"{result.seconds:.0f} s, best validation {result.val_bpc:.3f} bits/char; "
+            f"copy index of {len(bundle.copy_index or ()):,} spans"
+        )
+        return bundle
+
+    # -- figures -------------------------------------------------------------------
+
+    def heldout_bpc(self, engine: Bundle, ngram: float, reference: float) -> None:
+        self.rows.append(("held-out bits/char, character 4-gram", f"{ngram:.3f}", "(the yardstick)", ""))
+        self.rows.append(("held-out bits/char, original configuration", f"{reference:.3f}", "", ""))
+        for mode in (PLAIN, SITE):
+            bits = chars = 0.0
+            for text in self.heldout:
+                bits += continuation_bpc(engine, "", text, memory=mode.memory, adapt=mode.adapt) * len(text)
+                chars += len(text)
+            bpc = bits / chars
+            ratio = bpc / ngram
+            verdict = f"{'met' if ratio <= 0.88 else 'NOT met'} ({ratio:.2f}x the 4-gram)"
+            self.rows.append((f"held-out bits/char, {mode.name}", f"{bpc:.3f}", "<= 0.88x 4-gram", verdict))
+
+    def continuation(self, engine: Bundle) -> None:
+        scores = {}
+        for mode in (PLAIN, MEMORY, ADAPT, SITE):
+            values = []
+            for text in self.heldout:
+                half = len(text) // 2
+                values.append(continuation_bpc(engine, text[:half], text[half:], memory=mode.memory, adapt=mode.adapt))
+            scores[mode.name] = statistics.mean(values)
+            self.say(f"continuation bits/char, {mode.name}: {' '.join(f'{v:.3f}' for v in values)}")
+        plain = scores[PLAIN.name]
+        for mode in (MEMORY, ADAPT, SITE):
+            gain = plain - scores[mode.name]
+            target = ">= 0.3 lower" if mode is SITE else "(reported)"
+            verdict = (
+                f"{'met' if gain >= 0.3 else 'NOT met'} ({gain:.2f} lower)" if mode is SITE else f"{gain:.2f} lower"
+            )
+            self.rows.append((f"continuation bits/char, {mode.name}", f"{scores[mode.name]:.3f}", target, verdict))
+        self.rows.append(("continuation bits/char, engine alone", f"{plain:.3f}", "", ""))
+
+    def openings(self) -> list[tuple[str, str]]:
+        """(story, keyword): each held-out novel's opening (whole sentences up to 3,000 chars), several keywords."""
+        prompts = []
+        for text in self.heldout:
+            story = ""
+            for sentence in split_sentences(text):
+                if len(story) + len(sentence) > OPENING_CHARS:
+                    break
+                story += sentence + "\n"
+            for k in range(self.args.per_novel):
+                prompts.append((story.rstrip("\n"), KEYWORDS[k % len(KEYWORDS)]))
+        return prompts
+
+    def writing(self, engine: Bundle) -> None:
+        prompts = self.openings()
+        for mode in (PLAIN, SITE):
+            texts = self.continuations(engine, prompts, mode)
+            self.names(prompts, texts, mode)
+            copies = sorted(longest_copy(text, self.train_text) for text in texts)
+            p50, top = statistics.median(copies), copies[-1]
+            self.rows.append(
+                (
+                    f"longest span copied from training, p50 / max, {len(texts)} continuations, {mode.name}",
+                    f"{p50:.0f} / {top}",
+                    "max < 40",
+                    "met" if top < 40 else "NOT met",
+                )
+            )
+            if mode is SITE:
+                kept = sum(keyword in text for (_, keyword), text in zip(prompts, texts, strict=True))
+                share = 100 * kept / len(texts)
+                self.rows.append(
+                    ("keyword inclusion (%)", f"{share:.0f}", "100%", "met" if kept == len(texts) else "NOT met")
+                )
+                rep = 100 * statistics.mean(repetition(text) for text in texts)
+                self.rows.append(
+                    ("repeated 10-char windows (%)", f"{rep:.1f}", "< 5%", "met" if rep < 5 else "NOT met")
+                )
+                self.samples(prompts, texts)
+
+    def continuations(self, engine: Bundle, prompts: list[tuple[str, str]], mode: Mode) -> list[str]:
+        cache, adapters = StateCache(), AdaptedStates()
+        texts = []
+        for seed, (story, keyword) in enumerate(prompts):
+            key = f"opening-{hash(story)}"
+            text = "".join(
+                generate(
+                    engine,
+                    story=story,
+                    keyword=keyword,
+                    sentences=100,
+                    max_chars=CONTINUATION_CHARS,
+                    seed=seed,
+                    cache=cache,
+                    cache_key=key,
+                    memory=mode.memory,
+                    adapt=mode.adapt,
+                    adapters=adapters,
+                    copy_guard=mode.copy_guard,
+                )
+            )
+            texts.append(text)
+        return texts
+
+    def names(self, prompts: list[tuple[str, str]], texts: list[str], mode: Mode) -> None:
+        in_story = only_training = invented = 0
+        for (story, keyword), text in zip(prompts, texts, strict=True):
+            for name in proper_nouns(text[len(keyword) :]):
+                if name in story:
+                    in_story += 1
+                elif name in self.train_text:
+                    only_training += 1
+                else:
+                    invented += 1
+        total = in_story + only_training + invented
+        if not total:
+            self.rows.append((f"names (NNP), {mode.name}", "none written", "", ""))
+            return
+        story_share, training_share = 100 * in_story / total, 100 * only_training / total
+        self.say(
+            f"names, {mode.name}: {total} in all; {in_story} from the story, {only_training} only in the "
+            f"training text, {invented} in neither"
+        )
+        self.rows.append(
+            (
+                f"names from the story (%), {mode.name}",
+                f"{story_share:.0f}% of {total}",
+                ">= 70%",
+                "met" if story_share >= 70 else "NOT met",
+            )
+        )
+        self.rows.append(
+            (
+                f"names found only in training text (%), {mode.name}",
+                f"{training_share:.0f}",
+                "<= 10%",
+                "met" if training_share <= 10 else "NOT met",
+            )
+        )
+
+    def samples(self, prompts: list[tuple[str, str]], texts: list[str]) -> None:
+        self.say()
+        self.say("samples as the site writes (one per held-out opening, the first keyword):")
+        for number in range(0, len(prompts), self.args.per_novel):
+            story, keyword = prompts[number]
+            self.say(f"  story ends {story[-30:]!r}, keyword {keyword!r}:")
+            self.say(f"    {texts[number]!r}")
+        self.say()
+
+    def speed(self, engine: Bundle) -> None:
+        story, keyword = self.openings()[0]
+        turn = self.heldout[0][len(story) : len(story) + CONTINUATION_CHARS]
+        for mode in (PLAIN, SITE):
+            cache, adapters = StateCache(), AdaptedStates()
+            options = {"memory": mode.memory, "adapt": mode.adapt, "adapters": adapters, "copy_guard": mode.copy_guard}
+            list(generate(engine, story=story, sentences=1, cache=cache, cache_key="s", seed=0, **options))  # ready
+            firsts = []
+            for seed in range(20):
+                start = time.perf_counter()
+                stream = generate(
+                    engine, story=story, keyword=keyword, cache=cache, cache_key="s", seed=seed, **options
+                )
+                next(stream)
+                next(stream)  # the keyword comes first; the second piece is the model's first character
+                firsts.append(time.perf_counter() - start)
+                stream.close()
+            first_ms = 1000 * statistics.median(firsts)
+            start = time.perf_counter()
+            n = sum(
+                len(piece)
+                for piece in generate(
+                    engine, story=story, sentences=10_000, max_chars=2000, cache=cache, cache_key="s", seed=1, **options
+                )
+            )
+            per_s = n / (time.perf_counter() - start)
+            self.rows.append(
+                (
+                    f"time to first character, state ready (ms), {mode.name}",
+                    f"{first_ms:.1f}",
+                    "< 20 ms",
+                    "met" if first_ms < 20 else "NOT met",
+                )
+            )
+            self.rows.append(
+                (
+                    f"chars/s, one stream, {mode.name}",
+                    f"{per_s:,.0f}",
+                    ">= 1,000",
+                    "met" if per_s >= 1000 else "NOT met",
+                )
+            )
+        # What adaptation costs per turn: the story was read; one more turn of 300 characters comes.
+        adapters = AdaptedStates()
+        ids = list(engine.vocab.encode(story))
+        adapters.adapted(engine, tuple(ids), key="t", style_index=0, settings=DEFAULT_ADAPT)
+        more = tuple(ids + engine.vocab.encode(turn))
+        start = time.perf_counter()
+        adapters.adapted(engine, more, key="t", style_index=0, settings=DEFAULT_ADAPT)
+        per_turn = 1000 * (time.perf_counter() - start)
+        start = time.perf_counter()
+        adapters.adapted(engine, tuple(ids), key="cold", style_index=0, settings=DEFAULT_ADAPT)
+        cold = 1000 * (time.perf_counter() - start)
+        self.rows.append(("adaptation per 300-character turn (ms, in the worker)", f"{per_turn:.0f}", "(reported)", ""))
+        self.rows.append(
+            (f"adaptation of a {len(story):,}-character story read afresh (ms)", f"{cold:.0f}", "(reported)", "")
+        )
+        self.rows.append(("reranking candidates", "not built", "", "see the README"))
+
+    def table(self) -> None:
+        head = ("figure", "engine", "target", "verdict")
+        widths = [max(len(row[i]) for row in [head, *self.rows]) for i in range(3)]
+        self.say()
+        for row in [head, None, *self.rows]:
+            if row is None:
+                self.say("-" * (sum(widths) + 16))
+                continue
+            self.say(" | ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + " | " + row[3])
+
+
+def proper_nouns(text: str) -> list[str]:
+    """Mecab's NNP morphemes of two syllables or more (one-syllable ones are mostly mis-tags)."""
+    return [surface for surface, tag in pos(text) if tag == "NNP" and len(surface) >= 2]
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,9 @@ RESULT_PATH = Path("generate") / "result.txt"  # relative to the working directo
 STATE_NAME = "state.pt"  # beside result.txt: the text so far and the model's state after it
 STATE_FORMAT = "relay-novel-generate-state"
 EXIT_USAGE = 2
+
+
+DEFAULT_CANDIDATES = 4  # bench/quality.py: picking among 4 brings the story's names, not the training novels'
 
 
 class UsageError(ValueError):
@@ -211,6 +215,7 @@ def generate_to_file(
     memory_weight: float | None = None,
     copy_guard: bool = True,
     adapt_lr: float | None = None,
+    candidates: int = DEFAULT_CANDIDATES,
 ) -> str:
     """Generate ``sentences`` sentences starting with ``prime``; the whole text so far goes to result_path.
 
@@ -225,6 +230,7 @@ def generate_to_file(
     from engine.checkpoint import load_checkpoint
     from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate
     from engine.memory import MemorySettings
+    from engine.rerank import generate_best
 
     memory = (
         DEFAULT_MEMORY if memory_weight is None else MemorySettings(order=DEFAULT_MEMORY.order, weight=memory_weight)
@@ -242,7 +248,10 @@ def generate_to_file(
     if resume:
         story = _load_state(state_path, result_path, bundle, style, cache, memory)
     pieces: list[str] = []
-    for piece in generate(
+    if candidates < 1:
+        raise UsageError("--candidates must be at least 1")
+    write = generate if candidates == 1 else functools.partial(generate_best, n=candidates)
+    for piece in write(
         bundle,
         story=story,
         keyword=prime,
@@ -384,6 +393,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="how fast the model learns from the story before it writes, 0 to 1 (default 0.1; 0 off)",
     )
     gen.add_argument(
+        "--candidates",
+        type=int,
+        default=DEFAULT_CANDIDATES,
+        help="write this many side by side and keep the best (default 4; 1 streams one as it is written)",
+    )
+    gen.add_argument(
         "--no-copy-guard",
         action="store_false",
         dest="copy_guard",
@@ -446,6 +461,7 @@ def _run(args: argparse.Namespace) -> int:
             memory_weight=args.memory_weight,
             copy_guard=args.copy_guard,
             adapt_lr=args.adapt_lr,
+            candidates=args.candidates,
         )
         sys.stdout.write("\n")
     return 0

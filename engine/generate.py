@@ -217,6 +217,8 @@ class _Row:
     forced: list[int] | None = None  # tokens to write regardless, to close a sentence at the cap
     canon: str = ""  # the end of the passage as the copy index sees it
     context: list[int] | None = None  # the last tokens, for the story's memory
+    logprob: float = 0.0  # of the tokens sampled, under the distribution they were drawn from
+    sampled: int = 0
 
     def may_end(self) -> bool:
         return ends_sentence(self.sentence) and self.sentence.count('"') % 2 == 0
@@ -281,6 +283,7 @@ def _generate_rows(
     copy_guard: bool = True,
     adapt: AdaptSettings = NO_ADAPT,
     adapters: AdaptedStates | None = None,
+    fluency: list[float] | None = None,
 ) -> Iterator[list[str]]:
     """Yields, step by step, the new text of each of n rows ("" for rows with nothing new)."""
     _check_args(n, sentences, max_chars, temperature, top_k, top_p, repetition_penalty)
@@ -341,8 +344,11 @@ def _generate_rows(
         if guard is not None:
             _avoid_copies(tokens, adjusted, rows, tables, guard, (temperature, top_k, top_p), rng)
         _apply_forced(tokens, rows)
+        _tally_logprobs(scores, tokens, rows)
         yield _advance(rows, tokens.tolist(), tables, sentences, cap)
         if all(row.done for row in rows):
+            if fluency is not None:  # each row's mean log-probability per token, for whoever chooses among them
+                fluency[:] = [row.logprob / max(1, row.sampled) for row in rows]
             return
         counts[everyone, tokens] += 1
         window.append(tokens)
@@ -379,6 +385,17 @@ def _adapted(
     # The adapter has read every token but the last as an input; reading it gives the next guess.
     hidden, logits = feed(adapted, state.ids[-1:], adapter.hidden, style_index)
     return adapted, replace(state, hidden=hidden, logits=logits[0])
+
+
+def _tally_logprobs(scores: np.ndarray, tokens: np.ndarray, rows: list[_Row]) -> None:
+    """Add each row's log-probability of its token (before the sampler's rules): how fluent it finds its text."""
+    picked = scores[np.arange(len(rows)), tokens]
+    top = scores.max(axis=1)
+    logprobs = picked - top - np.log(np.exp(scores - top[:, None]).sum(axis=1))
+    for row, value in zip(rows, logprobs.tolist(), strict=True):
+        if not row.done:
+            row.logprob += value
+            row.sampled += 1
 
 
 def _remember(logits: np.ndarray, rows: list[_Row], store: StoryMemory) -> np.ndarray:
@@ -580,10 +597,16 @@ def generate(
 
 def generate_candidates(bundle: Bundle, *, n: int, **kwargs) -> list[str]:
     """n continuations of the same story and keyword, sampled side by side in one batch."""
+    return [text for text, _ in generate_scored(bundle, n=n, **kwargs)]
+
+
+def generate_scored(bundle: Bundle, *, n: int, **kwargs) -> list[tuple[str, float]]:
+    """n continuations sampled in one batch, each with the mean log-probability per token of what it sampled."""
     texts = [""] * n
-    for pieces in _generate_rows(bundle, n=n, **_with_defaults(kwargs)):
+    fluency: list[float] = []
+    for pieces in _generate_rows(bundle, n=n, fluency=fluency, **_with_defaults(kwargs)):
         texts = [text + piece for text, piece in zip(texts, pieces, strict=True)]
-    return texts
+    return list(zip(texts, fluency, strict=True))
 
 
 def _with_defaults(kwargs: dict) -> dict:

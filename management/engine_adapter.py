@@ -7,6 +7,7 @@ next generation, without a restart) and keeps one story-state cache per process.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -152,12 +153,16 @@ def generate_text(
     seed: int,
     max_chars: int | None = None,
 ) -> Iterator[str]:
-    """Stream the continuation of a novel's story, piece by piece."""
+    """Stream the continuation of a novel's story, piece by piece (the best of ENGINE_CANDIDATES, when more than 1)."""
     from engine.generate import generate
+    from engine.rerank import generate_best
 
     bundle = bundle_for(version)
     known_style = style if style and style in bundle.vocab.styles else None
-    return generate(
+    write = generate
+    if settings.ENGINE_CANDIDATES > 1:
+        write = functools.partial(generate_best, n=settings.ENGINE_CANDIDATES)
+    return write(
         bundle,
         story=story,
         keyword=keyword,

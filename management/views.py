@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
@@ -46,10 +47,12 @@ def model_page(request: HttpRequest) -> HttpResponse:
 
 
 def writing_settings(active: ModelVersion | None) -> dict:
-    """What generation uses now, for the model page: the story's memory and the copy guard."""
+    """What generation uses now, for the model page: memory, adaptation, candidates and the copy guard."""
     options = engine_adapter.generation_options()
     return {
         "memory_weight": options["memory"].weight,
+        "adapt_lr": settings.ENGINE_STORY_ADAPT,
+        "candidates": settings.ENGINE_CANDIDATES,
         "copy_guard": options["copy_guard"],
         "copy_index": active is not None and engine_adapter.has_copy_index(active),
     }

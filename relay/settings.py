@@ -257,6 +257,12 @@ if not 0.0 <= ENGINE_STORY_MEMORY < 1.0:
 ENGINE_STORY_ADAPT = envfloat("ENGINE_STORY_ADAPT", 0.1)
 if not 0.0 <= ENGINE_STORY_ADAPT <= 1.0:
     raise ImproperlyConfigured(f"ENGINE_STORY_ADAPT must be between 0 and 1, not {ENGINE_STORY_ADAPT}")
+# The AI samples this many passages side by side and keeps the one a reader would
+# (engine/rerank.py: fluent, the story's names, no loops); it then appears at once.
+# 1 streams the one passage character by character as it is sampled.
+ENGINE_CANDIDATES = envint("ENGINE_CANDIDATES", 4)
+if not 1 <= ENGINE_CANDIDATES <= 16:
+    raise ImproperlyConfigured(f"ENGINE_CANDIDATES must be between 1 and 16, not {ENGINE_CANDIDATES}")
 # The AI never writes 40 characters in a row that a training text holds (engine/copyguard.py); 0 allows it.
 ENGINE_COPY_GUARD = envbool("ENGINE_COPY_GUARD", True)
 # The first start's demo model trains this long at most (manage.py bootstrap_demo, make run).

@@ -8,7 +8,7 @@ from engine.adapt import AdaptedStates, AdaptSettings
 from engine.checkpoint import load_checkpoint
 from engine.copyguard import FILE, CopyIndex, canonical, longest_copy
 from engine.errors import GenerationError
-from engine.generate import generate, generate_candidates
+from engine.generate import generate, generate_candidates, generate_scored
 from engine.memory import OFF, MemorySettings
 from engine.train import continuation_bpc
 from tests.engine.conftest import DUCK_STORY, GOOSE_STORY
@@ -143,3 +143,37 @@ def test_the_command_line_refuses_a_bad_memory_weight(capsys):
     code = cli.main(["generate", "--ckpt-dir", ".", "--prime", "오리", "--memory", "1.5"])
     assert code != 0
     assert "memory's weight" in capsys.readouterr().err
+
+
+def test_the_chosen_candidate_is_the_best_by_the_judge(bundle):
+    from engine.rerank import choose, judge
+
+    story = STORY + " 달물이는 웃었다."
+    best = choose(bundle, n=6, story=story, keyword="그날", sentences=2, seed=5)
+    scored = generate_scored(bundle, n=6, story=story, keyword="그날", sentences=2, seed=5)
+    scores = [judge(text, fluency, story=story, keyword="그날").score for text, fluency in scored]
+    assert best.score == max(scores) and best.text in [text for text, _ in scored]
+
+
+def test_the_judge_prefers_the_story_s_names_and_punishes_loops():
+    from engine.rerank import judge
+
+    story = "영희는 철수를 만났다. 철수는 웃었다."
+    with_story_name = judge(" 그날 철수는 울었다.", -2.0, story=story, keyword="그날")
+    with_other_name = judge(" 그날 민수는 울었다.", -2.0, story=story, keyword="그날")
+    looping = judge(" 그날 바다가 보였다. 바다가 보였다. 바다가 보였다.", -2.0, story=story, keyword="그날")
+    assert with_story_name.score > with_other_name.score
+    assert looping.repeated > 0.3 and looping.score < with_story_name.score
+
+
+def test_scored_candidates_carry_a_fluency_that_is_a_log_probability(bundle):
+    scored = generate_scored(bundle, n=3, story=STORY, keyword="오리는", sentences=1, seed=2)
+    assert all(text.startswith(" 오리는") and fluency < 0 for text, fluency in scored)
+
+
+def test_the_command_line_refuses_no_candidates(capsys, trained):
+    from engine import cli
+
+    code = cli.main(["generate", "--ckpt-dir", str(trained.best_path.parent), "--prime", "오리", "--candidates", "0"])
+    assert code != 0
+    assert "--candidates must be at least 1" in capsys.readouterr().err

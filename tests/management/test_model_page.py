@@ -89,3 +89,13 @@ def test_it_says_when_the_story_memory_and_copy_guard_are_turned_off(client, act
     page = client.get(reverse("models")).content.decode()
 
     assert 'data-memory="off"' in page and 'data-copy-guard="off"' in page
+
+
+def test_it_says_whether_the_ai_adapts_to_the_story_and_picks_among_candidates(client, active_model, settings):
+    page = client.get(reverse("models")).content.decode()
+    assert 'data-adapt="on"' in page and 'data-candidates="4"' in page
+
+    settings.ENGINE_STORY_ADAPT = 0.0
+    settings.ENGINE_CANDIDATES = 1
+    page = client.get(reverse("models")).content.decode()
+    assert 'data-adapt="off"' in page and 'data-candidates="1"' in page

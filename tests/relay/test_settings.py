@@ -97,3 +97,9 @@ def test_an_adaptation_rate_that_is_not_a_number_is_refused_with_one_line():
     proc = run_check({"ENGINE_STORY_ADAPT": "fast"})
     assert proc.returncode != 0
     assert "ENGINE_STORY_ADAPT must be a number, not 'fast'" in proc.stderr
+
+
+def test_a_number_of_candidates_out_of_range_is_refused_with_one_line():
+    proc = run_check({"ENGINE_CANDIDATES": "0"})
+    assert proc.returncode != 0
+    assert "ENGINE_CANDIDATES must be between 1 and 16, not 0" in proc.stderr

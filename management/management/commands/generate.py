@@ -37,6 +37,11 @@ class Command(BaseCommand):
             help="how fast the model learns from the story before it writes, 0 to 1 (default: ENGINE_STORY_ADAPT; 0 off)",
         )
         parser.add_argument(
+            "--candidates",
+            type=int,
+            help="write this many side by side and keep the best (default: ENGINE_CANDIDATES; 1 streams one)",
+        )
+        parser.add_argument(
             "--no-copy-guard",
             action="store_true",
             help="allow 40 or more characters copied verbatim from the training text (default: ENGINE_COPY_GUARD)",
@@ -63,6 +68,7 @@ class Command(BaseCommand):
                 memory_weight=settings.ENGINE_STORY_MEMORY if options["memory"] is None else options["memory"],
                 copy_guard=settings.ENGINE_COPY_GUARD and not options["no_copy_guard"],
                 adapt_lr=settings.ENGINE_STORY_ADAPT if options["adapt"] is None else options["adapt"],
+                candidates=settings.ENGINE_CANDIDATES if options["candidates"] is None else options["candidates"],
             )
         except EXPECTED_ERRORS as error:
             raise CommandError(str(error)) from None

@@ -97,6 +97,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small budget, few continuations: a smoke test")
     parser.add_argument("--out", type=Path, help="also write the report here")
     parser.add_argument("--keep", type=Path, help="keep the engine's trained checkpoint in this folder")
+    parser.add_argument(
+        "--speed-only", type=Path, metavar="CKPT", help="only the timings, of this checkpoint (e.g. one --keep kept)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.budget = min(args.budget, 30.0)
@@ -125,6 +128,11 @@ class Quality:
         torch.set_num_threads(self.args.threads)
         try:
             self.header()
+            if self.args.speed_only is not None:
+                self.say(f"timings only, of {self.args.speed_only}")
+                self.speed(load_checkpoint(self.args.speed_only))
+                self.table()
+                return
             ngram = self.counting()
             reference = self.reference()
             engine = self.engine()

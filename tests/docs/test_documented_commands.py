@@ -554,8 +554,8 @@ def run_bench_abuse(command: Command, tmp_path: Path) -> None:
 def run_bench_faults(command: Command, tmp_path: Path) -> None:
     """bench/faults.py postgres: the database cut off and back, for real, on its own database."""
     text = substituted(command.text, [("bench/faults.py", f"{shlex.quote(PYTHON)} bench/faults.py")])
-    output = sh(text, cwd=ROOT, timeout=600)
-    assert "postgres" in output.lower()
+    output = sh(text, cwd=ROOT, env={"FAULTS_RESULTS": str(tmp_path / "faults.txt")}, timeout=600)
+    assert "postgres" in output.lower() and (tmp_path / "faults.txt").is_file()
 
 
 def run_bootstrap_demo(command: Command, tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ from bench.reference_gru import (  # noqa: E402
 from engine.checkpoint import Bundle, load_checkpoint  # noqa: E402
 from engine.generate import StateCache, generate, generate_candidates  # noqa: E402
 from engine.model import GRUConfig, resolve_device  # noqa: E402
+from engine.rerank import repeated_share  # noqa: E402
 from engine.text import read_text, split_sentences  # noqa: E402
 from engine.train import Source, TrainConfig, evaluate_bpc, train  # noqa: E402
 
@@ -394,11 +395,11 @@ class Bench:
         rep_engine, rep_reference, kw_engine, kw_reference = [], [], 0, 0
         for seed, (story, keyword) in enumerate(prompts):
             text = "".join(generate(engine, story=story, keyword=keyword, sentences=100, max_chars=300, seed=seed))
-            rep_engine.append(repetition(text))
+            rep_engine.append(repeated_share(text))
             kw_engine += keyword in text
             logits, h = prime_state(reference, story + "\n" + keyword)
             greedy_text = "".join(greedy(reference, logits, h, 300))
-            rep_reference.append(repetition(greedy_text))
+            rep_reference.append(repeated_share(greedy_text))
             kw_reference += keyword in greedy_text
         share = 100 * statistics.mean(rep_engine)
         ref_share = 100 * statistics.mean(rep_reference)
@@ -487,19 +488,6 @@ def kneser_ney_bpc(train: str, test: str, order: int = 4, discount: float = 0.75
     for i, ch in enumerate(test):
         bits -= math.log2(prob(test[max(0, i - order + 1) : i], ch))
     return bits / len(test)
-
-
-def repetition(text: str, width: int = 10) -> float:
-    """Share of the width-character windows that already occurred earlier in the text."""
-    windows = [text[i : i + width] for i in range(len(text) - width + 1)]
-    if not windows:
-        return 0.0
-    seen: set[str] = set()
-    repeated = 0
-    for window in windows:
-        repeated += window in seen
-        seen.add(window)
-    return repeated / len(windows)
 
 
 if __name__ == "__main__":

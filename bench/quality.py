@@ -45,7 +45,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.engine import CORPUS, Report, default_threads, kneser_ney_bpc, repetition  # noqa: E402
+from bench.engine import CORPUS, Report, default_threads, kneser_ney_bpc  # noqa: E402
 from bench.reference_gru import evaluate_reference, train_reference  # noqa: E402
 from engine.adapt import NONE as NO_ADAPT  # noqa: E402
 from engine.adapt import AdaptedStates  # noqa: E402
@@ -54,7 +54,7 @@ from engine.cli import DEFAULT_CANDIDATES  # noqa: E402
 from engine.copyguard import longest_copy  # noqa: E402
 from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate  # noqa: E402
 from engine.memory import OFF  # noqa: E402
-from engine.rerank import choose, proper_nouns  # noqa: E402
+from engine.rerank import choose, proper_nouns, repeated_share  # noqa: E402
 from engine.text import normalize, read_text, split_sentences  # noqa: E402
 from engine.train import Source, TrainConfig, continuation_bpc, train  # noqa: E402
 
@@ -252,7 +252,7 @@ class Quality:
                 self.rows.append(
                     ("keyword inclusion (%)", f"{share:.0f}", "100%", "met" if kept == len(texts) else "NOT met")
                 )
-                rep = 100 * statistics.mean(repetition(text) for text in texts)
+                rep = 100 * statistics.mean(repeated_share(text) for text in texts)
                 self.rows.append(
                     ("repeated 10-char windows (%)", f"{rep:.1f}", "< 5%", "met" if rep < 5 else "NOT met")
                 )

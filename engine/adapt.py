@@ -59,7 +59,8 @@ class Adapter:
     def __init__(self, bundle: Bundle, settings: AdaptSettings, style_index: int) -> None:
         self.settings = settings
         self.style_index = style_index
-        self.base = {name: p.detach().clone() for name, p in bundle.model.named_parameters()}
+        # The trained weights to decay toward; without decay, no second copy of them is kept.
+        self.base = {name: p.detach().clone() for name, p in bundle.model.named_parameters()} if settings.decay else {}
         self.model: GRUModel = copy.deepcopy(bundle.model)
         self.model.eval()  # dropout off: the steps follow the story, they do not regularise
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr)
@@ -144,11 +145,6 @@ class AdaptedStates:
         with self._lock:
             entry = self._entries.get((key, model_id, style_index))
         return entry[0] if entry is not None else None
-
-    def discard(self, key: str) -> None:
-        with self._lock:
-            for entry in [k for k in self._entries if k[0] == key]:
-                del self._entries[entry]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -226,6 +226,8 @@ def generate_to_file(
         raise UsageError("--prime must not be empty")
     if sentences < 1:
         raise UsageError("--len must be at least 1 (it counts sentences)")
+    if candidates < 1:
+        raise UsageError("--candidates must be at least 1")
     from engine.adapt import AdaptedStates, AdaptSettings
     from engine.checkpoint import load_checkpoint
     from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate
@@ -248,8 +250,6 @@ def generate_to_file(
     if resume:
         story = _load_state(state_path, result_path, bundle, style, cache, memory)
     pieces: list[str] = []
-    if candidates < 1:
-        raise UsageError("--candidates must be at least 1")
     write = generate if candidates == 1 else functools.partial(generate_best, n=candidates)
     for piece in write(
         bundle,
@@ -299,10 +299,7 @@ def _load_state(
     ):
         device = bundle.model.head.weight.device
         ids = tuple(saved["ids"].tolist())
-        store = None
-        if memory.enabled:  # the story's memory is quick to count again from the text's ids
-            store = StoryMemory(memory, len(bundle.vocab))
-            store.extend(ids)
+        store = StoryMemory.of(ids, memory, len(bundle.vocab))  # quick to count again from the text's ids
         state = StoryState(ids=ids, hidden=saved["hidden"].to(device), logits=saved["logits"].to(device), memory=store)
         cache.put("cli", bundle.model_id, index, state)
     return text

@@ -155,10 +155,7 @@ def _story_state(
     else:
         suffix = ids
         hidden, logits = feed(bundle, ids, None, style_index)
-        store = None
-        if memory.enabled:
-            store = StoryMemory(memory, len(bundle.vocab))
-            store.extend(ids)
+        store = StoryMemory.of(ids, memory, len(bundle.vocab))
         kind = "miss"
     state = StoryState(ids=ids, hidden=hidden, logits=logits[0], memory=store)
     if cache is not None and key is not None:
@@ -344,7 +341,8 @@ def _generate_rows(
         if guard is not None:
             _avoid_copies(tokens, adjusted, rows, tables, guard, (temperature, top_k, top_p), rng)
         _apply_forced(tokens, rows)
-        _tally_logprobs(scores, tokens, rows)
+        if fluency is not None:  # only a caller choosing among candidates needs it; a stream skips the work
+            _tally_logprobs(scores, tokens, rows)
         yield _advance(rows, tokens.tolist(), tables, sentences, cap)
         if all(row.done for row in rows):
             if fluency is not None:  # each row's mean log-probability per token, for whoever chooses among them
@@ -389,9 +387,7 @@ def _adapted(
 
 def _tally_logprobs(scores: np.ndarray, tokens: np.ndarray, rows: list[_Row]) -> None:
     """Add each row's log-probability of its token (before the sampler's rules): how fluent it finds its text."""
-    picked = scores[np.arange(len(rows)), tokens]
-    top = scores.max(axis=1)
-    logprobs = picked - top - np.log(np.exp(scores - top[:, None]).sum(axis=1))
+    logprobs = log_softmax(scores)[np.arange(len(rows)), tokens]
     for row, value in zip(rows, logprobs.tolist(), strict=True):
         if not row.done:
             row.logprob += value

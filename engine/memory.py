@@ -53,70 +53,77 @@ class StoryMemory:
     def __init__(self, settings: MemorySettings, vocab_size: int) -> None:
         self.settings = settings
         self.vocab_size = vocab_size
-        self.ids: list[int] = []
+        self.tail: list[int] = []  # the last `order` tokens read: the contexts of what comes next
         # tables[k]: context of k tokens -> {next token: count}
         self.tables: list[dict[tuple[int, ...], dict[int, int]]] = [{} for _ in range(settings.order + 1)]
+
+    @classmethod
+    def of(cls, ids: Sequence[int], settings: MemorySettings, vocab_size: int) -> StoryMemory | None:
+        """The memory after reading ``ids``; None when the settings turn it off."""
+        if not settings.enabled:
+            return None
+        memory = cls(settings, vocab_size)
+        memory.extend(ids)
+        return memory
 
     def extend(self, ids: Sequence[int]) -> None:
         """Read more of the story."""
         order = self.settings.order
-        history = self.ids
+        tail = self.tail
         for token in ids:
-            end = len(history)
+            end = len(tail)
             for k in range(1, min(order, end) + 1):
-                followers = self.tables[k].setdefault(tuple(history[end - k :]), {})
+                followers = self.tables[k].setdefault(tuple(tail[end - k :]), {})
                 followers[token] = followers.get(token, 0) + 1
-            history.append(token)
+            tail.append(token)
+            if len(tail) > order:
+                del tail[0]
 
     def copy(self) -> StoryMemory:
         other = StoryMemory(self.settings, self.vocab_size)
-        other.ids = list(self.ids)
+        other.tail = list(self.tail)
         other.tables = [{ctx: dict(f) for ctx, f in table.items()} for table in self.tables]
         return other
 
-    def predict(self, context: Sequence[int]) -> tuple[np.ndarray, float] | None:
-        """The memory's distribution (V,) after ``context`` and its mixing weight; None when nothing matches."""
-        order = self.settings.order
-        matched: list[dict[int, int]] = []
-        for k in range(1, min(order, len(context)) + 1):
+    def _matched(self, context: Sequence[int]) -> list[tuple[dict[int, int], int]]:
+        """(followers, their total count) of each context the story has seen, shortest first, as long as they match."""
+        matched = []
+        for k in range(1, min(self.settings.order, len(context)) + 1):
             followers = self.tables[k].get(tuple(context[len(context) - k :]))
             if followers is None:
                 break
-            matched.append(followers)
+            matched.append((followers, sum(followers.values())))
+        return matched
+
+    def predict(self, context: Sequence[int]) -> tuple[np.ndarray, float] | None:
+        """The memory's distribution (V,) after ``context`` and its mixing weight; None when nothing matches."""
+        matched = self._matched(context)
         if not matched:
             return None
         probs = np.zeros(self.vocab_size)
-        for followers in matched:  # shortest context first; each longer one refines it
-            total = sum(followers.values())
+        for followers, total in matched:  # shortest context first; each longer one refines it
             distinct = len(followers)
             probs *= distinct / (total + distinct)
             tokens = np.fromiter(followers.keys(), dtype=np.int64, count=distinct)
             counts = np.fromiter(followers.values(), dtype=np.float64, count=distinct)
             probs[tokens] += counts / (total + distinct)
         probs /= probs.sum()
-        return probs, self.weight_for(len(matched), matched[-1])
+        return probs, self._weight(len(matched), matched[-1][1])
 
     def prob(self, context: Sequence[int], token: int) -> tuple[float, float]:
         """``predict`` for one token: its probability under the memory and the mixing weight (0 when no match)."""
-        order = self.settings.order
+        matched = self._matched(context)
+        if not matched:
+            return 0.0, 0.0
         p = mass = 0.0
-        length, last = 0, None
-        for k in range(1, min(order, len(context)) + 1):
-            followers = self.tables[k].get(tuple(context[len(context) - k :]))
-            if followers is None:
-                break
-            total = sum(followers.values())
+        for followers, total in matched:
             distinct = len(followers)
             p = p * distinct / (total + distinct) + followers.get(token, 0) / (total + distinct)
             mass = mass * distinct / (total + distinct) + total / (total + distinct)
-            length, last = k, followers
-        if last is None:
-            return 0.0, 0.0
-        return p / mass, self.weight_for(length, last)
+        return p / mass, self._weight(len(matched), matched[-1][1])
 
-    def weight_for(self, length: int, followers: dict[int, int]) -> float:
+    def _weight(self, length: int, total: int) -> float:
         """Trust in the memory: more for a longer match and for a context seen more often."""
-        total = sum(followers.values())
         return self.settings.weight * (length / self.settings.order) * (total / (total + 1))
 
 

@@ -766,9 +766,7 @@ def continuation_bpc(
     ids = list(story_ids(vocab, story + continuation, index))
     if len(ids) <= head:
         raise GenerationError("the continuation is empty")
-    store = StoryMemory(memory, len(vocab)) if memory.enabled else None
-    if store is not None:
-        store.extend(ids[:head])
+    store = StoryMemory.of(ids[:head], memory, len(vocab))
     nats = 0.0
     chars = 0
     for position, logprobs in _scored_positions(bundle, ids, head, index, adapt):

@@ -126,16 +126,20 @@ def prepare_story(*, version: ModelVersion, novel_id: int, story: str, style: st
     from engine.generate import prepare
 
     bundle = bundle_for(version)
-    known_style = style if style and style in bundle.vocab.styles else None
     prepare(
         bundle,
         story=story,
-        style=known_style,
+        style=_known_style(bundle, style),
         cache=state_cache(),
         cache_key=story_key(novel_id, version),
         memory=generation_options()["memory"],
         **adaptation(),
     )
+
+
+def _known_style(bundle: Bundle, style: str | None) -> str | None:
+    """The style if the model learned it; a source approved after its training is written in no particular style."""
+    return style if style and style in bundle.vocab.styles else None
 
 
 def story_key(novel_id: int, version: ModelVersion) -> str:
@@ -158,7 +162,6 @@ def generate_text(
     from engine.rerank import generate_best
 
     bundle = bundle_for(version)
-    known_style = style if style and style in bundle.vocab.styles else None
     write = generate
     if settings.ENGINE_CANDIDATES > 1:
         write = functools.partial(generate_best, n=settings.ENGINE_CANDIDATES)
@@ -168,7 +171,7 @@ def generate_text(
         keyword=keyword,
         sentences=sentences,
         max_chars=max_chars,
-        style=known_style,
+        style=_known_style(bundle, style),
         seed=seed,
         cache=state_cache(),
         cache_key=story_key(novel_id, version),
@@ -184,14 +187,13 @@ def generate_candidates(
     from engine.generate import generate_candidates as engine_candidates
 
     bundle = bundle_for(version)
-    known_style = style if style and style in bundle.vocab.styles else None
     return engine_candidates(
         bundle,
         n=n,
         story=story,
         keyword=keyword,
         sentences=sentences,
-        style=known_style,
+        style=_known_style(bundle, style),
         seed=seed,
         **generation_options(),
     )

@@ -48,12 +48,11 @@ def model_page(request: HttpRequest) -> HttpResponse:
 
 def writing_settings(active: ModelVersion | None) -> dict:
     """What generation uses now, for the model page: memory, adaptation, candidates and the copy guard."""
-    options = engine_adapter.generation_options()
     return {
-        "memory_weight": options["memory"].weight,
+        "memory_weight": settings.ENGINE_STORY_MEMORY,
         "adapt_lr": settings.ENGINE_STORY_ADAPT,
         "candidates": settings.ENGINE_CANDIDATES,
-        "copy_guard": options["copy_guard"],
+        "copy_guard": settings.ENGINE_COPY_GUARD,
         "copy_index": active is not None and engine_adapter.has_copy_index(active),
     }
 

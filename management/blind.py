@@ -25,6 +25,8 @@ from django.utils import timezone
 
 from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
 from management.services import model_version_activate
+from novels.models import Novel, Turn
+from novels.selectors import story_text
 from relay.errors import Duplicate, InvalidAction, NotAuthenticated, NotFound, RoundClosed
 
 STORY_CHARS = 600  # the end of the story both texts continue, shown above them
@@ -33,9 +35,6 @@ DEFAULT_KEYWORD = "그때"
 
 def blind_round_prompt() -> tuple[Any, str, str] | None:
     """(novel, the end of its story, a keyword) for the next round: the novel most recently written in."""
-    from novels.models import Novel, Turn
-    from novels.selectors import story_text
-
     turn = (
         Turn.objects.filter(novel__status=Novel.Status.OPEN)
         .exclude(status=Turn.Status.REJECTED)

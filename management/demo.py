@@ -14,7 +14,9 @@ from django.contrib.auth import get_user_model
 
 from management import engine_adapter
 from management.models import ModelVersion
+from management.retraining import EXIT_ACTIVATED, Options, run_makedata
 from novels.models import Novel, SourceText
+from novels.services import novel_create, source_text_propose, source_text_review
 
 DEMO_CORPUS = Path(settings.BASE_DIR) / "novels" / "demo_corpus"
 DEMO_TITLE = "등대가 보이는 마을"
@@ -39,8 +41,6 @@ def ensure_admin(*, say: Callable[[str], None]) -> None:
 
 def ensure_novel(*, say: Callable[[str], None]) -> Novel:
     """The demo novel, started from a first human passage."""
-    from novels.services import novel_create
-
     novel = Novel.objects.filter(title=DEMO_TITLE).first()
     if novel is not None:
         return novel
@@ -52,20 +52,19 @@ def ensure_novel(*, say: Callable[[str], None]) -> Novel:
 
 def demo_stories() -> list[tuple[str, str]]:
     """(title, text) of each demo story: the first line of its file is the title."""
-    from engine.text import read_text
-
     stories = []
     for path in sorted(DEMO_CORPUS.glob("*.txt")):
-        title, _, text = read_text(path).strip().partition("\n")
+        title, _, text = engine_adapter.read_text(path).strip().partition("\n")
         stories.append((title.strip(), text.strip()))
     return stories
 
 
 def demo_sources() -> list:
     """The demo stories as engine sources, for benchmarks that need a model without a site."""
-    from engine.train import Source
-
-    return [Source(name=f"demo-{n}", text=text) for n, (_, text) in enumerate(demo_stories(), start=1)]
+    return [
+        engine_adapter.training_source(name=f"demo-{n}", text=text)
+        for n, (_, text) in enumerate(demo_stories(), start=1)
+    ]
 
 
 def ensure_sources(*, say: Callable[[str], None]) -> list[SourceText]:
@@ -74,8 +73,6 @@ def ensure_sources(*, say: Callable[[str], None]) -> list[SourceText]:
     A story is added once: one that exists in any state (an admin may have
     rejected it) is left as it is.
     """
-    from novels.services import source_text_propose, source_text_review
-
     admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
     added = []
     for title, text in demo_stories():
@@ -97,8 +94,6 @@ def ensure_model(*, say: Callable[[str], None], time_budget_s: float = 150.0) ->
     after it fine-tunes on everything this model learned from plus what is
     new, and is judged on the same held-out text.
     """
-    from management.makedata import EXIT_ACTIVATED, Options, run_makedata
-
     active = engine_adapter.active_version()
     if active is not None and engine_adapter.checkpoint_path(active).is_file():
         return active

@@ -1,8 +1,12 @@
-"""The one place where Django reaches the engine.
+"""The one place where Django reaches the engine (an import-linter contract keeps it so).
 
 It decides where model files live and which device runs them, loads the
 active model once per version (so a newly activated model is picked up by the
 next generation, without a restart) and keeps one story-state cache per process.
+
+The engine's text rules (normalising, sentence splitting, Mecab) are light and
+re-exported as they are; whatever needs torch is imported inside the function
+that uses it, so that a web process that never generates never loads torch.
 """
 
 from __future__ import annotations
@@ -10,16 +14,28 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from engine import cli as cli
+from engine.errors import CheckpointError as CheckpointError
+from engine.morph import pos as pos
+from engine.text import TextDecodeError as TextDecodeError
+from engine.text import decode_bytes as decode_bytes
+from engine.text import normalize as normalize
+from engine.text import read_text as read_text
+from engine.text import segments as segments
+from engine.text import visible as visible
+
 if TYPE_CHECKING:
     from engine.adapt import AdaptedStates
     from engine.checkpoint import Bundle
     from engine.generate import StateCache
+    from engine.model import GRUConfig
+    from engine.train import Source, TrainConfig, TrainResult, Watch
     from management.models import ModelVersion
 
 _lock = threading.Lock()
@@ -203,3 +219,72 @@ def forget_loaded_models() -> None:
     """Drop every loaded model (tests, and after a rollback deletes files)."""
     with _lock:
         _bundles.clear()
+
+
+# Training and scoring, for the retraining service, its report and the commands.
+
+
+def check_device(name: str) -> str:
+    """The device a name stands for ("auto" resolved); ValueError with the reason when there is none."""
+    from engine.model import resolve_device
+
+    return resolve_device(name)
+
+
+def load(path: Path, *, device: str) -> Bundle:
+    """A checkpoint loaded afresh (not the shared copy `bundle_for` keeps); CheckpointError when it will not."""
+    from engine.checkpoint import load_checkpoint
+
+    return load_checkpoint(path, device=device)
+
+
+def training_source(*, name: str, text: str) -> Source:
+    """One text to train on; its name is its style (novel-<id>, source-<id>)."""
+    from engine.train import Source
+
+    return Source(name=name, text=text)
+
+
+def model_preset(size: str, vocab_size: int = 1, n_styles: int = 1) -> GRUConfig:
+    """The model shape of a named size (training sizes the vocabulary itself)."""
+    from engine.model import GRUConfig
+
+    return GRUConfig.preset(size, vocab_size, n_styles)
+
+
+def train_config(**config: Any) -> TrainConfig:
+    from engine.train import TrainConfig
+
+    return TrainConfig(**config)
+
+
+def training_watch(**kwargs: Any) -> Watch:
+    """What a training run reports as it goes (progress, a sample now and then)."""
+    from engine.train import Watch
+
+    return Watch(**kwargs)
+
+
+def train(sources: list[Source], **kwargs: Any) -> TrainResult:
+    from engine.train import train as engine_train
+
+    return engine_train(sources, **kwargs)
+
+
+def evaluate_bpc(bundle: Bundle, texts: Sequence[str], *, style: str | None) -> float:
+    from engine.train import evaluate_bpc as engine_evaluate
+
+    return engine_evaluate(bundle, texts, style=style)
+
+
+def unigram_bpc(train_texts: Sequence[str], texts: Sequence[str], *, alphabet: int) -> float:
+    from engine.train import unigram_bpc as engine_unigram
+
+    return engine_unigram(train_texts, texts, alphabet=alphabet)
+
+
+def write_plainly(bundle: Bundle, **kwargs: Any) -> Iterator[str]:
+    """Generation without the site's story state, memory or candidates: the fixed samples and blind rounds."""
+    from engine.generate import generate
+
+    return generate(bundle, **kwargs)

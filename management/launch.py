@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import connection
 
 from management import engine_adapter
-from management.makedata import makedata_lock
 from management.models import TrainingRun
+from management.retraining import makedata_lock
 from management.services import training_run_finish
 from relay.errors import DomainError, PermissionDenied
 

@@ -17,6 +17,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from management import engine_adapter
+from novels.models import Novel, SourceText
+
 # The same for every version: what changes between two versions' texts is the model alone.
 PROMPTS: tuple[tuple[str, str], ...] = (
     ("안개가 짙은 아침이었다. 선착장 끝에 선 수아는 멀리 등대 쪽을 바라보았다.", "그런데"),
@@ -36,13 +39,11 @@ def choices(bpc: float | None) -> int | None:
 
 def by_style(bundle: Any, heldout: Mapping[str, Sequence[str]]) -> dict[str, tuple[float, int]]:
     """Bits per character and characters of each style's held-out blocks."""
-    from engine.train import evaluate_bpc
-
     scores = {}
     for style, texts in heldout.items():
         n = sum(len(t) for t in texts)
         known = style if style in bundle.vocab.styles else None  # a model that never saw the style reads it plain
-        scores[style] = (evaluate_bpc(bundle, texts, style=known), n)
+        scores[style] = (engine_adapter.evaluate_bpc(bundle, texts, style=known), n)
     return scores
 
 
@@ -53,8 +54,6 @@ def weighted(scores: Mapping[str, tuple[float, int]]) -> float:
 
 def source_titles(styles: Sequence[str]) -> dict[str, str]:
     """A readable name for each style: the novel's or the source text's title."""
-    from novels.models import Novel, SourceText
-
     ids = {"novel": [], "source": []}
     for style in styles:
         kind, _, pk = style.partition("-")
@@ -83,8 +82,6 @@ def version_report(
     vocab_size: int,
 ) -> dict[str, Any]:
     """The figures stored with a version (ModelVersion.report)."""
-    from engine.train import unigram_bpc
-
     blocks = [t for texts in heldout.values() for t in texts]
     total = sum(trained.values())
     styles = sorted(set(trained) | set(new), key=lambda s: (-trained.get(s, 0), s))
@@ -93,7 +90,7 @@ def version_report(
         "heldout_chars": sum(n for _, n in new.values()),
         "model_bpc": round(weighted(new), 4),
         "random_bpc": round(math.log2(max(2, vocab_size)), 4),
-        "unigram_bpc": round(unigram_bpc(train_texts, blocks, alphabet=vocab_size), 4),
+        "unigram_bpc": round(engine_adapter.unigram_bpc(train_texts, blocks, alphabet=vocab_size), 4),
         "previous_bpc": round(weighted(previous), 4) if previous else None,
         "by_source": [
             {
@@ -112,12 +109,12 @@ def version_report(
 
 def version_samples(bundle: Any) -> list[dict[str, str]]:
     """The fixed prompts continued by this version, with the same keyword and seed as every other version."""
-    from engine.generate import generate
-
     samples = []
     for story, keyword in PROMPTS:
         text = "".join(
-            generate(bundle, story=story, keyword=keyword, sentences=2, max_chars=SAMPLE_CHARS, seed=SAMPLE_SEED)
+            engine_adapter.write_plainly(
+                bundle, story=story, keyword=keyword, sentences=2, max_chars=SAMPLE_CHARS, seed=SAMPLE_SEED
+            )
         )
         samples.append({"story": story, "keyword": keyword, "text": text.strip()})
     return samples

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from management import engine_adapter
 from management.models import ModelVersion, TrainingRun
 from relay import events
 from relay.errors import DomainError, PermissionDenied
@@ -49,9 +50,7 @@ def model_version_create(
     notes: str = "",
 ) -> ModelVersion:
     """Record a trained model whose files are already in place under MODEL_DIR."""
-    from management.engine_adapter import model_root
-
-    if not (model_root() / directory / checkpoint).is_file():
+    if not (engine_adapter.model_root() / directory / checkpoint).is_file():
         raise ModelFilesMissing(f"{directory}/{checkpoint} is not under MODEL_DIR")
     return ModelVersion.objects.create(
         label=label,
@@ -75,12 +74,10 @@ def model_version_create(
 @transaction.atomic
 def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser | None = None) -> ModelVersion:
     """Make one version the live model: one database change, then tell every open page."""
-    from management.engine_adapter import checkpoint_path
-
     # The version's own row first: a prune (model_files_prune) holding it has
     # either removed the files by now, or waits until this one is active.
     list(ModelVersion.objects.select_for_update().filter(pk=version.pk))
-    if not checkpoint_path(version).is_file():
+    if not engine_adapter.checkpoint_path(version).is_file():
         raise ModelFilesMissing(f"{version.label} 모델의 파일이 없습니다.")
     # Lock the registry rows so two activations cannot both win.
     list(ModelVersion.objects.select_for_update().filter(is_active=True))
@@ -99,9 +96,7 @@ def register_training_result(
     """Record an engine TrainResult whose best checkpoint lies in `directory`."""
     from dataclasses import asdict
 
-    from management.engine_adapter import model_root
-
-    relative = Path(directory).resolve().relative_to(model_root().resolve())
+    relative = Path(directory).resolve().relative_to(engine_adapter.model_root().resolve())
     return model_version_create(
         label=label,
         directory=str(relative),
@@ -125,11 +120,9 @@ def model_files_prune(*, keep: int) -> list[ModelVersion]:
     the history (a version without files shows as such and cannot be put back).
     Rows are locked first, so a version being activated meanwhile is never pruned.
     """
-    from management.engine_adapter import model_root
-
     if keep <= 0:
         return []
-    root = model_root().resolve()
+    root = engine_adapter.model_root().resolve()
     pruned = []
     for version in ModelVersion.objects.select_for_update().order_by("-created_at", "-id")[keep:]:
         folder = (root / version.directory).resolve()
@@ -225,7 +218,6 @@ def training_run_progress(*, run: TrainingRun, progress: Any) -> TrainingRun:
 
 def training_run_watch(*, run: TrainingRun) -> Any:
     """An engine Watch that records a run's progress; a database hiccup costs a reading, never the training."""
-    from engine.train import Watch
 
     def record(progress: Any) -> None:
         try:
@@ -233,7 +225,9 @@ def training_run_watch(*, run: TrainingRun) -> Any:
         except DatabaseError:
             log.warning("recording the progress of training run %s failed", run.pk, exc_info=True)
 
-    return Watch(on_progress=record, story=SAMPLE_STORY, keyword=SAMPLE_KEYWORD, sample_seed=SAMPLE_SEED)
+    return engine_adapter.training_watch(
+        on_progress=record, story=SAMPLE_STORY, keyword=SAMPLE_KEYWORD, sample_seed=SAMPLE_SEED
+    )
 
 
 def _rounded(value: float | None) -> float | None:

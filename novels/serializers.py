@@ -11,7 +11,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from novels.models import Novel, SourceText, Turn
+from novels.selectors import story_text, story_turns
 from relay.api import NFCCharField, stated_rules
+from voting.selectors import active_job, current_round
 from voting.serializers import JobLinkSerializer, RoundBriefSerializer, absolute
 
 NOVEL_RULES = ["round_seconds", "vote_quorum", "min_sentences", "max_sentences", "review_first", "candidates"]
@@ -73,26 +75,18 @@ class NovelDetailSerializer(NovelSerializer):
         read_only_fields = fields
 
     def get_story(self, novel: Novel) -> str:
-        from novels.selectors import story_text
-
         return story_text(novel)
 
     def get_turn_count(self, novel: Novel) -> int:
-        from novels.selectors import story_turns
-
         return story_turns(novel).count()
 
     @extend_schema_field(RoundBriefSerializer(allow_null=True))
     def get_current_round(self, novel: Novel) -> dict | None:
-        from voting.selectors import current_round
-
         round = current_round(novel)
         return RoundBriefSerializer(round, context=self.context).data if round else None
 
     @extend_schema_field(JobLinkSerializer(allow_null=True))
     def get_job(self, novel: Novel) -> dict | None:
-        from voting.selectors import active_job
-
         job = active_job(novel)
         return JobLinkSerializer(job, context=self.context).data if job else None
 

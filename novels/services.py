@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.utils import timezone
 
+from management import engine_adapter
 from novels.models import Novel, SourceText, SourceTextVote, Turn
 from novels.selectors import last_story_turn
 from novels.text_rules import clean_passage, plain, refuse_banned
+from novels.turns import turn_append
 from relay import events
 from relay.errors import (
     Duplicate,
@@ -38,10 +39,6 @@ from relay.errors import (
 from voting import services as voting_services
 from voting.models import Round
 from voting.selectors import active_job, current_round
-
-if TYPE_CHECKING:
-    from management.models import ModelVersion
-    from voting.models import Proposal
 
 TITLE_MAX_CHARS = 200
 PREMISE_MAX_CHARS = 2000
@@ -92,32 +89,6 @@ def _refuse_while_generating(novel: Novel) -> None:
     running = current_round(novel)
     if active_job(novel) is not None or (running is not None and running.status == Round.Status.CANDIDATES):
         raise GenerationBusy()
-
-
-def turn_append(
-    *,
-    novel: Novel,
-    text: str,
-    kind: str,
-    author=None,
-    status: str = Turn.Status.PENDING,
-    proposal: Proposal | None = None,
-    model_version: ModelVersion | None = None,
-) -> Turn:
-    """Add a turn at the end of the story (the novel row must be locked) and tell the page."""
-    last = Turn.objects.filter(novel=novel).aggregate(last=Max("position"))["last"]
-    turn = Turn.objects.create(
-        novel=novel,
-        position=(last or 0) + 1,
-        text=text,
-        kind=kind,
-        author=author,
-        status=status,
-        proposal=proposal,
-        model_version=model_version,
-    )
-    events.turn_added(turn)
-    return turn
 
 
 def _human_turn(novel: Novel, author, text: str) -> Turn:
@@ -310,8 +281,6 @@ def turn_revert_last(*, novel: Novel, reviewer, note: str = "") -> Turn:
 
 
 def _source_body(text: str | None, data: bytes | None, filename: str) -> str:
-    from engine.text import TextDecodeError, decode_bytes
-
     limit = settings.SOURCE_TEXT_MAX_BYTES
     too_large = FileTooLarge(f"{limit // (1024 * 1024) or 1}MB까지 올릴 수 있습니다.")
     if (text is None) == (data is None):
@@ -324,8 +293,8 @@ def _source_body(text: str | None, data: bytes | None, filename: str) -> str:
         if not data.strip():
             raise InvalidFile("빈 파일입니다.")
         try:
-            text = decode_bytes(data, name=filename or "upload.txt")
-        except TextDecodeError as exc:
+            text = engine_adapter.decode_bytes(data, name=filename or "upload.txt")
+        except engine_adapter.TextDecodeError as exc:
             raise InvalidFile(f"UTF-8이나 CP949(EUC-KR) 텍스트 파일만 읽을 수 있습니다 ({exc}).") from exc
     elif len(text.encode("utf-8")) > limit:
         raise too_large

@@ -1,16 +1,16 @@
 """Rules for the text people type: keywords, passages, banned words.
 
 KoNLPy's Mecab reduces a keyword to its content morphemes so that "춘천에는",
-"춘천까지" and "춘천" are one keyword. The tagger is the engine's (created
-lazily, once per process).
+"춘천까지" and "춘천" are one keyword. The tagger is the engine's, reached through
+the engine adapter (created lazily, once per process).
 """
 
 from __future__ import annotations
 
 import re
 
-from engine.morph import pos
-from engine.text import normalize, visible
+from management.engine_adapter import normalize, pos, visible
+from novels.models import BannedWord
 from relay.errors import BannedWordUsed, InvalidKeyword
 
 KEYWORD_MAX_WORDS = 3
@@ -63,8 +63,6 @@ def keyword_key(keyword: str) -> str:
 
 
 def banned_words() -> list[str]:
-    from novels.models import BannedWord
-
     return [plain(word) for word in BannedWord.objects.values_list("word", flat=True) if word.strip()]
 
 

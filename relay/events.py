@@ -22,6 +22,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
 
 from relay.tally_slots import Claim, SharedTallySlots
+from voting.models import Round
+from voting.selectors import candidate_tally, tally
 
 log = logging.getLogger(__name__)
 
@@ -471,9 +473,6 @@ getattr(threading, "_register_atexit", atexit.register)(flush_tallies)
 
 
 def _tally_payload(round_id: int) -> dict[str, Any] | None:
-    from voting.models import Round
-    from voting.selectors import candidate_tally, tally
-
     current = Round.objects.filter(pk=round_id).order_by().only("pk", "status").first()
     if current is None:
         return None  # deleted since it changed: nothing to tell

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
 
+from management.models import ModelVersion
 from novels.models import Novel, Turn
 from novels.selectors import story_turns
 from relay import events
@@ -108,8 +109,6 @@ def generation_payload(novel: Novel) -> dict[str, Any] | None:
 
 
 def model_payload() -> dict[str, Any] | None:
-    from management.models import ModelVersion
-
     version = ModelVersion.objects.filter(is_active=True).first()
     if version is None:
         return None

@@ -26,6 +26,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from management.models import ModelVersion, TrainingRun
 from relay import events
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,6 @@ def watch(hub: Any) -> None:
 
 def read() -> tuple[Seen, Any, Any]:
     """The newest run and the active version, as they are in the database now."""
-    from management.models import ModelVersion, TrainingRun
-
     run = TrainingRun.objects.order_by("-id").first()
     active = ModelVersion.objects.filter(is_active=True).first()
     seen = Seen(

@@ -32,6 +32,7 @@ from management.blind import blind_rounds_decide_due
 from novels.models import Novel, Turn
 from novels.selectors import story_text
 from novels.text_rules import banned_pattern, banned_words, clean_passage, mask_banned
+from novels.turns import turn_append
 from relay import events
 from voting.models import GenerationJob, Round
 from voting.services import (
@@ -256,8 +257,6 @@ def _lock_held(job: GenerationJob, *, worker: str, attempt: int) -> tuple[Novel,
 
 def finish_with_turn(job: GenerationJob, *, worker: str, attempt: int, text: str) -> Turn | None:
     """The job's turn, created once: nothing happens unless this worker still holds the job."""
-    from novels.services import turn_append
-
     with transaction.atomic():
         locked = _lock_held(job, worker=worker, attempt=attempt)
         if locked is None:
@@ -300,8 +299,6 @@ def _finish_with_candidates(job: GenerationJob, *, worker: str, attempt: int, te
         round_ = Round.objects.select_for_update().filter(pk=held.round_id).first()
         if round_ is None or round_.status != Round.Status.CLOSED:
             # No round to hold the second vote (it was removed): the first candidate goes in.
-            from novels.services import turn_append
-
             held.turn = turn_append(
                 novel=novel, text=texts[0], kind=Turn.Kind.AI, proposal=held.proposal, model_version=held.model_version
             )

@@ -25,6 +25,7 @@ from management import engine_adapter
 from novels.models import Novel, SourceText, Turn
 from novels.selectors import last_story_turn
 from novels.text_rules import clean_keyword, keyword_key, refuse_banned
+from novels.turns import turn_append
 from relay import events
 from relay.errors import (
     DomainError,
@@ -423,8 +424,6 @@ def _close_proposals(novel: Novel, round_: Round, *, closed_by) -> Round:
 
 
 def _close_candidates(novel: Novel, round_: Round, *, closed_by) -> Round:
-    from novels.services import turn_append
-
     texts = candidate_texts(round_)
     job = round_.jobs.order_by("-created_at", "-id").first()
     if not texts or job is None:

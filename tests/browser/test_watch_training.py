@@ -17,7 +17,7 @@ from django.db import connections
 from playwright.sync_api import expect
 
 from management import services
-from management.makedata import Options, run_makedata
+from management.retraining import Options, run_makedata
 from novels.services import source_text_propose, source_text_review
 from tests.browser.conftest import off_loop
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from engine.cli import EXPECTED_ERRORS, build_vocab
-from engine.vocab import MODES
+from management.engine_adapter import cli
 
 
 class Command(BaseCommand):
@@ -16,15 +15,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--src", nargs="+", required=True, help="text files or folders of .txt files")
         parser.add_argument("--out", type=Path, required=True, help="where to write the vocabulary (JSON)")
-        parser.add_argument("--mode", choices=MODES, default="char")
+        parser.add_argument("--mode", choices=cli.MODES, default="char")
         parser.add_argument("--min-count", type=int, default=1, help="rarer characters become <unk>")
 
     def handle(self, *args, **options) -> None:
         try:
-            vocab = build_vocab(
+            vocab = cli.build_vocab(
                 options["src"], out=options["out"], mode=options["mode"], min_count=options["min_count"]
             )
-        except EXPECTED_ERRORS as error:
+        except cli.EXPECTED_ERRORS as error:
             raise CommandError(str(error)) from None
         self.stdout.write(
             f"{options['out']}: {len(vocab)} tokens ({vocab.mode}), {len(vocab.styles)} styles, hash {vocab.hash[:12]}"

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from engine.cli import EXPECTED_ERRORS, RESULT_PATH, generate_to_file, parse_epoch
+from management.engine_adapter import cli
 
 
 class Command(BaseCommand):
@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--ckpt-dir", type=Path, required=True)
-        parser.add_argument("--epoch", type=parse_epoch, help="epoch number, best or last (default best)")
+        parser.add_argument("--epoch", type=cli.parse_epoch, help="epoch number, best or last (default best)")
         parser.add_argument("--prime", required=True, help="the text the continuation starts with")
         parser.add_argument("--len", type=int, default=3, dest="sentences", help="sentences to write")
         parser.add_argument("--resume", action="store_true", help="continue the previous result")
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int)
         parser.add_argument("--temperature", type=float, default=0.8)
         parser.add_argument("--device", default="cpu")
-        parser.add_argument("--result", type=Path, default=RESULT_PATH, help="where the text so far is kept")
+        parser.add_argument("--result", type=Path, default=cli.RESULT_PATH, help="where the text so far is kept")
         parser.add_argument(
             "--memory",
             type=float,
@@ -53,7 +53,7 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         try:
-            continuation = generate_to_file(
+            continuation = cli.generate_to_file(
                 ckpt_dir=options["ckpt_dir"],
                 epoch=options["epoch"],
                 prime=options["prime"],
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                 adapt_lr=settings.ENGINE_STORY_ADAPT if options["adapt"] is None else options["adapt"],
                 candidates=settings.ENGINE_CANDIDATES if options["candidates"] is None else options["candidates"],
             )
-        except EXPECTED_ERRORS as error:
+        except cli.EXPECTED_ERRORS as error:
             raise CommandError(str(error)) from None
         self.stdout.write("")
         self.stdout.write(f"({len(continuation)} characters; the whole text is in {options['result']})")

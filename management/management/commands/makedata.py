@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from management.makedata import EXIT_BAD_ARGUMENTS, SIZES, TOLERANCE_BPC, Options, lower_priority, run_makedata
+from management.retraining import EXIT_BAD_ARGUMENTS, SIZES, TOLERANCE_BPC, Options, lower_priority, run_makedata
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from engine.cli import EXPECTED_ERRORS, train_files
+from management.engine_adapter import cli
 from management.models import TrainingRun
 from management.services import training_run_finish, training_run_start, training_run_watch
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
             run = None
         watch = training_run_watch(run=run) if run is not None else None
         try:
-            result = train_files(
+            result = cli.train_files(
                 options["src"],
                 out_dir=options["out"],
                 size=options["size"],
@@ -55,7 +55,7 @@ class Command(BaseCommand):
                 log=self.stdout.write,
                 watch=watch,
             )
-        except EXPECTED_ERRORS as error:
+        except cli.EXPECTED_ERRORS as error:
             _finish(run, TrainingRun.Status.FAILED, 1, str(error))
             raise CommandError(str(error)) from None
         except BaseException as error:  # Ctrl-C, or a failure: the run is over either way

@@ -44,6 +44,7 @@ from management.services import (
     training_run_watch,
     training_runs_mark_interrupted,
 )
+from novels.selectors import approved_sources, training_passages
 
 # Exit codes of `manage.py makedata` (docs/makedata.md explains them).
 EXIT_ACTIVATED = 0  # a new model is live (a dry run that would train also exits 0)
@@ -91,8 +92,6 @@ class Options:
     keep: int | None = None  # versions whose files stay; None: settings.MODEL_KEEP, 0: all
 
     def validate(self) -> None:
-        from engine.model import resolve_device
-
         if self.size is not None and self.size not in SIZES:
             raise BadArguments(f"--size must be one of {', '.join(SIZES)}")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
@@ -111,7 +110,7 @@ class Options:
             raise BadArguments("--keep must be 0 (keep every version) or more")
         if self.device is not None:
             try:
-                resolve_device(self.device)
+                engine_adapter.check_device(self.device)
             except ValueError as error:
                 raise BadArguments(f"--device: {error}") from None
 
@@ -164,8 +163,6 @@ class Outcome:
 
 def approved_text() -> tuple[list[tuple[int, str]], list[tuple[int, str, str]]]:
     """(novel id, passage) of every approved turn in story order, and (id, style, text) of every approved source."""
-    from novels.selectors import approved_sources, training_passages
-
     sources = [(s.pk, s.style_name, s.text) for s in approved_sources().order_by("pk")]
     return training_passages(), sources
 
@@ -191,11 +188,9 @@ def is_heldout(block: str) -> bool:
 
 def source_blocks(text: str) -> list[str]:
     """Runs of whole sentences of about SOURCE_BLOCK_CHARS characters, counted from the start."""
-    from engine.text import segments
-
     blocks: list[str] = []
     current = ""
-    for segment in segments(text):
+    for segment in engine_adapter.segments(text):
         current += (segment.sep if current else "") + segment.text
         if len(current) >= SOURCE_BLOCK_CHARS:
             blocks.append(current)
@@ -207,17 +202,14 @@ def source_blocks(text: str) -> list[str]:
 
 def collect_training_data() -> TrainingData:
     """Read the approved text; split it into one training text per novel and source, and held-out blocks."""
-    from engine.text import normalize
-    from engine.train import Source
-
     passages, sources = approved_text()
     texts: dict[str, list[str]] = {}  # style name -> the text's blocks in order
     for novel_id, passage in passages:
-        clean = normalize(passage)
+        clean = engine_adapter.normalize(passage)
         if clean:  # a novel's blocks are its passages
             texts.setdefault(f"novel-{novel_id}", []).append(clean)
     for _, style, text in sources:
-        blocks = source_blocks(normalize(text))
+        blocks = source_blocks(engine_adapter.normalize(text))
         if blocks:
             texts[style] = blocks
 
@@ -248,7 +240,7 @@ def collect_training_data() -> TrainingData:
         kept = [b for b in blocks if b not in held]
         if kept:
             text = "\n".join(kept)
-            data.sources.append(Source(name=style, text=text))
+            data.sources.append(engine_adapter.training_source(name=style, text=text))
             data.characters += len(text)
         for block in blocks:
             if block in held:
@@ -338,23 +330,19 @@ def last_trained_fingerprint() -> str:
 
 def load_active(device: str, say: Callable[[str], None]) -> tuple[ModelVersion | None, Any]:
     """The active version and its model loaded afresh on `device`; the bundle is None when it will not load."""
-    from engine.checkpoint import CheckpointError, load_checkpoint
-
     active = engine_adapter.active_version()
     if active is None:
         return None, None
     try:
-        return active, load_checkpoint(engine_adapter.checkpoint_path(active), device=device)
-    except (CheckpointError, OSError) as error:
+        return active, engine_adapter.load(engine_adapter.checkpoint_path(active), device=device)
+    except (engine_adapter.CheckpointError, OSError) as error:
         say(f"지금 모델({active.label})을 읽을 수 없습니다: {first_line(error)}")
         return active, None
 
 
 def size_of(config: Any) -> str | None:
-    from engine.model import GRUConfig
-
     for size in SIZES:
-        preset = GRUConfig.preset(size, config.vocab_size, config.n_styles)
+        preset = engine_adapter.model_preset(size, config.vocab_size, config.n_styles)
         if (preset.embed, preset.hidden, preset.layers) == (config.embed, config.hidden, config.layers):
             return size
     return None
@@ -488,8 +476,6 @@ def train_and_maybe_activate(options: Options, *, root: Path, say: Callable[[str
 
 
 def train_config_for(options: Options, device: str) -> Any:
-    from engine.train import TrainConfig
-
     config: dict[str, Any] = {"device": device, "seed": options.seed}
     if options.epochs is not None:
         config["epochs"] = options.epochs
@@ -499,7 +485,7 @@ def train_config_for(options: Options, device: str) -> Any:
         if getattr(options, name) is not None:
             config[name] = getattr(options, name)
     config["num_threads"] = options.threads or default_threads()
-    return TrainConfig(**config)
+    return engine_adapter.train_config(**config)
 
 
 def default_threads() -> int:
@@ -537,8 +523,6 @@ def blind_texts(candidate: Any, plan: Plan) -> tuple[Any, str, str, tuple[str, s
     Both write from the same story, keyword and seed; no round without a model
     in service to compare with, a novel to continue, or BLIND_ROUNDS.
     """
-    from engine.generate import generate
-
     if not settings.BLIND_ROUNDS or plan.active is None or plan.active_bundle is None:
         return None
     prompt = blind_round_prompt()
@@ -546,7 +530,9 @@ def blind_texts(candidate: Any, plan: Plan) -> tuple[Any, str, str, tuple[str, s
         return None
     novel, story, keyword = prompt
     texts = tuple(
-        "".join(generate(bundle, story=story, keyword=keyword, sentences=3, seed=BLIND_SEED)).strip()
+        "".join(
+            engine_adapter.write_plainly(bundle, story=story, keyword=keyword, sentences=3, seed=BLIND_SEED)
+        ).strip()
         for bundle in (plan.active_bundle, candidate)
     )
     return novel, story, keyword, texts
@@ -577,20 +563,16 @@ def train_candidate(
     root: Path,
     say: Callable[[str], None],
 ) -> Outcome:
-    from engine.checkpoint import load_checkpoint
-    from engine.model import GRUConfig
-    from engine.train import train
-
     say(data.summary())
     if plan.mode == "finetune":
         say(f"{plan.active.label} 모델에서 이어 학습합니다.")
         init_from, model_config = engine_adapter.checkpoint_path(plan.active), None
     else:
         say(f"처음부터 학습합니다 (크기 {plan.size}).")
-        init_from, model_config = None, GRUConfig.preset(plan.size, 1, 1)  # train() sizes the vocabulary
+        init_from, model_config = None, engine_adapter.model_preset(plan.size)  # train() sizes the vocabulary
     train_config = train_config_for(options, device)
     tmp.mkdir(parents=True)
-    result = train(
+    result = engine_adapter.train(
         data.sources,
         out_dir=tmp,
         model_config=model_config,
@@ -602,7 +584,7 @@ def train_candidate(
         watch=training_run_watch(run=run),
     )
     training_run_phase(run=run, phase=TrainingRun.Phase.EVALUATING)
-    candidate = load_checkpoint(result.best_path, device=device)
+    candidate = engine_adapter.load(result.best_path, device=device)
     new_scores = report.by_style(candidate, data.heldout)
     old_scores = report.by_style(plan.active_bundle, data.heldout) if plan.active_bundle is not None else None
     new_bpc = report.weighted(new_scores)

@@ -1,7 +1,7 @@
 """Wall time of one `makedata --initial` run on the KoCoNovel corpus, default model, on the CPU.
 
-    .venv/bin/python bench/makedata.py                      # --time-budget 600
-    .venv/bin/python bench/makedata.py --time-budget 300 --threads 1 | tee bench/results/makedata-cpu.txt
+    .venv/bin/python bench/training_time.py                      # --time-budget 600
+    .venv/bin/python bench/training_time.py --time-budget 300 --threads 1 | tee bench/results/makedata-cpu.txt
 
 A throwaway SQLite database and MODEL_DIR live in a temporary folder; the 40
 novels of ../shared/corpus/koconovel are read from there (never copied into the
@@ -57,7 +57,7 @@ def bench(args: argparse.Namespace, scratch: Path) -> int:
     call_command("migrate", verbosity=0)
     import torch
 
-    from management.makedata import Options, run_makedata
+    from management.retraining import Options, run_makedata
 
     sources = load_corpus(args.corpus)
     started_load = os.getloadavg()

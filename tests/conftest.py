@@ -149,11 +149,41 @@ OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽�
 
 
 @pytest.fixture
-def novel(editor):
-    """A novel started by staff from a first passage, its first round open."""
+def novel(editor, django_capture_on_commit_callbacks):
+    """A novel started by staff from a first passage (approved), its first round open, its events sent.
+
+    Under Playwright's event loop (the browser tests) it is created from a
+    thread of its own, as a request would, so that its broadcasts go out.
+    """
     from novels.services import novel_create
 
-    return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
+    def create():
+        with django_capture_on_commit_callbacks(execute=True):
+            return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
+
+    return outside_the_event_loop(create)
+
+
+def outside_the_event_loop(function):
+    """function() here, or, where this thread runs an event loop, in a thread without one (its connection closed)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function()
+
+    def call():
+        try:
+            return function()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
 
 
 @pytest.fixture
@@ -169,3 +199,58 @@ def proposal(round_, bob):
     from voting.services import proposal_create
 
     return proposal_create(round=round_, author=bob, keyword="등대", sentences=2)[0]
+
+
+ORIGIN = "http://localhost"
+
+
+@pytest.fixture
+async def sockets():
+    """sockets(novel_id or path, user=None, *, cookie=None, origin=ORIGIN, expect_snapshot=True) -> a communicator.
+
+    The socket is opened on the real routing as a browser on the site would
+    open it (an origin and a host; `origin=None` sends none). `accepted` says
+    whether the server let it in; when it did and `expect_snapshot`, the first
+    frame, the snapshot, is read into `snapshot`. Every socket is disconnected
+    at the end, and the connections Channels' threads opened are closed so that
+    the test database can be dropped.
+    """
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+    from django.db import connections
+
+    from relay.asgi import application
+    from tests.live import RelayCommunicator
+    from tests.sessions import session_cookie
+
+    opened: list[RelayCommunicator] = []
+
+    async def open_socket(
+        target: int | str,
+        user=None,
+        *,
+        cookie: str | None = None,
+        origin: str | None = ORIGIN,
+        expect_snapshot: bool = True,
+    ) -> RelayCommunicator:
+        path = target if isinstance(target, str) else f"/ws/novels/{target}/"
+        headers = [(b"host", b"localhost")]
+        if origin is not None:
+            headers.append((b"origin", origin.encode()))
+        if user is not None:
+            cookie = await sync_to_async(session_cookie)(user)
+        if cookie is not None:
+            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+        communicator = RelayCommunicator(application, path, headers=headers)
+        opened.append(communicator)
+        communicator.accepted, _ = await communicator.connect(timeout=5)
+        communicator.snapshot = None
+        if communicator.accepted and expect_snapshot:
+            communicator.snapshot = await communicator.receive_json_from(timeout=5)
+            assert communicator.snapshot["type"] == "snapshot", communicator.snapshot
+        return communicator
+
+    yield open_socket
+    for communicator in opened:
+        await communicator.disconnect()
+    await sync_to_async(connections.close_all)()

@@ -42,19 +42,6 @@ def as_editor(editor) -> APIClient:
 
 
 @pytest.fixture
-def novel(editor):
-    """A novel started by staff with an approved first passage and an open round."""
-    from novels.services import novel_create
-
-    return novel_create(
-        title="등대지기의 편지",
-        premise="바닷가 마을 이야기",
-        created_by=editor,
-        first_passage="바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다.",
-    )
-
-
-@pytest.fixture
 def current_round(novel):
     from voting.selectors import current_round
 

@@ -34,7 +34,7 @@ def test_it_shows_a_novel_with_its_story_and_open_round(anon, novel, current_rou
     response = anon.get(f"/api/novels/{novel.pk}/")
     assert response.status_code == 200
     body = response.json()
-    assert body["title"] == "등대지기의 편지"
+    assert body["title"] == "등대 이야기"
     assert body["story"] == PASSAGE
     assert body["turn_count"] == 1
     assert body["current_round"]["id"] == current_round.pk

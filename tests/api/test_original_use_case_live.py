@@ -6,11 +6,9 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
 from rest_framework.test import APIClient
 
 from novels.text_rules import clean_passage
-from relay.asgi import application
 from tests.live import RelayCommunicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,32 +43,24 @@ def read(url: str) -> dict:
     return APIClient().get(url).json()
 
 
-async def test_it_streams_the_ai_continuation_of_the_call_to_the_socket(alice, novel, active_model):
+async def test_it_streams_the_ai_continuation_of_the_call_to_the_socket(sockets, alice, novel, active_model):
     job = await sync_to_async(write_with_ai)(alice, novel.pk)
-    socket = RelayCommunicator(
-        application, job["ws_url"], headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
-    )
-    try:
-        connected, _ = await socket.connect(timeout=5)
-        assert connected
-        # The consumer accepts first and joins the novel's group just before it
-        # sends the snapshot: only from the snapshot on is the socket in step.
-        await next_of(socket, "snapshot")
-        await sync_to_async(run_job)()
-        started = await next_of(socket, "generation.started")
-        assert started["job"] == job["id"]
-        streamed = ""
-        while True:
-            message = await socket.receive_json_from(timeout=10)
-            if message["type"] == "generation.chunk":
-                streamed += message["text"]
-            elif message["type"] == "generation.finished":
-                break
-        assert message["job"] == job["id"]
-        body = await sync_to_async(read)(job["url"])
-        assert message["turn"] == body["turn"]["id"]
-        # The turn is the streamed text in the engine's normal form (quotes, spaces).
-        assert clean_passage(streamed) == body["turn"]["text"]
-    finally:
-        await socket.disconnect()
-        await sync_to_async(connections.close_all)()
+    # The consumer accepts first and joins the novel's group just before it
+    # sends the snapshot: only from the snapshot on is the socket in step.
+    socket = await sockets(job["ws_url"])
+    assert socket.accepted
+    await sync_to_async(run_job)()
+    started = await next_of(socket, "generation.started")
+    assert started["job"] == job["id"]
+    streamed = ""
+    while True:
+        message = await socket.receive_json_from(timeout=10)
+        if message["type"] == "generation.chunk":
+            streamed += message["text"]
+        elif message["type"] == "generation.finished":
+            break
+    assert message["job"] == job["id"]
+    body = await sync_to_async(read)(job["url"])
+    assert message["turn"] == body["turn"]["id"]
+    # The turn is the streamed text in the engine's normal form (quotes, spaces).
+    assert clean_passage(streamed) == body["turn"]["text"]

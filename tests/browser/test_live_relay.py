@@ -22,17 +22,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 OPENING = "안개가 짙은 아침이었다. 선착장 끝에 선 수아는 멀리 등대 쪽을 바라보았다. “오늘도 배가 들어올까?”"
 
 
-@pytest.fixture
-def novel(editor, browser):
-    return off_loop(
-        novel_create,
-        title="등대가 보이는 마을",
-        premise="바닷가 마을과 등대 이야기.",
-        created_by=editor,
-        first_passage=OPENING,
-    )
-
-
 def story_texts(page) -> list[str]:
     return page.locator("#story .turn-text").all_inner_texts()
 

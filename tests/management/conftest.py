@@ -10,8 +10,8 @@ from django.conf import settings as django_settings
 from django.db import transaction
 
 from management import engine_adapter
-from management.makedata import Options, run_makedata
 from management.models import ModelVersion
+from management.retraining import Options, run_makedata
 
 DEMO = Path(django_settings.BASE_DIR) / "novels" / "demo_corpus"
 # A few seconds per run on a shared 2-core machine: the tiny model, short windows, few steps.
@@ -23,14 +23,14 @@ def paragraphs(name: str) -> list[str]:
     return [line.strip() for line in (DEMO / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def add_passages(novel, texts: list[str]) -> None:
+def add_passages(approved_novel, texts: list[str]) -> None:
     from novels.models import Novel, Turn
-    from novels.services import turn_append
+    from novels.turns import turn_append
 
     with transaction.atomic():
-        novel = Novel.objects.select_for_update().get(pk=novel.pk)
+        approved_novel = Novel.objects.select_for_update().get(pk=approved_novel.pk)
         for text in texts:
-            turn_append(novel=novel, text=text, kind=Turn.Kind.HUMAN, status=Turn.Status.APPROVED)
+            turn_append(novel=approved_novel, text=text, kind=Turn.Kind.HUMAN, status=Turn.Status.APPROVED)
 
 
 def makedata(lines: list[str] | None = None, **options):
@@ -55,7 +55,7 @@ def model_dir(settings, tmp_path) -> Path:
 
 
 @pytest.fixture
-def novel(db, editor):
+def approved_novel(db, editor):
     """A novel whose first twelve passages are approved."""
     from novels.models import Novel
 

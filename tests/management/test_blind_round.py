@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from management import engine_adapter
 from management.blind import blind_round_open, blind_round_vote, blind_rounds_decide_due
-from management.makedata import EXIT_ACTIVATED, EXIT_AWAITING_VERDICT
 from management.models import BlindRound, ModelVersion, TrainingRun
+from management.retraining import EXIT_ACTIVATED, EXIT_AWAITING_VERDICT
 from novels.selectors import story_text
 from relay.errors import Duplicate, InvalidAction, NotAuthenticated, NotFound, RoundClosed
 from tests.management.conftest import add_passages, makedata, paragraphs
@@ -22,10 +22,10 @@ PASSES = {"tolerance": 100.0}
 
 
 @pytest.fixture
-def two_models(model_dir, novel, source_text):
+def two_models(model_dir, approved_novel, source_text):
     """An active first model and newly approved text, ready for a second run."""
     first = makedata().version
-    add_passages(novel, paragraphs("01_harbor_town.txt")[12:24])
+    add_passages(approved_novel, paragraphs("01_harbor_town.txt")[12:24])
     return first
 
 
@@ -44,13 +44,13 @@ def other(side: str) -> str:
     return "b" if side == "a" else "a"
 
 
-def test_a_candidate_that_passes_opens_a_blind_round_on_the_latest_novel(two_models, novel, settings):
+def test_a_candidate_that_passes_opens_a_blind_round_on_the_latest_novel(two_models, approved_novel, settings):
     outcome = makedata(**PASSES)
 
     assert outcome.exit_code == EXIT_ACTIVATED  # BLIND_ROUND_WAIT is off by default: the held-out check decides
     blind = BlindRound.objects.get()
-    assert (blind.candidate, blind.incumbent, blind.novel) == (outcome.version, two_models, novel)
-    assert 0 < len(blind.story) <= 600 and story_text(novel).endswith(blind.story)
+    assert (blind.candidate, blind.incumbent, blind.novel) == (outcome.version, two_models, approved_novel)
+    assert 0 < len(blind.story) <= 600 and story_text(approved_novel).endswith(blind.story)
     assert blind.keyword == "그때"  # no AI turn chose a keyword in this novel yet
     texts = {blind.text_a, blind.text_b}
     assert all(text.startswith("그때") for text in texts)

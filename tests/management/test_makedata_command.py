@@ -11,11 +11,11 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from management.makedata import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_NEW
+from management.retraining import EXIT_BAD_ARGUMENTS, EXIT_NOTHING_NEW
 from tests.management.conftest import makedata
 
 
-def test_a_dry_run_logs_plain_timestamped_lines_when_not_on_a_terminal(model_dir, novel, source_text):
+def test_a_dry_run_logs_plain_timestamped_lines_when_not_on_a_terminal(model_dir, approved_novel, source_text):
     out = StringIO()
 
     call_command("makedata", "--dry-run", stdout=out)  # exit code 0: returns normally
@@ -42,7 +42,7 @@ def test_it_exits_2_on_a_bad_option(model_dir, db):
     assert exit_info.value.code == EXIT_BAD_ARGUMENTS
 
 
-def test_it_exits_2_when_asked_to_change_the_size_without_initial(model_dir, tiny_version, novel, source_text):
+def test_it_exits_2_when_asked_to_change_the_size_without_initial(model_dir, tiny_version, approved_novel, source_text):
     outcome = makedata(size="large")
 
     assert outcome.exit_code == EXIT_BAD_ARGUMENTS and "--initial" in outcome.message

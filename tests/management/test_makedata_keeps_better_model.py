@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from management import engine_adapter
-from management.makedata import EXIT_ACTIVATED, EXIT_KEPT
 from management.models import ModelVersion, TrainingRun
+from management.retraining import EXIT_ACTIVATED, EXIT_KEPT
 from tests.management.conftest import add_passages, makedata, paragraphs
 
 
-def test_it_keeps_the_active_model_when_the_new_one_is_worse(model_dir, novel, source_text):
+def test_it_keeps_the_active_model_when_the_new_one_is_worse(model_dir, approved_novel, source_text):
     good = makedata().version
-    add_passages(novel, paragraphs("01_harbor_town.txt")[12:16])
+    add_passages(approved_novel, paragraphs("01_harbor_town.txt")[12:16])
 
     # One optimizer step from scratch: a genuinely untrained model.
     outcome = makedata(initial=True, max_steps=1)
@@ -23,7 +23,7 @@ def test_it_keeps_the_active_model_when_the_new_one_is_worse(model_dir, novel, s
     assert TrainingRun.objects.get(version=candidate).status == TrainingRun.Status.KEPT
 
 
-def test_it_activates_a_worse_model_when_forced(model_dir, novel, source_text):
+def test_it_activates_a_worse_model_when_forced(model_dir, approved_novel, source_text):
     makedata()
 
     outcome = makedata(initial=True, max_steps=1, force=True)

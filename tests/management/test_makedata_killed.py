@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from management.makedata import EXIT_FAILED
 from management.models import ModelVersion, TrainingRun
+from management.retraining import EXIT_FAILED
 
 
 def database_url() -> str:
@@ -24,7 +24,9 @@ def database_url() -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_run_stopped_with_sigterm_is_marked_interrupted_and_leaves_nothing_behind(model_dir, novel, source_text):
+def test_a_run_stopped_with_sigterm_is_marked_interrupted_and_leaves_nothing_behind(
+    model_dir, approved_novel, source_text
+):
     command = [sys.executable, "manage.py", "makedata", "--size", "tiny", "--epochs", "1000", "--threads", "1"]
     env = {**os.environ, "DATABASE_URL": database_url(), "MODEL_DIR": str(model_dir)}
     process = subprocess.Popen(

@@ -7,11 +7,11 @@ import fcntl
 import pytest
 from django.core.management import call_command
 
-from management.makedata import EXIT_LOCKED, LOCK_NAME
 from management.models import ModelVersion, TrainingRun
+from management.retraining import EXIT_LOCKED, LOCK_NAME
 
 
-def test_it_exits_3_while_another_run_holds_the_lock(model_dir, novel, source_text, capsys):
+def test_it_exits_3_while_another_run_holds_the_lock(model_dir, approved_novel, source_text, capsys):
     model_dir.mkdir(parents=True)
     with open(model_dir / LOCK_NAME, "a+b") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -24,7 +24,7 @@ def test_it_exits_3_while_another_run_holds_the_lock(model_dir, novel, source_te
     assert sorted(p.name for p in model_dir.iterdir()) == [LOCK_NAME]
 
 
-def test_a_dead_runs_lock_file_does_not_block_the_next_run(model_dir, novel, source_text):
+def test_a_dead_runs_lock_file_does_not_block_the_next_run(model_dir, approved_novel, source_text):
     from tests.management.conftest import makedata
 
     model_dir.mkdir(parents=True)

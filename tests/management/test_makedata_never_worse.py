@@ -13,7 +13,8 @@ import os
 
 from management import engine_adapter
 from management.demo import DEMO_CREDIT, ensure_demo
-from management.makedata import (
+from management.models import ModelVersion, TrainingRun
+from management.retraining import (
     EXIT_ACTIVATED,
     EXIT_KEPT,
     EXIT_NOTHING_NEW,
@@ -25,7 +26,6 @@ from management.makedata import (
     run_makedata,
     train_config_for,
 )
-from management.models import ModelVersion, TrainingRun
 from novels.models import Novel, SourceText
 from tests.management.conftest import add_passages, makedata
 
@@ -74,7 +74,7 @@ def test_the_first_retraining_of_a_fresh_install_learns_from_the_demo_stories_to
 
 
 def test_a_run_with_too_little_held_out_text_says_so_and_keeps_the_active_model(
-    model_dir, tiny_version, novel, source_text, settings
+    model_dir, tiny_version, approved_novel, source_text, settings
 ):
     held = collect_training_data().heldout_characters
     settings.MAKEDATA_MIN_HELDOUT_CHARS = held + 1
@@ -96,14 +96,14 @@ def test_a_run_with_too_little_held_out_text_says_so_and_keeps_the_active_model(
 
 
 def test_with_no_active_model_the_first_model_is_trained_whatever_the_held_out_size(
-    model_dir, novel, source_text, settings
+    model_dir, approved_novel, source_text, settings
 ):
     settings.MAKEDATA_MIN_HELDOUT_CHARS = 10**9  # nothing to keep: the floor does not apply
 
     assert makedata().exit_code == EXIT_ACTIVATED
 
 
-def test_every_source_text_has_held_out_text_and_the_choice_is_stable(novel, source_text):
+def test_every_source_text_has_held_out_text_and_the_choice_is_stable(approved_novel, source_text):
     first = collect_training_data()
     assert source_text.style_name in first.heldout
     assert collect_training_data().heldout == first.heldout

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from management import engine_adapter
-from management.makedata import EXIT_ACTIVATED, EXIT_NOTHING_NEW
 from management.models import ModelVersion, TrainingRun
+from management.retraining import EXIT_ACTIVATED, EXIT_NOTHING_NEW
 from tests.management.conftest import add_passages, makedata
 
 
@@ -16,7 +16,7 @@ def snapshot(model_dir):
     )
 
 
-def test_it_exits_4_and_changes_nothing_when_no_text_was_approved_since(model_dir, novel, source_text):
+def test_it_exits_4_and_changes_nothing_when_no_text_was_approved_since(model_dir, approved_novel, source_text):
     makedata()
     before = snapshot(model_dir)
 
@@ -27,9 +27,9 @@ def test_it_exits_4_and_changes_nothing_when_no_text_was_approved_since(model_di
     assert snapshot(model_dir) == before
 
 
-def test_it_trains_again_once_a_passage_is_approved(model_dir, novel, source_text):
+def test_it_trains_again_once_a_passage_is_approved(model_dir, approved_novel, source_text):
     makedata()
-    add_passages(novel, ["새벽이 오자 등대의 불빛이 천천히 꺼졌다."])
+    add_passages(approved_novel, ["새벽이 오자 등대의 불빛이 천천히 꺼졌다."])
 
     assert makedata().exit_code == EXIT_ACTIVATED
     assert TrainingRun.objects.count() == 2
@@ -42,7 +42,7 @@ def test_it_exits_4_when_nothing_is_approved(model_dir, db):
     assert not TrainingRun.objects.exists() and not ModelVersion.objects.exists()
 
 
-def test_a_dry_run_reports_what_it_would_train_on_and_changes_nothing(model_dir, novel, source_text):
+def test_a_dry_run_reports_what_it_would_train_on_and_changes_nothing(model_dir, approved_novel, source_text):
     lines: list[str] = []
 
     outcome = makedata(lines, dry_run=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from management import engine_adapter
-from management.makedata import EXIT_ACTIVATED, EXIT_FAILED
 from management.models import ModelVersion, TrainingRun
+from management.retraining import EXIT_ACTIVATED, EXIT_FAILED
 from tests.management.conftest import TINY_RUN, add_passages, makedata
 
 
-def test_it_cleans_up_a_half_written_run_and_the_next_run_succeeds(model_dir, novel, source_text):
+def test_it_cleans_up_a_half_written_run_and_the_next_run_succeeds(model_dir, approved_novel, source_text):
     # What a run killed halfway leaves: a temp folder with a truncated checkpoint,
     # a version folder the database never heard of, and a run still marked running.
     (model_dir / ".tmp-41").mkdir(parents=True)
@@ -41,11 +41,13 @@ def failing_log(exception: BaseException):
     return say
 
 
-def test_a_failure_during_training_exits_1_with_a_one_line_reason_and_activates_nothing(model_dir, novel, source_text):
-    from management.makedata import Options, run_makedata
+def test_a_failure_during_training_exits_1_with_a_one_line_reason_and_activates_nothing(
+    model_dir, approved_novel, source_text
+):
+    from management.retraining import Options, run_makedata
 
     first = makedata().version
-    add_passages(novel, ["바람이 멎자 바다는 거울처럼 잔잔해졌다."])
+    add_passages(approved_novel, ["바람이 멎자 바다는 거울처럼 잔잔해졌다."])
 
     outcome = run_makedata(
         Options(**{**TINY_RUN, "max_steps": 5}),
@@ -61,8 +63,8 @@ def test_a_failure_during_training_exits_1_with_a_one_line_reason_and_activates_
     assert sorted(p.name for p in model_dir.iterdir() if p.is_dir()) == [first.directory]
 
 
-def test_an_interrupted_run_is_marked_and_cleaned_and_the_next_run_works(model_dir, novel, source_text):
-    from management.makedata import Options, run_makedata
+def test_an_interrupted_run_is_marked_and_cleaned_and_the_next_run_works(model_dir, approved_novel, source_text):
+    from management.retraining import Options, run_makedata
 
     with pytest.raises(KeyboardInterrupt):
         run_makedata(
@@ -76,10 +78,10 @@ def test_an_interrupted_run_is_marked_and_cleaned_and_the_next_run_works(model_d
     assert makedata(max_steps=5).exit_code == EXIT_ACTIVATED
 
 
-def test_an_unreadable_active_model_is_replaced_by_one_trained_from_scratch(model_dir, novel, source_text):
+def test_an_unreadable_active_model_is_replaced_by_one_trained_from_scratch(model_dir, approved_novel, source_text):
     first = makedata(max_steps=5).version
     engine_adapter.checkpoint_path(first).write_bytes(b"truncated")
-    add_passages(novel, ["등대지기는 그날 밤 처음으로 잠을 푹 잤다."])
+    add_passages(approved_novel, ["등대지기는 그날 밤 처음으로 잠을 푹 잤다."])
     lines: list[str] = []
 
     outcome = makedata(lines, max_steps=5)
@@ -89,7 +91,7 @@ def test_an_unreadable_active_model_is_replaced_by_one_trained_from_scratch(mode
     assert any("읽을 수 없습니다" in line for line in lines)
 
 
-def test_it_exits_1_with_a_one_line_reason_when_the_model_folder_is_unusable(model_dir, novel, source_text):
+def test_it_exits_1_with_a_one_line_reason_when_the_model_folder_is_unusable(model_dir, approved_novel, source_text):
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     model_dir.write_text("not a folder")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from engine.checkpoint import load_checkpoint
 from management import engine_adapter
-from management.makedata import EXIT_ACTIVATED
 from management.models import ModelVersion, TrainingRun
+from management.retraining import EXIT_ACTIVATED
 from tests.management.conftest import add_passages, makedata, paragraphs
 
 
-def test_it_trains_and_activates_a_first_model(model_dir, novel, source_text):
+def test_it_trains_and_activates_a_first_model(model_dir, approved_novel, source_text):
     lines: list[str] = []
     outcome = makedata(lines)
 
@@ -18,7 +18,7 @@ def test_it_trains_and_activates_a_first_model(model_dir, novel, source_text):
     assert version.is_active and engine_adapter.active_version() == version
     bundle = load_checkpoint(engine_adapter.checkpoint_path(version))
     assert version.vocab_hash == bundle.vocab.hash and version.vocab_size == len(bundle.vocab)
-    assert {f"novel-{novel.pk}", source_text.style_name} <= set(bundle.vocab.styles)
+    assert {f"novel-{approved_novel.pk}", source_text.style_name} <= set(bundle.vocab.styles)
     assert version.trained_on["passages"] == 12
     assert version.trained_on["novels"] == 1 and version.trained_on["source_texts"] == 1
     assert version.trained_on["characters"] > 3000 and version.trained_on["heldout_characters"] > 0
@@ -34,9 +34,9 @@ def test_it_trains_and_activates_a_first_model(model_dir, novel, source_text):
     assert any("처음부터 학습" in line for line in lines)
 
 
-def test_it_fine_tunes_the_active_model_on_newly_approved_text(model_dir, novel, source_text):
+def test_it_fine_tunes_the_active_model_on_newly_approved_text(model_dir, approved_novel, source_text):
     first = makedata().version
-    add_passages(novel, paragraphs("01_harbor_town.txt")[12:24])
+    add_passages(approved_novel, paragraphs("01_harbor_town.txt")[12:24])
 
     outcome = makedata()
 

@@ -11,15 +11,15 @@ from channels.layers import get_channel_layer
 from django.db import connections
 
 from management import engine_adapter
-from management.makedata import EXIT_ACTIVATED
+from management.retraining import EXIT_ACTIVATED
 from relay.events import SITE_GROUP
 from tests.management.conftest import makedata
 
 
-def written(version, novel) -> str:
+def written(version, approved_novel) -> str:
     pieces = engine_adapter.generate_text(
         version=version,
-        novel_id=novel.pk,
+        novel_id=approved_novel.pk,
         story="안개가 짙은 아침이었다.",
         keyword="등대",
         sentences=1,
@@ -30,9 +30,9 @@ def written(version, novel) -> str:
     return "".join(pieces)
 
 
-def test_the_next_generation_uses_the_new_model_without_a_restart(model_dir, tiny_version, novel, source_text):
+def test_the_next_generation_uses_the_new_model_without_a_restart(model_dir, tiny_version, approved_novel, source_text):
     # This process has been writing with the tiny model (its weights are loaded and cached).
-    assert "등대" in written(engine_adapter.active_version(), novel)
+    assert "등대" in written(engine_adapter.active_version(), approved_novel)
     old_bundle = engine_adapter.bundle_for(tiny_version)
 
     # --force: this test is about the switch, not about which model is better.
@@ -41,7 +41,7 @@ def test_the_next_generation_uses_the_new_model_without_a_restart(model_dir, tin
     assert outcome.exit_code == EXIT_ACTIVATED, outcome.message
     active = engine_adapter.active_version()  # what the next generation job binds
     assert active == outcome.version != tiny_version
-    text = written(active, novel)
+    text = written(active, approved_novel)
     new_bundle = engine_adapter.bundle_for(active)
     assert new_bundle is not old_bundle
     assert new_bundle.vocab.hash == active.vocab_hash != tiny_version.vocab_hash
@@ -56,7 +56,7 @@ def makedata_then_close() -> object:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_open_pages_are_told_when_makedata_activates_a_model(model_dir, novel, source_text):
+async def test_open_pages_are_told_when_makedata_activates_a_model(model_dir, approved_novel, source_text):
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(SITE_GROUP, channel)

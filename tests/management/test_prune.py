@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from management.makedata import EXIT_BAD_ARGUMENTS
 from management.models import ModelVersion
+from management.retraining import EXIT_BAD_ARGUMENTS
 from management.services import ModelFilesMissing, model_files_prune, model_version_activate
 from tests.management.conftest import makedata
 
@@ -74,7 +74,7 @@ def test_a_pruned_version_cannot_be_put_back(model_dir):
         model_version_activate(version=old)
 
 
-def test_a_makedata_run_prunes_what_is_beyond_keep(model_dir, novel, source_text):
+def test_a_makedata_run_prunes_what_is_beyond_keep(model_dir, approved_novel, source_text):
     first = makedata()
     assert first.status == "activated"
     lines: list[str] = []

@@ -11,8 +11,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from management import launch
-from management.makedata import LOCK_NAME
 from management.models import TrainingRun
+from management.retraining import LOCK_NAME
 from management.services import training_run_start
 from tests.waiting import wait_until
 
@@ -77,7 +77,7 @@ def test_stopping_what_cannot_be_stopped_is_a_clear_error(model_dir, editor):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_staff_start_a_real_run_and_stop_it(client, model_dir, novel, source_text, editor, settings):
+def test_staff_start_a_real_run_and_stop_it(client, model_dir, approved_novel, source_text, editor, settings):
     settings.SITE_RUN_OPTIONS = CHILD_RUN
     client.force_login(editor)
 

@@ -22,9 +22,11 @@ def test_letter_frequencies_alone_score_what_counting_says():
     assert unigram_bpc(["가가나"], ["가나"], alphabet=3) == (-math.log2(3 / 6) - math.log2(2 / 6)) / 2
 
 
-def test_a_version_stores_its_reference_points_its_sources_and_the_fixed_prompts(model_dir, novel, source_text):
+def test_a_version_stores_its_reference_points_its_sources_and_the_fixed_prompts(
+    model_dir, approved_novel, source_text
+):
     first = makedata().version
-    add_passages(novel, paragraphs("01_harbor_town.txt")[12:24])
+    add_passages(approved_novel, paragraphs("01_harbor_town.txt")[12:24])
     second = makedata().version
 
     for version in (first, second):
@@ -34,9 +36,9 @@ def test_a_version_stores_its_reference_points_its_sources_and_the_fixed_prompts
         assert report["random_bpc"] == round(math.log2(version.vocab_size), 4)
         assert report["unigram_bpc"] < report["random_bpc"]
         styles = {entry["style"]: entry for entry in report["by_source"]}
-        assert set(styles) == {f"novel-{novel.pk}", source_text.style_name}
+        assert set(styles) == {f"novel-{approved_novel.pk}", source_text.style_name}
         assert styles[source_text.style_name]["title"] == "원문 「날고 싶은 오리」"
-        assert styles[f"novel-{novel.pk}"]["title"] == "소설 「등대가 보이는 마을」"
+        assert styles[f"novel-{approved_novel.pk}"]["title"] == "소설 「등대가 보이는 마을」"
         assert math.isclose(sum(entry["share"] for entry in report["by_source"]), 1.0, abs_tol=1e-3)
         assert all(entry["bpc"] > 0 and entry["heldout_chars"] > 0 for entry in report["by_source"])
         # Every version continues the same prompts with the same keywords.
@@ -47,9 +49,9 @@ def test_a_version_stores_its_reference_points_its_sources_and_the_fixed_prompts
     assert all(entry["previous_bpc"] is not None for entry in second.report["by_source"])
 
 
-def test_the_pages_say_it_in_words_and_compare_two_versions(client, model_dir, novel, source_text):
+def test_the_pages_say_it_in_words_and_compare_two_versions(client, model_dir, approved_novel, source_text):
     first = makedata().version
-    add_passages(novel, paragraphs("01_harbor_town.txt")[12:24])
+    add_passages(approved_novel, paragraphs("01_harbor_town.txt")[12:24])
     second = makedata(force=True).version
     ModelVersion.objects.filter(pk=second.pk).update(is_active=True)
     ModelVersion.objects.exclude(pk=second.pk).update(is_active=False)

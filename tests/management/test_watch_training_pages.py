@@ -56,7 +56,7 @@ def test_a_run_page_that_does_not_exist_is_a_404(client, db):
     assert client.get(reverse("training-run", args=[999])).status_code == 404
 
 
-def test_a_real_run_records_its_phases_progress_curve_and_samples(model_dir, novel, source_text, client):
+def test_a_real_run_records_its_phases_progress_curve_and_samples(model_dir, approved_novel, source_text, client):
     outcome = makedata(max_steps=30)
 
     run = TrainingRun.objects.get(pk=outcome.run.pk)

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 
 from relay import events
-from relay.asgi import application
-from tests.live import RelayCommunicator
 from tests.voting.listening import listen_to_novel
 from tests.waiting import wait_until
 
@@ -61,15 +57,9 @@ def tallies(listener, wait_s: float = 0.3) -> list[dict]:
     return [event for event in listener.events(wait_s) if event["type"] == "tally"]
 
 
-SITE_HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
-
-
 @pytest.fixture
-async def site():
+async def site(sockets):
     """An open site socket (/ws/site/), as the lists and the model page hold one."""
-    communicator = RelayCommunicator(application, "/ws/site/", headers=SITE_HEADERS)
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    yield communicator
-    await communicator.disconnect()
-    await sync_to_async(connections.close_all)()
+    communicator = await sockets("/ws/site/", expect_snapshot=False)
+    assert communicator.accepted
+    return communicator

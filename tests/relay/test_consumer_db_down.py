@@ -6,19 +6,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
 
-from novels.services import novel_create
-from relay.asgi import application
-from tests.live import RelayCommunicator
-
 pytestmark = pytest.mark.django_db(transaction=True)
 
 OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
-HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
-
-
-@pytest.fixture
-def novel(editor):
-    return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
 
 
 @pytest.fixture
@@ -36,15 +26,9 @@ def database_down(monkeypatch):
         monkeypatch.setitem(connection.settings_dict, "PORT", "9")  # discard: nothing listens
 
 
-async def connect(novel_id: int) -> RelayCommunicator:
-    communicator = RelayCommunicator(application, f"/ws/novels/{novel_id}/", headers=HEADERS)
-    connected, _ = await communicator.connect(timeout=5)
-    assert connected
-    return communicator
-
-
-async def test_it_sends_database_unavailable_and_closes_with_1011(novel, database_down):
-    ws = await connect(novel.pk)
+async def test_it_sends_database_unavailable_and_closes_with_1011(sockets, novel, database_down):
+    ws = await sockets(novel.pk, expect_snapshot=False)
+    assert ws.accepted
     try:
         error = await ws.receive_json_from(timeout=10)
         assert (error["type"], error["code"]) == ("error", "database_unavailable")
@@ -58,15 +42,17 @@ async def test_it_sends_database_unavailable_and_closes_with_1011(novel, databas
         await ws.disconnect()
 
 
-async def test_the_snapshot_comes_again_once_the_database_is_back(novel, database_down, monkeypatch):
-    ws = await connect(novel.pk)
+async def test_the_snapshot_comes_again_once_the_database_is_back(sockets, novel, database_down, monkeypatch):
+    ws = await sockets(novel.pk, expect_snapshot=False)
+    assert ws.accepted
     try:
         assert (await ws.receive_json_from(timeout=10))["code"] == "database_unavailable"
     finally:
         await ws.disconnect()
     monkeypatch.undo()  # the database answers again
 
-    ws = await connect(novel.pk)
+    ws = await sockets(novel.pk, expect_snapshot=False)
+    assert ws.accepted
     try:
         snapshot = await ws.receive_json_from(timeout=10)
         assert snapshot["type"] == "snapshot"

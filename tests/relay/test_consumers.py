@@ -10,8 +10,6 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import connections
 
 from novels.models import Turn
 from novels.services import novel_create, turn_write
@@ -20,7 +18,6 @@ from relay.asgi import application
 from relay.events import novel_group, send_now
 from relay.wire import SCOPE_KEY as WIRE_KEY
 from tests.live import RelayCommunicator
-from tests.sessions import session_cookie
 from tests.waiting import async_wait_until
 from voting.models import GenerationJob, Proposal, Vote
 from voting.selectors import current_round
@@ -30,39 +27,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
 ORIGIN = "http://localhost"
-
-
-@pytest.fixture
-def novel(editor):
-    return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
-
-
-@pytest.fixture
-async def sockets():
-    """open(novel_id, user=None, origin=ORIGIN) -> a connected communicator; all disconnected at the end."""
-    opened: list[RelayCommunicator] = []
-
-    async def open_socket(novel_id: int, user=None, origin: str = ORIGIN, expect_snapshot: bool = True):
-        headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
-        if user is not None:
-            cookie = await sync_to_async(session_cookie)(user)
-            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-        communicator = RelayCommunicator(application, f"/ws/novels/{novel_id}/", headers=headers)
-        opened.append(communicator)
-        connected, _ = await communicator.connect(timeout=5)
-        communicator.accepted = connected
-        if connected and expect_snapshot:
-            communicator.snapshot = await communicator.receive_json_from(timeout=5)
-        return communicator
-
-    yield open_socket
-    for communicator in opened:
-        await communicator.disconnect()
-    # Channels' dispatch and the tests' own sync_to_async calls used the
-    # thread-sensitive executor (the consumer's actions run in the pool and
-    # close their connections themselves); close that thread's connection so
-    # the test database can be dropped at the end.
-    await sync_to_async(connections.close_all)()
 
 
 async def next_of(communicator: RelayCommunicator, kind: str, timeout: float = 5, **fields) -> dict:

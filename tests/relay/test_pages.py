@@ -9,13 +9,6 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def novel(editor):
-    from novels.services import novel_create
-
-    return novel_create(title="등대 이야기", created_by=editor, first_passage="바다는 조용했다. 수아는 편지를 읽었다.")
-
-
 def test_signing_up_creates_the_account_logs_in_and_returns_to_the_page(client, novel):
     page = reverse("novel", args=[novel.pk])
 

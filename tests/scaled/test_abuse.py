@@ -31,10 +31,10 @@ CRASHING_FRAMES = [
 
 @pytest.mark.django_db(transaction=True)
 async def test_frames_that_crashed_the_consumer_get_an_error_frame_and_the_socket_still_votes(
-    socket_for, novel, proposal, alice
+    sockets, novel, proposal, alice
 ):
     before = await sync_to_async(saved_state)(novel.pk)
-    communicator = await socket_for(novel.pk, alice)
+    communicator = await sockets(novel.pk, alice)
 
     for frame, code in CRASHING_FRAMES:
         await communicator.send_to(text_data=frame)
@@ -57,7 +57,7 @@ async def test_frames_that_crashed_the_consumer_get_an_error_frame_and_the_socke
 
 @pytest.mark.django_db(transaction=True)
 async def test_an_unexpected_failure_in_an_action_is_an_error_frame_not_a_closed_socket(
-    socket_for, novel, proposal, alice, monkeypatch
+    sockets, novel, proposal, alice, monkeypatch
 ):
     from relay import consumers
 
@@ -65,7 +65,7 @@ async def test_an_unexpected_failure_in_an_action_is_an_error_frame_not_a_closed
         raise TypeError("a bug")
 
     monkeypatch.setitem(consumers.ACTIONS, "withdraw", broken)
-    communicator = await socket_for(novel.pk, alice)
+    communicator = await sockets(novel.pk, alice)
     await communicator.send_json_to({"type": "withdraw"})
 
     reply = await answer(communicator)

@@ -61,11 +61,9 @@ SOCKET_FRAMES = [
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("frame,code", SOCKET_FRAMES, ids=[f"{i}-{c}" for i, (_, c) in enumerate(SOCKET_FRAMES)])
-async def test_a_bad_socket_message_gets_a_coded_error_and_loses_nothing(
-    socket_for, novel, proposal, alice, frame, code
-):
+async def test_a_bad_socket_message_gets_a_coded_error_and_loses_nothing(sockets, novel, proposal, alice, frame, code):
     before = await sync_to_async(saved_state)(novel.pk)
-    communicator = await socket_for(novel.pk, alice)
+    communicator = await sockets(novel.pk, alice)
     await communicator.send_to(text_data=frame)
     reply = await answer(communicator)
     assert (reply["type"], reply["code"]) == ("error", code)
@@ -75,8 +73,8 @@ async def test_a_bad_socket_message_gets_a_coded_error_and_loses_nothing(
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_markup_in_a_keyword_is_kept_as_text_and_shown_escaped(socket_for, novel, proposal, alice):
-    communicator = await socket_for(novel.pk, alice)
+async def test_markup_in_a_keyword_is_kept_as_text_and_shown_escaped(sockets, novel, proposal, alice):
+    communicator = await sockets(novel.pk, alice)
     await communicator.send_json_to({"type": "propose", "keyword": MARKUP, "sentences": 2})
     reply = await answer(communicator, kinds=("error", "voted", "proposal.added"))
     if reply["type"] == "error":  # refusing markup outright is a clear answer too
@@ -88,8 +86,8 @@ async def test_markup_in_a_keyword_is_kept_as_text_and_shown_escaped(socket_for,
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_emoji_and_mixed_scripts_make_a_valid_keyword(socket_for, novel, proposal, alice):
-    communicator = await socket_for(novel.pk, alice)
+async def test_emoji_and_mixed_scripts_make_a_valid_keyword(sockets, novel, proposal, alice):
+    communicator = await sockets(novel.pk, alice)
     await communicator.send_json_to({"type": "propose", "keyword": "고래🐳 whale", "sentences": 2})
     reply = await answer(communicator)
     assert reply["type"] == "voted"
@@ -98,10 +96,10 @@ async def test_emoji_and_mixed_scripts_make_a_valid_keyword(socket_for, novel, p
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_decomposed_hangul_keyword_merges_with_its_composed_twin(socket_for, novel, proposal, alice):
+async def test_a_decomposed_hangul_keyword_merges_with_its_composed_twin(sockets, novel, proposal, alice):
     import unicodedata
 
-    communicator = await socket_for(novel.pk, alice)
+    communicator = await sockets(novel.pk, alice)
     await communicator.send_json_to(
         {"type": "propose", "keyword": unicodedata.normalize("NFD", "등대"), "sentences": 2}
     )

@@ -368,7 +368,7 @@ async def redis_fault(manifest: dict, servers: Servers) -> bool:
     stored = database_votes(manifest)
     expected = already + accepted
     say(f"accepted {accepted} votes around the restart; database holds {stored} (expected {expected})")
-    # The server sends every open page a fresh snapshot once Redis answers again (relay.layer_watch):
+    # The server sends every open page a fresh snapshot once Redis answers again (relay.transport.layer_watch):
     # the events broadcast while it was down never arrived.
     resynced = await wait_for(lambda: all(p.snapshots >= 2 and p.last_total() == stored for p in pages), 10)
     closed = sum(1 for p in pages if p.connects >= 2)

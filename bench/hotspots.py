@@ -9,7 +9,7 @@ database, and times, per call: the snapshot a websocket gets on connect, one
 vote through the REST API (token auth, as the benchmark sends it), and the
 tally broadcast after a vote: its read and its one group_send on the
 configured channel layer (each web process then hands it to its own sockets,
-relay/fanout.py, which bench/load.py measures). The top functions of each by
+relay/transport/fanout.py, which bench/load.py measures). The top functions of each by
 cumulative time are printed.
 """
 
@@ -56,8 +56,8 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from novels.models import Novel
-    from relay import events
-    from relay.snapshot import build_snapshot
+    from relay.live import events
+    from relay.live.snapshot import build_snapshot
     from voting.models import Proposal, Round
 
     novel = Novel.objects.get(title="벤치마크 소설")

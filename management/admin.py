@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from management.charts import loss_curve_svg
 from management.models import ModelVersion, TrainingRun
 from management.services import model_version_rollback
-from relay.errors import DomainError
+from relay.common.errors import DomainError
 
 
 @admin.register(ModelVersion)

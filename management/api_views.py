@@ -20,8 +20,8 @@ from management.serializers import (
     TrainingRunDetailSerializer,
     TrainingRunSerializer,
 )
-from relay.api import errors
-from relay.errors import NotFound
+from relay.common.api import errors
+from relay.common.errors import NotFound
 
 BLIND_ROUNDS_LISTED = 20
 

@@ -27,7 +27,7 @@ from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
 from management.services import model_version_activate
 from novels.models import Novel, Turn
 from novels.selectors import story_text
-from relay.errors import Duplicate, InvalidAction, NotAuthenticated, NotFound, RoundClosed
+from relay.common.errors import Duplicate, InvalidAction, NotAuthenticated, NotFound, RoundClosed
 
 STORY_CHARS = 600  # the end of the story both texts continue, shown above them
 DEFAULT_KEYWORD = "그때"

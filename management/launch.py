@@ -24,7 +24,7 @@ from management import engine_adapter
 from management.models import TrainingRun
 from management.retraining import makedata_lock
 from management.services import training_run_finish
-from relay.errors import DomainError, PermissionDenied
+from relay.common.errors import DomainError, PermissionDenied
 
 
 class CannotStop(DomainError):

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from management import engine_adapter
 from management.models import ModelVersion, TrainingRun
-from relay import events
-from relay.errors import DomainError, PermissionDenied
+from relay.common.errors import DomainError, PermissionDenied
+from relay.live import events
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def training_run_phase(*, run: TrainingRun, phase: str) -> TrainingRun:
 def training_run_progress(*, run: TrainingRun, progress: Any) -> TrainingRun:
     """Record an engine Progress: where training stands, a point of the curve, after an epoch a sample.
 
-    Open pages are told by each web process's watcher (relay.training_watch),
+    Open pages are told by each web process's watcher (relay.live.training_watch),
     which reads this row: a run may be a cron job with no channel layer of its own.
     """
     run.phase = TrainingRun.Phase.TRAINING

@@ -12,8 +12,8 @@ from management.charts import loss_curve_svg
 from management.launch import start_run, stop_run
 from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
 from management.services import model_version_rollback
-from relay.errors import DomainError
-from relay.views import domain_error_answer, login_required_action
+from relay.common.answers import domain_error_answer, login_required_action
+from relay.common.errors import DomainError
 
 VERSIONS_SHOWN = 50
 RUNS_SHOWN = 30

@@ -15,7 +15,7 @@ from django.utils.text import Truncator
 
 from novels import services
 from novels.models import BannedWord, Novel, SourceText, SourceTextVote, Turn
-from relay.errors import DomainError
+from relay.common.errors import DomainError
 
 
 class StaffReviews:

@@ -2,7 +2,7 @@
 
 Views only parse, call one service and shape the answer; every write goes
 through novels.services, and every error becomes {"code", "detail"}
-(relay.api.exception_handler).
+(relay.common.api.exception_handler).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from novels.serializers import (
     TurnWriteSerializer,
     TurnWrittenSerializer,
 )
-from relay.api import IsStaff, errors
+from relay.common.api import IsStaff, errors
 from voting.models import GenerationJob
 
 

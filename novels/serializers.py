@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from novels.models import Novel, SourceText, Turn
 from novels.selectors import story_text, story_turns
-from relay.api import NFCCharField, stated_rules
+from relay.common.api import NFCCharField, stated_rules
 from voting.selectors import active_job, current_round
 from voting.serializers import JobLinkSerializer, RoundBriefSerializer, absolute
 

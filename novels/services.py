@@ -1,7 +1,7 @@
 """Every write to novels, turns and source texts goes through here.
 
 Services are keyword-only, run in one transaction, raise coded domain errors
-(relay.errors) and tell the browsers after commit (relay.events).
+(relay.common.errors) and tell the browsers after commit (relay.live.events).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from novels.models import Novel, SourceText, SourceTextVote, Turn
 from novels.selectors import last_story_turn
 from novels.text_rules import clean_passage, plain, refuse_banned
 from novels.turns import turn_append
-from relay import events
-from relay.errors import (
+from relay.common.errors import (
     Duplicate,
     FileTooLarge,
     GenerationBusy,
@@ -36,6 +35,7 @@ from relay.errors import (
     PermissionDenied,
     RateLimited,
 )
+from relay.live import events
 from voting import services as voting_services
 from voting.models import Round
 from voting.selectors import active_job, current_round

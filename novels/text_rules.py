@@ -11,7 +11,7 @@ import re
 
 from management.engine_adapter import normalize, pos, visible
 from novels.models import BannedWord
-from relay.errors import BannedWordUsed, InvalidKeyword
+from relay.common.errors import BannedWordUsed, InvalidKeyword
 
 KEYWORD_MAX_WORDS = 3
 KEYWORD_MAX_CHARS = 30

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Max
 
 from novels.models import Novel, Turn
-from relay import events
+from relay.live import events
 
 if TYPE_CHECKING:
     from management.models import ModelVersion

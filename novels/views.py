@@ -16,9 +16,9 @@ from novels import services
 from novels.forms import NovelForm, PassageForm, SourceTextForm
 from novels.models import Novel, SourceText, SourceTextVote, Turn
 from novels.selectors import sources_with_votes, story_turns
-from relay.errors import DomainError
-from relay.snapshot import build_snapshot, turn_payload
-from relay.views import domain_error_answer, login_required_action, wants_json
+from relay.common.answers import domain_error_answer, login_required_action, wants_json
+from relay.common.errors import DomainError
+from relay.live.snapshot import build_snapshot, turn_payload
 from voting.forms import ProposalForm
 from voting.models import GenerationJob
 from voting.selectors import ACTIVE_JOB_STATUSES

@@ -9,7 +9,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 
 from management import api_views as models_api
 from novels import api_views as novels_api
-from relay.api import LoginThrottle, errors, not_found
+from relay.common.api import LoginThrottle, errors, not_found
 from voting import api_views as voting_api
 
 

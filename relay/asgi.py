@@ -21,7 +21,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from relay.routing import websocket_urlpatterns  # noqa: E402
-from relay.wire import DirectFrames, leave_form_bodies_to_django  # noqa: E402
+from relay.transport.wire import DirectFrames, leave_form_bodies_to_django  # noqa: E402
 
 leave_form_bodies_to_django()
 

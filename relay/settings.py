@@ -171,7 +171,7 @@ def channel_layers_from_url(url: str) -> dict:
                 },
             }
         }
-    return {"default": {"BACKEND": "relay.layers.FanOutInMemoryChannelLayer"}}
+    return {"default": {"BACKEND": "relay.transport.layers.FanOutInMemoryChannelLayer"}}
 
 
 CHANNEL_LAYERS = channel_layers_from_url(REDIS_URL)
@@ -205,7 +205,7 @@ RELAY_TURN_RATE_SECONDS = envint("RELAY_TURN_RATE_SECONDS", 30)
 RELAY_CANDIDATE_SECONDS = envint("RELAY_CANDIDATE_SECONDS", 60)
 RELAY_JOB_STALE_SECONDS = envint("RELAY_JOB_STALE_SECONDS", 30)
 RELAY_TALLY_INTERVAL_MS = envint("RELAY_TALLY_INTERVAL_MS", 100)
-# Broadcast frames written straight to daphne's connections (relay.wire); 0 sends each through ASGI.
+# Broadcast frames written straight to daphne's connections (relay.transport.wire); 0 sends each through ASGI.
 RELAY_DIRECT_FRAMES = envbool("RELAY_DIRECT_FRAMES", True)
 RELAY_WORKER_NICE = envint("RELAY_WORKER_NICE", 19)
 
@@ -280,7 +280,7 @@ BLIND_ROUND_QUORUM = envint("BLIND_ROUND_QUORUM", 5)
 BLIND_ROUND_HOURS = envint("BLIND_ROUND_HOURS", 24)
 # What a run started by staff from the site runs: `manage.py makedata` with these options.
 SITE_RUN_OPTIONS = envlist("SITE_RUN_OPTIONS", "--time-budget,1200")
-# How often each web process reads the newest training run while a site page is open (relay.training_watch).
+# How often each web process reads the newest training run while a site page is open (relay.live.training_watch).
 TRAINING_WATCH_S = envint("TRAINING_WATCH_MS", 1000) / 1000
 # manage.py makedata lowers its own CPU priority by this much (0: not at all) ...
 MAKEDATA_NICE = envint("MAKEDATA_NICE", 10)
@@ -302,13 +302,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": [
-        "relay.api.JSONParser",
+        "relay.common.api.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "relay.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "relay.common.api.Pagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_THROTTLE_CLASSES": ["relay.api.AnonThrottle", "relay.api.UserThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["relay.common.api.AnonThrottle", "relay.common.api.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("THROTTLE_ANON", "120/min"),
         "user": os.environ.get("THROTTLE_USER", "600/min"),
@@ -319,7 +319,7 @@ REST_FRAMEWORK = {
     # Behind nginx set NUM_PROXIES=1, so that throttles count the client's
     # address from X-Forwarded-For; 0 ignores that header (a client could forge it).
     "NUM_PROXIES": envint("NUM_PROXIES", 0),
-    "EXCEPTION_HANDLER": "relay.api.exception_handler",
+    "EXCEPTION_HANDLER": "relay.common.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -351,8 +351,8 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "relay.api.add_common_error_responses",
-        "relay.api.restate_min_lengths",
+        "relay.common.api.add_common_error_responses",
+        "relay.common.api.restate_min_lengths",
     ],
 }
 

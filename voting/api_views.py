@@ -1,10 +1,12 @@
 """The REST API of rounds, proposals, votes and generation jobs.
 
 Views only parse, call one service and shape the answer; every write goes
-through voting.services (relay.api turns its errors into {"code", "detail"}).
+through voting.services (relay.common.api turns its errors into {"code", "detail"}).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
@@ -16,9 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from novels.models import Novel
-from relay.api import IsStaff, errors
-from relay.errors import NoOpenRound, NotFound
-from voting import selectors, services
+from relay.common.api import IsStaff, errors
+from relay.common.errors import InvalidField, NoOpenRound, NotFound
+from voting import actions, selectors, services
 from voting.models import GenerationJob, Proposal, Round
 from voting.serializers import (
     CandidateVoteSerializer,
@@ -41,8 +43,7 @@ def vote_answer(round_id: int, mine: int | None) -> Response:
     """The round's tally, and `mine`: the proposal the request's vote now stands on (None: withdrawn)."""
     tallies = selectors.tally(round_id)
     body = {
-        "round": round_id,
-        "proposal": mine,
+        **actions.voted(round_id, mine),
         "tallies": tallies,
         "total": sum(row["votes"] for row in tallies),
     }
@@ -115,22 +116,14 @@ class VoteView(APIView):
         responses={200: VoteResultSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        # A proposal id as JSON, the usual case: one statement (services.vote_cast_by_id).
-        # Anything else, or a proposal not found in the round, goes the long way,
-        # which answers 404 for the round or 400 for the proposal, as it names them.
-        proposal_id = request.data.get("proposal") if isinstance(request.data, dict) else None
-        if isinstance(proposal_id, int) and not isinstance(proposal_id, bool):
-            try:
-                vote = services.vote_cast_by_id(user=request.user, proposal_id=proposal_id, round_id=pk)
-            except NotFound:
-                pass
-            else:
-                return vote_answer(pk, vote.proposal_id)
-        round = get_object_or_404(Round.objects.select_related("novel"), pk=pk)
-        given = VoteSerializer(data=request.data, round=round)
-        given.is_valid(raise_exception=True)
-        vote = services.vote_cast(round=round, user=request.user, proposal=given.validated_data["proposal"])
-        return vote_answer(round.pk, vote.proposal_id)
+        data = request.data if isinstance(request.data, Mapping) else {}
+        try:
+            vote = actions.vote_by_id(user=request.user, data=data, round_id=pk)
+        except NotFound:
+            # The vote was refused; say which id named nothing: the round (404), or a proposal not in it.
+            get_object_or_404(Round, pk=pk)
+            raise InvalidField("proposal", "이 라운드의 제안이 아닙니다.") from None
+        return vote_answer(pk, vote.proposal_id)
 
     @extend_schema(
         summary="표 거두기",
@@ -153,9 +146,8 @@ class CandidateVoteView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         round = get_object_or_404(Round, pk=pk)
-        given = CandidateVoteSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        services.candidate_vote(round=round, user=request.user, index=given.validated_data["index"])
+        data = request.data if isinstance(request.data, Mapping) else {}
+        actions.candidate_vote(user=request.user, data=data, round=round)
         return round_answer(request, round)
 
 

@@ -32,11 +32,3 @@ class ProposalForm(forms.Form):
             initial=min(max(3, novel.min_sentences), novel.max_sentences),
         )
         self.fields["style"].queryset = SourceText.objects.filter(status=SourceText.Status.APPROVED).order_by("title")
-
-
-class VoteForm(forms.Form):
-    proposal = forms.IntegerField(min_value=1)
-
-
-class CandidateVoteForm(forms.Form):
-    index = forms.IntegerField(min_value=0)

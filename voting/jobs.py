@@ -33,7 +33,7 @@ from novels.models import Novel, Turn
 from novels.selectors import story_text
 from novels.text_rules import banned_pattern, banned_words, clean_passage, mask_banned
 from novels.turns import turn_append
-from relay import events
+from relay.live import events
 from voting.models import GenerationJob, Round
 from voting.services import (
     NO_ACTIVE_MODEL,

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from novels.models import SourceText, Turn
 from novels.text_rules import KEYWORD_MAX_CHARS, KEYWORD_MAX_WORDS
-from relay.api import NFCCharField, stated_rules
+from relay.common.api import NFCCharField, stated_rules
 from voting.models import GenerationJob, Proposal, Round
 from voting.selectors import candidate_tally, candidate_texts, proposals_with_votes, user_vote
 
@@ -192,13 +192,10 @@ class RoundBriefSerializer(serializers.ModelSerializer):
         return absolute(self.context.get("request"), reverse("api-round", args=[round.pk]))
 
 
+# The bodies of a vote and a candidate vote, for the schema only: voting.actions
+# reads them, as it reads the socket's messages and the page's forms.
 class VoteSerializer(serializers.Serializer):
-    proposal = serializers.PrimaryKeyRelatedField(queryset=Proposal.objects.none(), help_text="이 라운드의 제안")
-
-    def __init__(self, *args: Any, round: Round | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if round is not None:
-            self.fields["proposal"].queryset = round.proposals.all()
+    proposal = serializers.IntegerField(help_text="이 라운드의 제안")
 
 
 class TallySerializer(serializers.Serializer):

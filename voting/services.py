@@ -8,7 +8,7 @@ hottest write: they share the round's row (FOR SHARE) instead, so they do not
 queue behind each other, while closing the round still waits for them (see
 _round_for_vote); on PostgreSQL the socket's and the API's votes are one
 statement that takes the same lock (vote_cast_by_id). Events go out after
-commit (relay.events).
+commit (relay.live.events).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from novels.models import Novel, SourceText, Turn
 from novels.selectors import last_story_turn
 from novels.text_rules import clean_keyword, keyword_key, refuse_banned
 from novels.turns import turn_append
-from relay import events
-from relay.errors import (
+from relay.common.errors import (
     DomainError,
     GenerationBusy,
     InvalidCandidate,
@@ -41,6 +40,7 @@ from relay.errors import (
     ReviewPending,
     RoundClosed,
 )
+from relay.live import events
 from voting.models import CandidateVote, GenerationJob, Proposal, Round, Vote
 from voting.selectors import active_job, candidate_tally, candidate_texts, current_round, leading_proposal
 

@@ -17,12 +17,12 @@ from django.views.decorators.http import require_POST
 
 from novels.models import Novel
 from novels.views import render_novel
-from relay import events
-from relay.errors import DomainError, NoOpenRound, NotFound, PermissionDenied
-from relay.views import domain_error_answer, error_json, login_required_action, wants_json
-from voting import services
-from voting.forms import CandidateVoteForm, ProposalForm, VoteForm
-from voting.models import Proposal, Round
+from relay.common.answers import domain_error_answer, error_json, login_required_action, wants_json
+from relay.common.errors import DomainError, InvalidField, NoOpenRound, PermissionDenied
+from relay.live import events
+from voting import actions, services
+from voting.forms import ProposalForm
+from voting.models import Round
 from voting.selectors import current_round, user_vote
 
 
@@ -35,7 +35,15 @@ def taking_votes(novel: Novel) -> Round:
 
 def voted(round_: Round, user: Any) -> dict[str, Any]:
     """The user's vote after the action, as the websocket's "voted" message carries it."""
-    return {"type": "voted", "round": round_.pk, "proposal": user_vote(round_, user)}
+    return {"type": "voted", **actions.voted(round_.pk, user_vote(round_, user))}
+
+
+def invalid_field(request: HttpRequest, error: InvalidField, novel: Novel) -> HttpResponse:
+    """A field that could not be read: JSON with the field for fetch, else a message and back to the page."""
+    if wants_json(request):
+        return error_json(error.code, error.message, error.status, errors={error.field: [error.message]})
+    messages.error(request, "요청이 올바르지 않습니다.")
+    return redirect(back_to(novel))
 
 
 def back_to(novel: Novel) -> str:
@@ -87,22 +95,14 @@ def propose(request: HttpRequest, novel_id: int) -> HttpResponse:
 def vote(request: HttpRequest, novel_id: int) -> HttpResponse:
     """Vote for a proposal, or move one's vote to it."""
     novel = get_object_or_404(Novel, pk=novel_id)
-    form = VoteForm(request.POST)
-    if not form.is_valid():
-        return invalid_form(request, form, novel)
     try:
-        proposal = (
-            Proposal.objects.select_related("round__novel")
-            .filter(pk=form.cleaned_data["proposal"], round__novel=novel)
-            .first()
-        )
-        if proposal is None:
-            raise NotFound("그런 제안이 없습니다.")
-        services.vote_cast(round=proposal.round, user=request.user, proposal=proposal)
+        vote = actions.vote_by_id(user=request.user, data=request.POST, novel_id=novel.pk)
+    except InvalidField as error:
+        return invalid_field(request, error, novel)
     except DomainError as error:
         return domain_error_answer(request, error, back_to(novel))
     if wants_json(request):
-        return JsonResponse({"voted": voted(proposal.round, request.user)})
+        return JsonResponse({"voted": {"type": "voted", **actions.voted(vote.round_id, vote.proposal_id)}})
     return redirect(back_to(novel))
 
 
@@ -126,13 +126,11 @@ def withdraw(request: HttpRequest, novel_id: int) -> HttpResponse:
 def candidate(request: HttpRequest, novel_id: int) -> HttpResponse:
     """Choose one of the AI's candidates in the second vote."""
     novel = get_object_or_404(Novel, pk=novel_id)
-    form = CandidateVoteForm(request.POST)
-    if not form.is_valid():
-        return invalid_form(request, form, novel)
-    index = form.cleaned_data["index"]
     try:
         round_ = taking_votes(novel)
-        services.candidate_vote(round=round_, user=request.user, index=index)
+        index = actions.candidate_vote(user=request.user, data=request.POST, round=round_)
+    except InvalidField as error:
+        return invalid_field(request, error, novel)
     except DomainError as error:
         return domain_error_answer(request, error, back_to(novel))
     if wants_json(request):

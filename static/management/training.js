@@ -1,7 +1,7 @@
 // A training run's card follows the run live: the bar, the figures, the loss
 // curve growing point by point and the samples appearing one under another.
 // The events come through the page's site socket (static/relay/site.js), from
-// each web process's watcher of the training runs (relay/training_watch.py).
+// each web process's watcher of the training runs (relay/live/training_watch.py).
 
 let card = document.querySelector("[data-run-card]");
 const SVG = "http://www.w3.org/2000/svg";

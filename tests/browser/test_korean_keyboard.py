@@ -12,8 +12,6 @@ import json
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_live_relay import novel  # noqa: F401 (the fixture)
-
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from novels.services import novel_create
 from novels.text_rules import clean_passage
 from tests.browser.conftest import ARTIFACTS, PHONE, off_loop
+from tests.conftest import OPENING as SHARED_OPENING
 from voting.selectors import current_round
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -183,7 +184,7 @@ def test_an_anonymous_reader_sees_the_relay_but_is_asked_to_log_in(reader, novel
     anonymous.open(f"/novels/{novel.pk}/")
 
     expect(anonymous.page.locator("#propose-box")).to_contain_text("로그인")
-    expect(anonymous.page.locator("#story .turn-text").first).to_contain_text("안개가 짙은 아침이었다.")
+    expect(anonymous.page.locator("#story .turn-text").first).to_contain_text(SHARED_OPENING)
     assert anonymous.no_horizontal_scroll()
 
 

@@ -2,7 +2,7 @@
 
 A tiny model trains in a thread of this process (as a cron makedata would
 in a process of its own); the page learns of it from its server's watcher of
-the training runs (relay/training_watch.py), in both profiles.
+the training runs (relay/live/training_watch.py), in both profiles.
 """
 
 from __future__ import annotations

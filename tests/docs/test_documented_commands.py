@@ -195,6 +195,13 @@ def run_make_test(command: Command, tmp_path: Path) -> None:
     assert "\nmake test\n" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
+def run_make_lint(command: Command, tmp_path: Path) -> None:
+    """The format, lint and layer checks pass on this tree, and the layers are checked (import-linter)."""
+    result = subprocess.run(["make", "lint"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout and "Only the adapter imports the engine KEPT" in result.stdout, result.stdout
+
+
 def run_cron_line(command: Command, tmp_path: Path) -> None:
     """The cron line, from a scratch install folder with a first start behind it."""
     env = bootstrapped_site(tmp_path)
@@ -582,6 +589,7 @@ BENCH_QUALITY = ".venv/bin/python bench/quality.py --budget 1200 --out bench/res
 RUNNERS: dict[str, tuple[Runner, pytest.MarkDecorator | None] | str] = {
     "make run": (run_make_run, embedded_only),
     "make test": (run_make_test, None),
+    "make lint": (run_make_lint, embedded_only),
     CRON_LINE: (run_cron_line, embedded_only),
     "python manage.py makedata": CRON_LINE,
     "manage.py makedata": CRON_LINE,

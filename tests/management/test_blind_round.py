@@ -14,7 +14,7 @@ from management.blind import blind_round_open, blind_round_vote, blind_rounds_de
 from management.models import BlindRound, ModelVersion, TrainingRun
 from management.retraining import EXIT_ACTIVATED, EXIT_AWAITING_VERDICT
 from novels.selectors import story_text
-from relay.errors import Duplicate, InvalidAction, NotAuthenticated, NotFound, RoundClosed
+from relay.common.errors import Duplicate, InvalidAction, NotAuthenticated, NotFound, RoundClosed
 from tests.management.conftest import add_passages, makedata, paragraphs
 
 # A candidate always passes the held-out check here: the test is about what follows it.

@@ -12,7 +12,7 @@ from django.db import connections
 
 from management import engine_adapter
 from management.retraining import EXIT_ACTIVATED
-from relay.events import SITE_GROUP
+from relay.live.events import SITE_GROUP
 from tests.management.conftest import makedata
 
 

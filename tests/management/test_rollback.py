@@ -10,7 +10,7 @@ from django.urls import reverse
 from management import engine_adapter
 from management.models import ModelVersion
 from management.services import ModelFilesMissing, model_version_rollback
-from relay.errors import PermissionDenied
+from relay.common.errors import PermissionDenied
 
 
 @pytest.fixture

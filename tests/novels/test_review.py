@@ -5,7 +5,7 @@ import pytest
 from novels.models import Turn
 from novels.selectors import story_text, story_turns, training_passages
 from novels.services import turn_revert_last, turn_review, turn_write
-from relay.errors import InvalidAction, NothingToRevert, PermissionDenied
+from relay.common.errors import InvalidAction, NothingToRevert, PermissionDenied
 from tests.voting.conftest import OPENING
 
 PASSAGE = "수아는 편지를 접어 주머니에 넣었다."

@@ -7,7 +7,7 @@ import pytest
 from novels.models import SourceText
 from novels.selectors import approved_sources
 from novels.services import source_text_propose, source_text_review, source_text_unvote, source_text_vote
-from relay.errors import Duplicate, FileTooLarge, InvalidAction, InvalidFile, NotAuthenticated, PermissionDenied
+from relay.common.errors import Duplicate, FileTooLarge, InvalidAction, InvalidFile, NotAuthenticated, PermissionDenied
 
 STORY = "옛날 옛적에 바닷가 마을에 할머니가 살았다.\n할머니는 날마다 등대를 닦았다."
 

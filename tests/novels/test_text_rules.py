@@ -17,7 +17,7 @@ from novels.text_rules import (
     mask_banned,
     refuse_banned,
 )
-from relay.errors import BannedWordUsed, InvalidKeyword
+from relay.common.errors import BannedWordUsed, InvalidKeyword
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from novels.models import BannedWord, Novel, Turn
 from novels.services import novel_create, turn_write
-from relay.errors import (
+from relay.common.errors import (
     BannedWordUsed,
     GenerationBusy,
     InvalidAction,

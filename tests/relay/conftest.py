@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay import events
+from relay.live import events
 from tests.voting.listening import listen_to_novel
 from tests.waiting import wait_until
 

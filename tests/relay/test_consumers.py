@@ -13,10 +13,10 @@ from asgiref.sync import sync_to_async
 
 from novels.models import Turn
 from novels.services import novel_create, turn_write
-from relay import consumers
 from relay.asgi import application
-from relay.events import novel_group, send_now
-from relay.wire import SCOPE_KEY as WIRE_KEY
+from relay.live import consumers
+from relay.live.events import novel_group, send_now
+from relay.transport.wire import SCOPE_KEY as WIRE_KEY
 from tests.live import RelayCommunicator
 from tests.waiting import async_wait_until
 from voting.models import GenerationJob, Proposal, Vote
@@ -110,7 +110,7 @@ async def test_a_broadcast_made_while_the_snapshot_is_read_arrives_after_the_sna
 
 
 class RecordingWire:
-    """A direct connection (relay.wire) that keeps what the hub writes to it."""
+    """A direct connection (relay.transport.wire) that keeps what the hub writes to it."""
 
     def __init__(self) -> None:
         self.texts: list[str] = []

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.db import connections
 
-from relay import events
+from relay.live import events
 from tests.relay.conftest import VOTERS, settle, tallies
 from tests.waiting import wait_until
 from voting.selectors import tally

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from relay import layer_watch
+from relay.transport import layer_watch
 from tests.waiting import async_wait_until
 from voting.services import vote_cast
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from relay import layers
-from relay.layers import FanOutInMemoryChannelLayer
+from relay.transport import layers
+from relay.transport.layers import FanOutInMemoryChannelLayer
 
 
 async def test_a_group_message_reaches_every_member():

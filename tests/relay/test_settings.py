@@ -29,13 +29,24 @@ def test_a_sqlite_database_url_keeps_djangos_sqlite_backend(tmp_path):
 
 def test_it_uses_the_in_memory_layer_without_redis_url():
     layers = channel_layers_from_url("")
-    assert layers["default"]["BACKEND"] == "relay.layers.FanOutInMemoryChannelLayer"
+    assert layers["default"]["BACKEND"] == "relay.transport.layers.FanOutInMemoryChannelLayer"
 
 
 def test_it_uses_channels_redis_with_redis_url():
     layers = channel_layers_from_url("redis://cache.internal:6380/2")
     assert layers["default"]["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     assert layers["default"]["CONFIG"]["hosts"][0]["address"] == "redis://cache.internal:6380/2"
+
+
+def test_the_novel_socket_asks_channels_for_no_layer_in_either_profile():
+    from channels.layers import get_channel_layer
+
+    from relay.live.consumers import NO_CHANNEL_LAYER, HubListener
+
+    assert HubListener.channel_layer_alias == NO_CHANNEL_LAYER
+    for url in ("", "redis://cache.internal:6380/2"):
+        assert NO_CHANNEL_LAYER not in channel_layers_from_url(url)
+    assert get_channel_layer(NO_CHANNEL_LAYER) is None
 
 
 def run_check(env_overrides: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from relay import events
-from relay.tally_slots import SharedTallySlots
+from relay.live import events
+from relay.transport.tally_slots import SharedTallySlots
 from tests.relay.conftest import settle, tallies
 from tests.waiting import wait_until
 from voting.selectors import tally

@@ -1,4 +1,4 @@
-"""A training run reaches every open site page live, whichever process runs it (relay.training_watch)."""
+"""A training run reaches every open site page live, whichever process runs it (relay.live.training_watch)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Broadcast frames written straight to daphne's connections (relay.wire), on real Twisted TCP connections."""
+"""Broadcast frames written straight to daphne's connections (relay.transport.wire), on real Twisted TCP connections."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory
 from twisted.internet import reactor, tcp
 
-from relay import fanout
-from relay.wire import SCOPE_KEY, Connection, DirectFrames, connection_of, text_frame, write_now
+from relay.transport import fanout
+from relay.transport.wire import SCOPE_KEY, Connection, DirectFrames, connection_of, text_frame, write_now
 
 
 def decode(data: bytes) -> tuple[int, str, bytes]:
@@ -215,7 +215,7 @@ def test_daphne_hands_a_form_body_it_cannot_parse_to_django_instead_of_a_bare_40
     from daphne.http_protocol import WebRequest
     from twisted.web.test.requesthelper import DummyChannel
 
-    from relay.wire import leave_form_bodies_to_django
+    from relay.transport.wire import leave_form_bodies_to_django
 
     leave_form_bodies_to_django()
 

@@ -59,7 +59,7 @@ async def test_frames_that_crashed_the_consumer_get_an_error_frame_and_the_socke
 async def test_an_unexpected_failure_in_an_action_is_an_error_frame_not_a_closed_socket(
     sockets, novel, proposal, alice, monkeypatch
 ):
-    from relay import consumers
+    from relay.live import consumers
 
     def broken(**kwargs):
         raise TypeError("a bug")

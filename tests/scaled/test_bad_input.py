@@ -42,7 +42,7 @@ SOCKET_FRAMES = [
     ('{"type": "drop_tables"}', "unknown_type"),
     ("x" * 5000, "too_large"),
     (json.dumps({"type": "propose", "keyword": "가" * 3000, "sentences": 2}), "too_large"),
-    ('{"type": "vote", "proposal": "1"}', "bad_message"),
+    ('{"type": "vote", "proposal": "one"}', "bad_message"),
     ('{"type": "vote", "proposal": true}', "bad_message"),
     ('{"type": "vote", "proposal": 1.5}', "bad_message"),
     ('{"type": "vote", "proposal": -1}', "not_found"),

@@ -7,7 +7,7 @@ import json
 
 from channels.layers import get_channel_layer
 
-from relay.events import novel_group
+from relay.live.events import novel_group
 
 
 class Listener:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from novels.models import Turn
 from novels.services import novel_create, turn_revert_last, turn_write
-from relay.errors import GenerationBusy, InvalidCandidate, RoundClosed
+from relay.common.errors import GenerationBusy, InvalidCandidate, RoundClosed
 from voting.jobs import run_next_job
 from voting.models import CandidateVote, GenerationJob, Round
 from voting.selectors import candidate_tally, current_round

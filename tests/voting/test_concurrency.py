@@ -117,8 +117,8 @@ def test_concurrent_voters_give_an_exact_tally_in_either_profile(cast, editor, a
 def test_a_close_racing_forty_votes_counts_every_accepted_vote_and_refuses_the_rest(
     cast, monkeypatch, editor, alice, bob
 ):
-    from relay import events
-    from relay.errors import RoundClosed
+    from relay.common.errors import RoundClosed
+    from relay.live import events
     from voting.services import round_close
 
     round_, sea, lighthouse = _relay(editor, alice, bob)

@@ -20,7 +20,7 @@ from novels.services import (
     turn_review,
     turn_write,
 )
-from relay.events import SITE_GROUP
+from relay.live.events import SITE_GROUP
 from tests.voting.listening import Listener, listen_to_novel
 from voting.jobs import claim_next_job, requeue_stale_jobs
 from voting.models import GenerationJob, Round

@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 
 from novels.models import BannedWord, SourceText
-from relay.errors import BannedWordUsed, InvalidKeyword, InvalidLength, InvalidStyle, NotAuthenticated, RoundClosed
+from relay.common.errors import (
+    BannedWordUsed,
+    InvalidKeyword,
+    InvalidLength,
+    InvalidStyle,
+    NotAuthenticated,
+    RoundClosed,
+)
 from voting.models import Proposal, Vote
 from voting.selectors import tally
 from voting.services import proposal_create, round_close

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from novels.models import Turn
 from novels.services import novel_create, turn_review
-from relay.errors import GenerationBusy, PermissionDenied, ReviewPending, RoundClosed
+from relay.common.errors import GenerationBusy, PermissionDenied, ReviewPending, RoundClosed
 from voting.models import GenerationJob, Round
 from voting.selectors import current_round
 from voting.services import proposal_create, round_close, round_open, rounds_close_overdue, vote_cast

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from relay.errors import NotFound, RoundClosed
+from relay.common.errors import NotFound, RoundClosed
 from voting.models import Round, Vote
 from voting.selectors import current_round, tally, user_vote
 from voting.services import proposal_create, round_close, round_open, vote_cast, vote_cast_by_id, vote_withdraw
@@ -124,7 +124,7 @@ def test_a_vote_by_id_is_refused_after_the_deadline_and_once_the_round_closed(
 def test_a_vote_by_id_refuses_an_anonymous_user(round_, two_proposals):
     from django.contrib.auth.models import AnonymousUser
 
-    from relay.errors import NotAuthenticated
+    from relay.common.errors import NotAuthenticated
 
     with pytest.raises(NotAuthenticated):
         vote_cast_by_id(user=AnonymousUser(), proposal_id=two_proposals[0].pk, round_id=round_.pk)

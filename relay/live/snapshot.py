@@ -15,7 +15,7 @@ from django.utils import timezone
 from management.models import ModelVersion
 from novels.models import Novel, Turn
 from novels.selectors import story_turns
-from relay import events
+from relay.live import events
 from voting.models import CandidateVote, Round
 from voting.selectors import (
     active_job,

@@ -27,7 +27,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from management.models import ModelVersion, TrainingRun
-from relay import events
+from relay.live import events
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
 
-from relay.tally_slots import Claim, SharedTallySlots
+from relay.transport.tally_slots import Claim, SharedTallySlots
 from voting.models import Round
 from voting.selectors import candidate_tally, tally
 
@@ -36,7 +36,7 @@ def event_message(group: str, payload: dict[str, Any], *, hold_s: float = 0.0) -
     """The group message for a payload, encoded to JSON once here rather than once per socket.
 
     It names its group: each web process receives it once and hands it to that
-    group's sockets itself (relay.fanout). `hold_s`: the process may keep it
+    group's sockets itself (relay.transport.fanout). `hold_s`: the process may keep it
     back that long, to go out in one frame with the next event."""
     message = {"type": "relay.event", "group": group, "text": json.dumps(payload, ensure_ascii=False)}
     if hold_s > 0:
@@ -293,7 +293,7 @@ class TallyCoalescer:
             if interval and not connection.in_atomic_block:
                 # Even a frame due now goes from the tally thread: the request
                 # that committed must not wait for the fan-out to every socket.
-                # Across processes the shared slot keeps the pace (relay.tally_slots).
+                # Across processes the shared slot keeps the pace (relay.transport.tally_slots).
                 shared = self._shared_slots() is not None
                 self._due[novel_id] = now if shared else max(now, self._last.get(novel_id, -interval) + interval)
                 self._start_thread()
@@ -305,7 +305,7 @@ class TallyCoalescer:
         """Send the novel's waiting tally, if any, from this thread.
 
         In the scaled profile the processes share each round's interval
-        (relay.tally_slots): a round whose slot another process holds waits for
+        (relay.transport.tally_slots): a round whose slot another process holds waits for
         it, unless `force` (the tally must go before the event that follows)."""
         with self._lock:
             rounds = self._dirty.pop(novel_id, set())
@@ -517,7 +517,7 @@ def generation_started(job) -> None:
 
 
 # How long a web process may keep a chunk back to send it in one frame with
-# the next event (relay.fanout). While votes come in, a tally goes every
+# the next event (relay.transport.fanout). While votes come in, a tally goes every
 # RELAY_TALLY_INTERVAL_MS, and a chunk that waits for it costs no frame of its
 # own: frames to 1,000 sockets are what an AI turn costs the web processes.
 CHUNK_HOLD_S = 0.1

@@ -21,7 +21,7 @@ from rest_framework import exceptions, pagination, parsers, permissions, seriali
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from relay.errors import DomainError
+from relay.common.errors import DomainError, InvalidField
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn domain and DRF errors into the API's one error format."""
+    if isinstance(exc, InvalidField):
+        body = {"code": exc.code, "detail": f"{exc.field}: {exc.message}", "fields": {exc.field: [exc.message]}}
+        return Response(body, status=exc.status)
     if isinstance(exc, DomainError):
         return Response({"code": exc.code, "detail": exc.message}, status=exc.status)
     if isinstance(exc, RequestDataTooBig):

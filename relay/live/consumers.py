@@ -4,7 +4,7 @@
 guards the connection (size, JSON, flood) and dispatches to one small helper
 per message type; the helpers call the same services as the HTTP views.
 Group events ("relay.event") reach the socket through its process's hub
-(relay.fanout) and are only forwarded. SiteConsumer (/ws/site/) only listens
+(relay.transport.fanout) and are only forwarded. SiteConsumer (/ws/site/) only listens
 to the site-wide events, for the pages that list novels, sources and models.
 """
 
@@ -22,16 +22,18 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 
 from novels.models import Novel, SourceText
-from relay import fanout, layer_watch, training_watch
-from relay.errors import DomainError, NoOpenRound
-from relay.events import SITE_GROUP, novel_group
-from relay.snapshot import build_snapshot
-from relay.throttle import FloodGuard
-from relay.wire import SCOPE_KEY as WIRE_KEY
-from relay.wire import Connection
+from relay.common.errors import DomainError, InvalidField, NoOpenRound
+from relay.live import training_watch
+from relay.live.events import SITE_GROUP, novel_group
+from relay.live.snapshot import build_snapshot
+from relay.live.throttle import FloodGuard
+from relay.transport import fanout, layer_watch
+from relay.transport.wire import SCOPE_KEY as WIRE_KEY
+from relay.transport.wire import Connection
+from voting import actions
 from voting.models import Round, Vote
 from voting.selectors import current_round
-from voting.services import candidate_vote, proposal_create, vote_cast_by_id, vote_withdraw
+from voting.services import proposal_create, vote_withdraw
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ def open_round(novel_id: int) -> Round:
 
 def voted(round_id: int, proposal_id: int | None) -> dict[str, Any]:
     """The reply to a vote, a withdrawal or a proposal: the proposal the user's vote now stands on."""
-    return {"type": "voted", "round": round_id, "proposal": proposal_id}
+    return {"type": "voted", **actions.voted(round_id, proposal_id)}
 
 
 def my_vote(round: Round, user: Any) -> dict[str, Any]:
@@ -129,7 +131,7 @@ def propose(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, A
 
 
 def vote(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
-    vote = vote_cast_by_id(user=user, proposal_id=field(content, "proposal", int), novel_id=novel_id)
+    vote = actions.vote_by_id(user=user, data=content, novel_id=novel_id)
     return voted(vote.round_id, vote.proposal_id)
 
 
@@ -140,29 +142,32 @@ def withdraw(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, 
 
 
 def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
-    index = field(content, "index", int)
     round = open_round(novel_id)
-    candidate_vote(round=round, user=user, index=index)
+    index = actions.candidate_vote(user=user, data=content, round=round)
     return {"type": "candidate_voted", "round": round.pk, "index": index}
 
 
 ACTIONS = {"propose": propose, "vote": vote, "withdraw": withdraw, "candidate_vote": candidate_vote_action}
 
 
-class HubListener(AsyncJsonWebsocketConsumer):
-    """A socket that hears broadcasts through its process's hub (relay.fanout)."""
+NO_CHANNEL_LAYER = "no-layer"  # never a key of settings.CHANNEL_LAYERS (tests/relay/test_settings.py)
 
-    # No channel of its own (an alias that is not configured gives none):
-    # broadcasts come through the process's hub, and nothing is sent to one
-    # socket through the layer. This spares a channel, a Redis subscription
-    # and a waiting task per socket.
-    channel_layer_alias = "none: sockets are reached through relay.fanout"
-    # Set once broadcasts may bypass send() (relay.wire): daphne serves the
+
+class HubListener(AsyncJsonWebsocketConsumer):
+    """A socket that hears broadcasts through its process's hub (relay.transport.fanout)."""
+
+    # No channel of its own: broadcasts come through the process's hub, and
+    # nothing is sent to one socket through the layer. This spares a channel, a
+    # Redis subscription and a waiting task per socket. Channels' public way to
+    # say so: an alias CHANNEL_LAYERS does not configure, for which
+    # get_channel_layer() returns None ("None if it is not configured").
+    channel_layer_alias = NO_CHANNEL_LAYER
+    # Set once broadcasts may bypass send() (relay.transport.wire): daphne serves the
     # socket and nothing is held back for it any more.
     wire: Connection | None = None
 
     async def forward(self, text: str) -> None:
-        """A broadcast from relay.events, handed over by the hub: pass on its JSON, encoded once for all sockets."""
+        """A broadcast from relay.live.events, handed over by the hub: pass on its JSON, encoded once for all sockets."""
         await self.send(text_data=text)
 
     @classmethod
@@ -270,6 +275,9 @@ class NovelConsumer(HubListener):
             return
         try:
             reply = await in_pool(action)(novel_id=self.novel_id, user=self.user, content=content)
+        except InvalidField as error:  # the socket's name for a field it cannot read
+            await self.send_error(BadMessage.code, error.message)
+            return
         except DomainError as error:
             await self.send_error(error.code, error.message)
             return
@@ -300,7 +308,7 @@ class SiteConsumer(HubListener):
     """One page that lists what the whole site holds (novels, source texts, models): it only listens.
 
     It gets the site-wide events (novel.created, source.*, model.activated, and
-    training.* from relay.training_watch) and
+    training.* from relay.live.training_watch) and
     the page brings its list up to date (static/relay/site.js); nothing it
     sends does anything but ping.
     """

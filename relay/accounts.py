@@ -1,24 +1,20 @@
-"""Accounts, and the helpers the page views share for answering forms and fetch."""
+"""Accounts: sign up, log in (with attempts limited)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.views import redirect_to_login
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from relay.api import login_wait
-from relay.errors import DomainError, NotAuthenticated
+from relay.common.api import login_wait
 
 
 class SignupForm(UserCreationForm):
@@ -37,7 +33,7 @@ class SignupForm(UserCreationForm):
 
 
 class LoginView(auth_views.LoginView):
-    """Django's log-in page, with attempts limited per address and per account (relay.api), counted
+    """Django's log-in page, with attempts limited per address and per account (relay.common.api), counted
     in the cache that all web processes share, so that passwords cannot be guessed in bulk."""
 
     template_name = "relay/login.html"
@@ -74,40 +70,3 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"환영합니다, {user.get_username()}님!")
         return redirect(next_url or "home")
     return render(request, "relay/signup.html", {"form": form, "next": next_url})
-
-
-# Shared by the page views: one POST answers a fetch with JSON and a plain
-# form with a redirect, from the same code path.
-
-
-def wants_json(request: HttpRequest) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
-def error_json(code: str, message: str, status: int, **extra: Any) -> JsonResponse:
-    return JsonResponse({"code": code, "message": message, **extra}, status=status)
-
-
-def domain_error_answer(request: HttpRequest, error: DomainError, back: str) -> HttpResponse:
-    """A refused action: JSON with the code for fetch, else a message and back to the page."""
-    if wants_json(request):
-        return error_json(error.code, error.message, error.status)
-    messages.error(request, error.message)
-    return redirect(back)
-
-
-def login_required_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Like login_required, but a fetch gets 401 JSON instead of a redirect to the log-in page."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.user.is_authenticated:
-            return view(request, *args, **kwargs)
-        if wants_json(request):
-            return error_json(NotAuthenticated.code, NotAuthenticated.message, NotAuthenticated.status)
-        # After logging in, come back to the page the form was on, not to a POST-only URL.
-        referer = request.headers.get("Referer", "")
-        safe = url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()})
-        return redirect_to_login(referer if safe and request.method == "POST" else request.get_full_path())
-
-    return wrapped

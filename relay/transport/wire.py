@@ -10,7 +10,7 @@ the benchmark machine, and at 50 votes/s with an AI turn streaming a process
 with 500 sockets spends most of a core on it.
 
 A server-to-client frame is not masked (RFC 6455, 5.1), so one broadcast is
-the same bytes for every socket: the hub (relay.fanout) builds them once, and
+the same bytes for every socket: the hub (relay.transport.fanout) builds them once, and
 for each connection that daphne serves this module writes them to the
 connection's TCP transport, at once when nothing is waiting in its buffer
 (as asyncio's own transports do). What the fast path relies on is checked

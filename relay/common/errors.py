@@ -16,6 +16,17 @@ class DomainError(Exception):
             self.message = message
 
 
+class InvalidField(DomainError):
+    """One field of a request cannot be read (the API adds `fields`; the socket calls it `bad_message`)."""
+
+    code = "invalid"
+    status = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404

@@ -37,12 +37,12 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from relay.wire import Connection, text_frame
+from relay.transport.wire import Connection, text_frame
 
 log = logging.getLogger(__name__)
 
 # How long a fan-out writes before the loop gets a turn, so an incoming vote
-# never waits behind a long one. Written directly (relay.wire), 500 sockets
+# never waits behind a long one. Written directly (relay.transport.wire), 500 sockets
 # take about 5 ms, and they go in one stretch: yielding every 100 sockets let
 # requests in between and stretched each fan-out to 15-30 ms (bench/load.py,
 # tally p99 at 50 votes/s: 337-466 ms in four runs, 248-250 ms in two after).
@@ -57,7 +57,7 @@ MAX_BATCH = 64
 
 class Listener(Protocol):
     # The socket's daphne connection while broadcasts may be written to it
-    # directly (relay.wire); None sends them through forward().
+    # directly (relay.transport.wire); None sends them through forward().
     wire: Connection | None
 
     async def forward(self, text: str) -> None: ...
@@ -160,7 +160,7 @@ class Hub:
         members = self.members.get(group)
         if not members:
             return
-        encoded = None  # the frame's bytes, built once for the sockets written to directly (relay.wire)
+        encoded = None  # the frame's bytes, built once for the sockets written to directly (relay.transport.wire)
         since = time.monotonic()
         for socket in list(members):
             try:

@@ -1,0 +1,72 @@
+"""A vote is read by one rule and cast by one call, whichever door it comes through: socket, form or API."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from relay.common.errors import InvalidField
+from voting.actions import whole_number
+from voting.models import Vote
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.mark.parametrize("value, read", [(7, 7), ("7", 7), (" 12 ", 12)])
+def test_a_whole_number_is_read_from_a_number_or_its_digits(value, read):
+    assert whole_number({"proposal": value}, "proposal") == read
+
+
+@pytest.mark.parametrize("value", [True, False, 1.5, "1.5", "-1", "일", "１", "", None, [1], {"id": 1}])
+def test_anything_else_is_refused_naming_the_field(value):
+    with pytest.raises(InvalidField) as refused:
+        whole_number({"proposal": value}, "proposal")
+
+    assert refused.value.field == "proposal" and refused.value.code == "invalid"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_socket_the_form_and_the_api_answer_a_vote_with_the_same_names(
+    sockets, novel, round_, proposal, alice, bob, charlie
+):
+    from asgiref.sync import sync_to_async
+
+    def over_form_and_api() -> tuple[dict, dict]:
+        form = Client()
+        form.force_login(bob)
+        by_form = form.post(reverse("round-vote", args=[novel.pk]), {"proposal": str(proposal.pk)}, headers=JSON)
+        api = APIClient()
+        api.force_authenticate(charlie)
+        by_api = api.post(f"/api/rounds/{round_.pk}/vote/", {"proposal": str(proposal.pk)}, format="multipart")
+        return by_form.json()["voted"], by_api.json()
+
+    ws = await sockets(novel.pk, alice)
+    await ws.send_json_to({"type": "vote", "proposal": proposal.pk})
+    by_socket = await ws.receive_json_from(timeout=5)
+    while by_socket["type"] != "voted":
+        by_socket = await ws.receive_json_from(timeout=5)
+    by_form, by_api = await sync_to_async(over_form_and_api)()
+
+    expected = {"round": round_.pk, "proposal": proposal.pk}
+    assert {k: by_socket[k] for k in expected} == expected
+    assert {k: by_form[k] for k in expected} == expected
+    assert {k: by_api[k] for k in expected} == expected
+    voters = await sync_to_async(
+        lambda: set(Vote.objects.filter(proposal=proposal).values_list("user__username", flat=True))
+    )()
+    assert voters == {"alice", "bob", "charlie"}
+
+
+@pytest.mark.django_db
+def test_each_door_answers_an_unreadable_proposal_in_its_own_way(client, novel, round_, alice):
+    client.force_login(alice)
+    form = client.post(reverse("round-vote", args=[novel.pk]), {"proposal": "first"}, headers=JSON)
+    api = APIClient()
+    api.force_authenticate(alice)
+    by_api = api.post(f"/api/rounds/{round_.pk}/vote/", {"proposal": "first"}, format="json")
+
+    assert form.status_code == 400 and form.json()["code"] == "invalid" and "proposal" in form.json()["errors"]
+    assert by_api.status_code == 400 and by_api.json()["fields"] == {"proposal": [form.json()["message"]]}
+    assert not Vote.objects.filter(user=alice).exists()

@@ -1,0 +1,48 @@
+"""What a person sends to vote, read once for every door: the socket, the page's forms and the API.
+
+Each door hands over what it received (the socket's JSON object, the form's
+POST, the API's parsed body, JSON or a form). One rule reads a number from any
+of them: a whole number, or its digits as text (a form has nothing else), never
+true, false or 1.5. What is read goes to the one service call of the action, and
+the answer uses the same names everywhere (docs/websocket.md, docs/api.md).
+A field that cannot be read raises InvalidField; each door answers it in its
+own way (the socket's `bad_message`, the API's `invalid` with `fields`, the
+form's message), as it always has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from relay.common.errors import InvalidField
+from voting import services
+from voting.models import Round, Vote
+
+
+def whole_number(data: Mapping[str, Any], name: str) -> int:
+    """The field as an int: a whole number (not true or false), or its digits as text."""
+    value = data.get(name)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidField(name, f"'{name}' 값이 올바르지 않습니다.")
+    return value
+
+
+def vote_by_id(*, user: Any, data: Mapping[str, Any], round_id: int | None = None, novel_id: int | None = None) -> Vote:
+    """Cast the vote the request names (`proposal`), in the given round or novel: the one way every door votes."""
+    proposal_id = whole_number(data, "proposal")
+    return services.vote_cast_by_id(user=user, proposal_id=proposal_id, round_id=round_id, novel_id=novel_id)
+
+
+def candidate_vote(*, user: Any, data: Mapping[str, Any], round: Round) -> int:
+    """Choose the candidate the request names (`index`, from 0) in the round's second vote; the index."""
+    index = whole_number(data, "index")
+    services.candidate_vote(round=round, user=user, index=index)
+    return index
+
+
+def voted(round_id: int, proposal_id: int | None) -> dict[str, Any]:
+    """Where the person's vote now stands, by the names the socket and the API share."""
+    return {"round": round_id, "proposal": proposal_id}

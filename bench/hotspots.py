@@ -56,7 +56,7 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from novels.models import Novel
-    from relay.live import events
+    from relay.live import events, payloads
     from relay.live.snapshot import build_snapshot
     from voting.models import Proposal, Round
 
@@ -87,7 +87,7 @@ def main() -> None:
     group = events.novel_group(novel.pk)
     timed(
         f"tally after a vote: read + group_send ({type(layer).__name__})",
-        lambda: events.send_now(group, events._tally_payload(round_.pk)),
+        lambda: events.send_now(group, payloads.tally_payload(round_.pk)),
         100,
         top=10,
     )

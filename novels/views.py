@@ -18,7 +18,8 @@ from novels.models import Novel, SourceText, SourceTextVote, Turn
 from novels.selectors import sources_with_votes, story_turns
 from relay.common.answers import domain_error_answer, login_required_action, wants_json
 from relay.common.errors import DomainError
-from relay.live.snapshot import build_snapshot, turn_payload
+from relay.live.payloads import story_turn_payload
+from relay.live.snapshot import build_snapshot
 from voting.forms import ProposalForm
 from voting.models import GenerationJob
 from voting.selectors import ACTIVE_JOB_STATUSES
@@ -127,7 +128,7 @@ def turn_write(request: HttpRequest, novel_id: int) -> HttpResponse:
         form.add_error(None, error.message)
         return render_novel(request, novel, passage_form=form, status=error.status)
     if wants_json(request):
-        return JsonResponse({"turn": turn_payload(turn)}, status=201)
+        return JsonResponse({"turn": story_turn_payload(turn)}, status=201)
     if turn.status == Turn.Status.PENDING:
         messages.success(request, "이어 쓴 글이 이야기에 더해졌습니다. 운영자가 검토합니다.")
     else:

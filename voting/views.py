@@ -19,7 +19,7 @@ from novels.models import Novel
 from novels.views import render_novel
 from relay.common.answers import domain_error_answer, error_json, login_required_action, wants_json
 from relay.common.errors import DomainError, InvalidField, NoOpenRound, PermissionDenied
-from relay.live import events
+from relay.live import payloads
 from voting import actions, services
 from voting.forms import ProposalForm
 from voting.models import Round
@@ -78,7 +78,7 @@ def propose(request: HttpRequest, novel_id: int) -> HttpResponse:
         return render_novel(request, novel, proposal_form=form, status=error.status)
     if wants_json(request):
         payload = {
-            "proposal": events.proposal_payload(proposal),
+            "proposal": payloads.proposal_payload(proposal),
             "created": created,
             "voted": voted(round_, request.user),
         }

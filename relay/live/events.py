@@ -21,9 +21,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
 
+from relay.live import payloads
 from relay.transport.tally_slots import Claim, SharedTallySlots
-from voting.models import Round
-from voting.selectors import candidate_tally, tally
 
 log = logging.getLogger(__name__)
 
@@ -106,83 +105,8 @@ def broadcast_site(payload: dict[str, Any]) -> None:
 # docs/relay-loop.md.
 
 
-def _iso(value) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _username(user) -> str | None:
-    return user.get_username() if user is not None else None
-
-
-def model_payload(version) -> dict[str, Any]:
-    return {"type": "model.activated", "version": version.pk, "label": version.label, "val_bpc": version.val_bpc}
-
-
-def training_payload(run, *, whole: bool = False) -> dict[str, Any]:
-    """`training.progress` (or `training.finished` once the run has ended) for a TrainingRun row.
-
-    A page already holds the curve up to now: the event carries its newest
-    point only (`whole`: every point, for the REST API) and every sample (a
-    few short lines, so a page that missed one still shows them all).
-    """
-    finished = run.status != "running"
-    payload = {
-        "type": "training.finished" if finished else "training.progress",
-        "run": run.pk,
-        "status": run.status,
-        "phase": run.phase,
-        "progress": run.progress,
-        "samples": run.samples,
-        "version": run.version_id,
-    }
-    if whole:
-        payload["points"] = run.points
-    else:
-        payload["point"] = run.points[-1] if run.points else None
-    if finished:
-        payload["reason"] = run.reason
-    return payload
-
-
-def round_payload(round_) -> dict[str, Any]:
-    return {
-        "round": round_.pk,
-        "number": round_.number,
-        "status": round_.status,
-        "opened_at": _iso(round_.opened_at),
-        "deadline": _iso(round_.deadline),
-    }
-
-
-def proposal_payload(proposal) -> dict[str, Any]:
-    return {
-        "proposal": proposal.pk,
-        "round": proposal.round_id,
-        "keyword": proposal.keyword,
-        "keyword_key": proposal.keyword_key,
-        "sentences": proposal.sentences,
-        "style": proposal.style_id,
-        "style_title": proposal.style.title if proposal.style_id else None,
-        "author": _username(proposal.author),
-    }
-
-
-def turn_payload(turn) -> dict[str, Any]:
-    return {
-        "turn": turn.pk,
-        "novel": turn.novel_id,
-        "position": turn.position,
-        "text": turn.text,
-        "kind": turn.kind,
-        "status": turn.status,
-        "author": _username(turn.author),
-        "proposal": turn.proposal_id,
-        "model_version": turn.model_version.label if turn.model_version_id else None,
-    }
-
-
 def round_opened(round_) -> None:
-    broadcast(round_.novel_id, {"type": "round.opened", **round_payload(round_)})
+    broadcast(round_.novel_id, {"type": "round.opened", **payloads.round_payload(round_)})
 
 
 def round_extended(round_) -> None:
@@ -190,7 +114,7 @@ def round_extended(round_) -> None:
         round_.novel_id,
         {
             "type": "round.extended",
-            **round_payload(round_),
+            **payloads.round_payload(round_),
             "message": "제안이 없어 라운드를 한 번 더 연장합니다.",
         },
     )
@@ -202,19 +126,19 @@ def round_closed(round_, *, job=None, closed_by=None, votes: int = 0) -> None:
         round_.novel_id,
         {
             "type": "round.closed",
-            **round_payload(round_),
+            **payloads.round_payload(round_),
             "winner": winner.pk if winner else None,
             "keyword": winner.keyword if winner else None,
             "sentences": winner.sentences if winner else None,
             "votes": votes,
             "job": job.pk if job else None,
-            "closed_by": _username(closed_by),
+            "closed_by": payloads.username(closed_by),
         },
     )
 
 
 def proposal_added(proposal) -> None:
-    broadcast(proposal.round.novel_id, {"type": "proposal.added", **proposal_payload(proposal)})
+    broadcast(proposal.round.novel_id, {"type": "proposal.added", **payloads.proposal_payload(proposal)})
 
 
 def tally_changed(round_) -> None:
@@ -352,7 +276,7 @@ class TallyCoalescer:
                     later[round_id] = (claim.version, claim.wait_ms)
                     continue
                 try:
-                    payload = _tally_payload(round_id)
+                    payload = payloads.tally_payload(round_id)
                 except Exception:  # a failed read must never break the caller's commit
                     log.exception("tally of round %s failed", round_id)
                     continue
@@ -472,29 +396,12 @@ _tallies = TallyCoalescer()
 getattr(threading, "_register_atexit", atexit.register)(flush_tallies)
 
 
-def _tally_payload(round_id: int) -> dict[str, Any] | None:
-    current = Round.objects.filter(pk=round_id).order_by().only("pk", "status").first()
-    if current is None:
-        return None  # deleted since it changed: nothing to tell
-    if current.status == Round.Status.CANDIDATES:
-        rows, phase = candidate_tally(current), "candidates"
-    else:
-        rows, phase = tally(round_id), "proposals"
-    return {
-        "type": "tally",
-        "round": round_id,
-        "phase": phase,
-        "tallies": rows,
-        "total": sum(row["votes"] for row in rows),
-    }
-
-
 def candidates_opened(round_, *, job, candidates: list[str]) -> None:
     broadcast(
         round_.novel_id,
         {
             "type": "candidates.opened",
-            **round_payload(round_),
+            **payloads.round_payload(round_),
             "job": job.pk,
             "candidates": [{"index": i, "text": text} for i, text in enumerate(candidates)],
         },
@@ -550,7 +457,7 @@ def generation_failed(job, *, reason: str) -> None:
 
 
 def turn_added(turn) -> None:
-    broadcast(turn.novel_id, {"type": "turn.added", **turn_payload(turn)})
+    broadcast(turn.novel_id, {"type": "turn.added", **payloads.turn_payload(turn)})
 
 
 def turn_reviewed(turn) -> None:
@@ -558,8 +465,8 @@ def turn_reviewed(turn) -> None:
         turn.novel_id,
         {
             "type": "turn.reviewed",
-            **turn_payload(turn),
-            "reviewed_by": _username(turn.reviewed_by),
+            **payloads.turn_payload(turn),
+            "reviewed_by": payloads.username(turn.reviewed_by),
             "note": turn.review_note,
         },
     )
@@ -570,8 +477,8 @@ def turn_reverted(turn) -> None:
         turn.novel_id,
         {
             "type": "turn.reverted",
-            **turn_payload(turn),
-            "reviewed_by": _username(turn.reviewed_by),
+            **payloads.turn_payload(turn),
+            "reviewed_by": payloads.username(turn.reviewed_by),
             "note": turn.review_note,
         },
     )

@@ -27,7 +27,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from management.models import ModelVersion, TrainingRun
-from relay.live import events
+from relay.live import events, payloads
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ def changes(before: Seen, now: Seen, run: Any, active: Any) -> list[dict[str, An
     """The events that tell a page what changed between two readings."""
     told = []
     if run is not None and (now.run, now.updated) != (before.run, before.updated):
-        told.append(events.training_payload(run))
+        told.append(payloads.training_payload(run))
     if not settings.REDIS_URL and active is not None and now.active != before.active:
-        told.append(events.model_payload(active))
+        told.append(payloads.model_payload(active))
     return told
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.db import connections
 
-from relay.live import events
+from relay.live import events, payloads
 from tests.relay.conftest import VOTERS, settle, tallies
 from tests.waiting import wait_until
 from voting.selectors import tally
@@ -86,7 +86,7 @@ def test_a_tally_the_flushing_thread_is_still_reading_goes_out_before_the_next_e
     settings.RELAY_TALLY_INTERVAL_MS = 60_000
     novel, round_, (sea, _), voters, listener = relay
     reading, closing = threading.Event(), threading.Event()
-    read_tally, flush = events._tally_payload, events._tallies.flush
+    read_tally, flush = payloads.tally_payload, events._tallies.flush
 
     def slow_read_in_the_flushing_thread(round_id):
         if threading.current_thread().name == "relay-tallies":
@@ -99,7 +99,7 @@ def test_a_tally_the_flushing_thread_is_still_reading_goes_out_before_the_next_e
             closing.set()
         flush(novel_id, **kwargs)
 
-    monkeypatch.setattr(events, "_tally_payload", slow_read_in_the_flushing_thread)
+    monkeypatch.setattr(payloads, "tally_payload", slow_read_in_the_flushing_thread)
     monkeypatch.setattr(events._tallies, "flush", flush_before_the_close)
     vote_cast(round=round_, user=voters[0], proposal=sea)  # the first change: the thread takes it at once
     assert reading.wait(5)
@@ -127,7 +127,7 @@ def test_the_tally_thread_keeps_one_connection_while_votes_come_and_lets_it_go_w
     monkeypatch.setattr(events, "TALLY_IDLE_S", 0.3)
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)  # for the thread's new connection
     novel, round_, (sea, lighthouse), voters, listener = relay
-    read = events._tally_payload
+    read = payloads.tally_payload
     seen = []  # (the thread's connection wrapper, its database connection) at each read
 
     def recording_read(round_id):
@@ -136,7 +136,7 @@ def test_the_tally_thread_keeps_one_connection_while_votes_come_and_lets_it_go_w
         seen.append((wrapper, wrapper.connection))
         return payload
 
-    monkeypatch.setattr(events, "_tally_payload", recording_read)
+    monkeypatch.setattr(payloads, "tally_payload", recording_read)
 
     for voter, proposal in zip(voters[:3], (sea, lighthouse, sea), strict=True):
         vote_cast(round=round_, user=voter, proposal=proposal)

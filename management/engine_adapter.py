@@ -84,13 +84,11 @@ def _limit_threads() -> None:
 
 def bundle_for(version: ModelVersion) -> Bundle:
     """The loaded model of a version; loaded once per process and version."""
-    from engine.checkpoint import load_checkpoint
-
     with _lock:
         bundle = _bundles.get(version.pk)
         if bundle is None:
             _limit_threads()
-            bundle = load_checkpoint(checkpoint_path(version), device=device())
+            bundle = load(checkpoint_path(version), device=device())
             bundle.model.eval()
             # Keep the newest two: the active one and the one it replaced,
             # which a generation already under way may still be using.

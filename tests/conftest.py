@@ -155,35 +155,20 @@ def novel(editor, django_capture_on_commit_callbacks):
     Under Playwright's event loop (the browser tests) it is created from a
     thread of its own, as a request would, so that its broadcasts go out.
     """
+    import asyncio
+
     from novels.services import novel_create
+    from tests.live import off_loop
 
     def create():
         with django_capture_on_commit_callbacks(execute=True):
             return novel_create(title="등대 이야기", created_by=editor, first_passage=OPENING)
 
-    return outside_the_event_loop(create)
-
-
-def outside_the_event_loop(function):
-    """function() here, or, where this thread runs an event loop, in a thread without one (its connection closed)."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connections
-
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return function()
-
-    def call():
-        try:
-            return function()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(call).result()
+        return create()
+    return off_loop(create)
 
 
 @pytest.fixture

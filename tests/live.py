@@ -1,10 +1,31 @@
-"""The test client for the novel websocket: Channels' communicator, reading a batch frame as the page does."""
+"""Helpers of the live tests: the websocket's test client, reading a batch frame as the page does, and
+calling a service from outside an event loop."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from channels.testing import WebsocketCommunicator
+from django.db import connections
+
+T = TypeVar("T")
+
+
+def off_loop(function: Callable[..., T], /, **kwargs: Any) -> T:
+    """Call a service from a thread without Playwright's event loop, so that its broadcasts
+    (async_to_sync) go out; the thread's database connection is closed afterwards."""
+
+    def call() -> T:
+        try:
+            return function(**kwargs)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result()
 
 
 class RelayCommunicator(WebsocketCommunicator):

@@ -41,7 +41,7 @@ def _value(field: models.Field):
         return field.choices[n % len(field.choices)][0]
     if isinstance(field, models.BooleanField):
         return bool(n % 2)
-    if isinstance(field, (models.DateTimeField,)):
+    if isinstance(field, models.DateTimeField):
         return datetime.datetime(2026, 11, 1, 12, n % 60, tzinfo=datetime.UTC)
     if isinstance(field, models.DateField):
         return datetime.date(2026, 11, 1 + n % 28)
@@ -64,14 +64,14 @@ def _fill(state_apps, model, made: dict) -> models.Model:
         return made[label]
     values = {}
     for field in model._meta.concrete_fields:
-        if field.primary_key and field.auto_created or isinstance(field, models.AutoField):
+        if isinstance(field, models.AutoField):  # BigAutoField too
             continue
         if field.is_relation:
             if field.null:
                 continue  # filled in afterwards (_link), when every table has its row
             values[field.name] = _fill(state_apps, field.related_model, made)
-        elif field.has_default() or getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            values[field.name] = _value(field) if not field.has_default() else field.get_default()
+        elif field.has_default():
+            values[field.name] = field.get_default()
         else:
             values[field.name] = _value(field)
     row = model._default_manager.create(**values)

@@ -20,9 +20,11 @@ from voting import services
 from voting.models import Round, Vote
 
 
-def whole_number(data: Mapping[str, Any], name: str) -> int:
-    """The field as an int: a whole number (not true or false), or its digits as text."""
-    value = data.get(name)
+def whole_number(data: object, name: str) -> int:
+    """The field as an int: a whole number (not true or false), or its digits as text.
+
+    `data` is what the door received; one that is not an object (a JSON list, say) has no field."""
+    value = data.get(name) if isinstance(data, Mapping) else None
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or isinstance(value, bool):
@@ -30,13 +32,13 @@ def whole_number(data: Mapping[str, Any], name: str) -> int:
     return value
 
 
-def vote_by_id(*, user: Any, data: Mapping[str, Any], round_id: int | None = None, novel_id: int | None = None) -> Vote:
+def vote_by_id(*, user: Any, data: object, round_id: int | None = None, novel_id: int | None = None) -> Vote:
     """Cast the vote the request names (`proposal`), in the given round or novel: the one way every door votes."""
     proposal_id = whole_number(data, "proposal")
     return services.vote_cast_by_id(user=user, proposal_id=proposal_id, round_id=round_id, novel_id=novel_id)
 
 
-def candidate_vote(*, user: Any, data: Mapping[str, Any], round: Round) -> int:
+def candidate_vote(*, user: Any, data: object, round: Round) -> int:
     """Choose the candidate the request names (`index`, from 0) in the round's second vote; the index."""
     index = whole_number(data, "index")
     services.candidate_vote(round=round, user=user, index=index)
@@ -46,3 +48,8 @@ def candidate_vote(*, user: Any, data: Mapping[str, Any], round: Round) -> int:
 def voted(round_id: int, proposal_id: int | None) -> dict[str, Any]:
     """Where the person's vote now stands, by the names the socket and the API share."""
     return {"round": round_id, "proposal": proposal_id}
+
+
+def voted_message(round_id: int, proposal_id: int | None) -> dict[str, Any]:
+    """The socket's `voted` message (the page's fetch answers carry the same)."""
+    return {"type": "voted", **voted(round_id, proposal_id)}

@@ -6,8 +6,6 @@ through voting.services (relay.common.api turns its errors into {"code", "detail
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -116,9 +114,8 @@ class VoteView(APIView):
         responses={200: VoteResultSerializer, **errors(400, 403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
-        data = request.data if isinstance(request.data, Mapping) else {}
         try:
-            vote = actions.vote_by_id(user=request.user, data=data, round_id=pk)
+            vote = actions.vote_by_id(user=request.user, data=request.data, round_id=pk)
         except NotFound:
             # The vote was refused; say which id named nothing: the round (404), or a proposal not in it.
             get_object_or_404(Round, pk=pk)
@@ -146,8 +143,7 @@ class CandidateVoteView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         round = get_object_or_404(Round, pk=pk)
-        data = request.data if isinstance(request.data, Mapping) else {}
-        actions.candidate_vote(user=request.user, data=data, round=round)
+        actions.candidate_vote(user=request.user, data=request.data, round=round)
         return round_answer(request, round)
 
 

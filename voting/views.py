@@ -35,7 +35,7 @@ def taking_votes(novel: Novel) -> Round:
 
 def voted(round_: Round, user: Any) -> dict[str, Any]:
     """The user's vote after the action, as the websocket's "voted" message carries it."""
-    return {"type": "voted", **actions.voted(round_.pk, user_vote(round_, user))}
+    return actions.voted_message(round_.pk, user_vote(round_, user))
 
 
 def invalid_field(request: HttpRequest, error: InvalidField, novel: Novel) -> HttpResponse:
@@ -102,7 +102,7 @@ def vote(request: HttpRequest, novel_id: int) -> HttpResponse:
     except DomainError as error:
         return domain_error_answer(request, error, back_to(novel))
     if wants_json(request):
-        return JsonResponse({"voted": {"type": "voted", **actions.voted(vote.round_id, vote.proposal_id)}})
+        return JsonResponse({"voted": actions.voted_message(vote.round_id, vote.proposal_id)})
     return redirect(back_to(novel))
 
 

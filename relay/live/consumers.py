@@ -31,8 +31,8 @@ from relay.transport import fanout, layer_watch
 from relay.transport.wire import SCOPE_KEY as WIRE_KEY
 from relay.transport.wire import Connection
 from voting import actions
-from voting.models import Round, Vote
-from voting.selectors import current_round
+from voting.models import Round
+from voting.selectors import current_round, user_vote
 from voting.services import proposal_create, vote_withdraw
 
 log = logging.getLogger(__name__)
@@ -106,13 +106,8 @@ def open_round(novel_id: int) -> Round:
     return round
 
 
-def voted(round_id: int, proposal_id: int | None) -> dict[str, Any]:
-    """The reply to a vote, a withdrawal or a proposal: the proposal the user's vote now stands on."""
-    return {"type": "voted", **actions.voted(round_id, proposal_id)}
-
-
 def my_vote(round: Round, user: Any) -> dict[str, Any]:
-    return voted(round.pk, Vote.objects.filter(round=round, user=user).values_list("proposal_id", flat=True).first())
+    return actions.voted_message(round.pk, user_vote(round, user))
 
 
 def propose(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
@@ -132,13 +127,13 @@ def propose(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, A
 
 def vote(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
     vote = actions.vote_by_id(user=user, data=content, novel_id=novel_id)
-    return voted(vote.round_id, vote.proposal_id)
+    return actions.voted_message(vote.round_id, vote.proposal_id)
 
 
 def withdraw(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
     round = open_round(novel_id)
     vote_withdraw(round=round, user=user)
-    return voted(round.pk, None)
+    return actions.voted_message(round.pk, None)
 
 
 def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:

@@ -15,15 +15,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 
 from tests.conftest import SCALED
 from tests.sessions import session_cookie
@@ -32,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-dev-shm-usage"]
-T = TypeVar("T")
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -145,20 +142,6 @@ def browser(django_db_setup):
             browser.close()
     finally:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-def off_loop(function: Callable[..., T], /, **kwargs: Any) -> T:
-    """Call a service from a thread without Playwright's event loop, so that its broadcasts
-    (async_to_sync) go out; the thread's database connection is closed afterwards."""
-
-    def call() -> T:
-        try:
-            return function(**kwargs)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(call).result()
 
 
 class Reader:

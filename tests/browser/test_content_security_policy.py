@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from novels.services import novel_create
-from tests.browser.conftest import off_loop
+from tests.live import off_loop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

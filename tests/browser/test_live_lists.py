@@ -12,7 +12,7 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from novels.services import source_text_propose
-from tests.browser.conftest import off_loop
+from tests.live import off_loop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from management import services
 from management.retraining import Options, run_makedata
 from novels.services import source_text_propose, source_text_review
-from tests.browser.conftest import off_loop
+from tests.live import off_loop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -1,4 +1,4 @@
 from __future__ import annotations
 
-# The relay fixtures (a novel with its first round, listeners) are shared with tests/voting.
-from tests.voting.conftest import OPENING, round_, site_listener, watch  # noqa: F401
+# The listeners are shared with tests/voting (the novel and its round are tests/conftest.py's).
+from tests.voting.conftest import site_listener, watch  # noqa: F401

@@ -6,7 +6,7 @@ from novels.models import Turn
 from novels.selectors import story_text, story_turns, training_passages
 from novels.services import turn_revert_last, turn_review, turn_write
 from relay.common.errors import InvalidAction, NothingToRevert, PermissionDenied
-from tests.voting.conftest import OPENING
+from tests.conftest import OPENING
 
 PASSAGE = "수아는 편지를 접어 주머니에 넣었다."
 

@@ -8,8 +8,6 @@ from django.db import connection, connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
-
 
 @pytest.fixture
 def database_down(monkeypatch):

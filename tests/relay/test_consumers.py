@@ -17,6 +17,7 @@ from relay.asgi import application
 from relay.live import consumers
 from relay.live.events import novel_group, send_now
 from relay.transport.wire import SCOPE_KEY as WIRE_KEY
+from tests.conftest import OPENING, ORIGIN
 from tests.live import RelayCommunicator
 from tests.waiting import async_wait_until
 from voting.models import GenerationJob, Proposal, Vote
@@ -24,9 +25,6 @@ from voting.selectors import current_round
 from voting.services import proposal_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
-ORIGIN = "http://localhost"
 
 
 async def next_of(communicator: RelayCommunicator, kind: str, timeout: float = 5, **fields) -> dict:

@@ -4,14 +4,6 @@ import pytest
 
 from relay.live.events import SITE_GROUP
 from tests.voting.listening import Listener, listen_to_novel
-from voting.selectors import current_round
-
-OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
-
-
-@pytest.fixture
-def round_(novel):
-    return current_round(novel)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""What a person sends to vote, read once for every door: the socket, the page's forms and the API.
+"""What a person sends to propose and vote, read once for every door: the socket, the page's forms and the API.
 
 Each door hands over what it received (the socket's JSON object, the form's
 POST, the API's parsed body, JSON or a form). One rule reads a number from any
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from novels.models import SourceText
 from relay.common.errors import InvalidField
 from voting import services
 from voting.models import Round, Vote
@@ -30,6 +31,40 @@ def whole_number(data: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidField(name, f"'{name}' 값이 올바르지 않습니다.")
     return value
+
+
+def text(data: object, name: str) -> str:
+    """The field as text: a string of characters (a lone surrogate, "\\ud800" in JSON, is none and has no UTF-8)."""
+    value = data.get(name) if isinstance(data, Mapping) else None
+    if not isinstance(value, str):
+        raise InvalidField(name, f"'{name}' 값이 올바르지 않습니다.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidField(name, f"'{name}' 값에 글자가 아닌 것이 들어 있습니다.") from None
+    return value
+
+
+def approved_style(data: object, name: str = "style") -> SourceText | None:
+    """The approved source text whose voice the field names by id; None when it names none (absent, null, "")."""
+    value = data.get(name) if isinstance(data, Mapping) else None
+    if value is None or value == "":
+        return None
+    style = SourceText.objects.filter(pk=whole_number(data, name), status=SourceText.Status.APPROVED).first()
+    if style is None:
+        raise InvalidField(name, "승인된 문체가 아닙니다.")
+    return style
+
+
+def proposal_fields(data: object) -> dict[str, Any]:
+    """The request's `keyword`, `sentences` and optional `style`, as services.proposal_create takes them: the one
+    reading of a proposal at every door. The service then checks the keyword's form and the novel's range of
+    lengths."""
+    return {
+        "keyword": text(data, "keyword"),
+        "sentences": whole_number(data, "sentences"),
+        "style": approved_style(data),
+    }
 
 
 def vote_by_id(*, user: Any, data: object, round_id: int | None = None, novel_id: int | None = None) -> Vote:

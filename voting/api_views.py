@@ -91,15 +91,8 @@ class ProposalListView(generics.ListAPIView):
 
     def post(self, request: Request, pk: int) -> Response:
         round = get_object_or_404(Round, pk=pk)
-        given = ProposalCreateSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        proposal, created = services.proposal_create(
-            round=round,
-            author=request.user,
-            keyword=given.validated_data["keyword"],
-            sentences=given.validated_data["sentences"],
-            style=given.validated_data.get("style"),
-        )
+        fields = actions.proposal_fields(request.data)
+        proposal, created = services.proposal_create(round=round, author=request.user, **fields)
         proposal = selectors.proposals_with_votes(round).get(pk=proposal.pk)
         body = ProposalCreatedSerializer({"proposal": proposal, "created": created}, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -96,9 +96,10 @@ class KeywordField(NFCCharField):
     """A keyword: the services check its form (novels.text_rules.clean_keyword); the schema says so."""
 
 
+# A proposal's body, for the schema only: voting.actions.proposal_fields reads it, as it
+# reads the socket's messages and the page's form.
 class ProposalCreateSerializer(serializers.Serializer):
     keyword = KeywordField(
-        max_length=60,
         trim_whitespace=True,
         help_text=(
             f"AI가 이어 쓸 글에 꼭 들어갈 낱말: {KEYWORD_MAX_WORDS}단어, {KEYWORD_MAX_CHARS}자까지 "

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_POST
 
 from novels.models import Novel
 from novels.views import render_novel
-from relay.common.answers import domain_error_answer, error_json, login_required_action, wants_json
-from relay.common.errors import DomainError, InvalidField, NoOpenRound, PermissionDenied
+from relay.common.answers import domain_error_answer, login_required_action, wants_json
+from relay.common.errors import DomainError, NoOpenRound, PermissionDenied
 from relay.live import payloads
 from voting import actions, services
 from voting.forms import ProposalForm
@@ -38,26 +38,8 @@ def voted(round_: Round, user: Any) -> dict[str, Any]:
     return actions.voted_message(round_.pk, user_vote(round_, user))
 
 
-def invalid_field(request: HttpRequest, error: InvalidField, novel: Novel) -> HttpResponse:
-    """A field that could not be read: JSON with the field for fetch, else a message and back to the page."""
-    if wants_json(request):
-        return error_json(error.code, error.message, error.status, errors={error.field: [error.message]})
-    messages.error(request, "요청이 올바르지 않습니다.")
-    return redirect(back_to(novel))
-
-
 def back_to(novel: Novel) -> str:
     return f"{reverse('novel', args=[novel.pk])}#round-panel"
-
-
-def invalid_form(request: HttpRequest, form: Any, novel: Novel, **render_kwargs: Any) -> HttpResponse:
-    if wants_json(request):
-        first = next(iter(form.errors.values()))[0]
-        return error_json("invalid", first, 400, errors=form.errors)
-    if render_kwargs:
-        return render_novel(request, novel, status=400, **render_kwargs)
-    messages.error(request, "요청이 올바르지 않습니다.")
-    return redirect(back_to(novel))
 
 
 @require_POST
@@ -65,16 +47,15 @@ def invalid_form(request: HttpRequest, form: Any, novel: Novel, **render_kwargs:
 def propose(request: HttpRequest, novel_id: int) -> HttpResponse:
     """Propose a keyword, a length and a style for the next passage (the author's vote goes with it)."""
     novel = get_object_or_404(Novel, pk=novel_id)
-    form = ProposalForm(request.POST, novel=novel)
-    if not form.is_valid():
-        return invalid_form(request, form, novel, proposal_form=form)
     try:
+        fields = actions.proposal_fields(request.POST)
         round_ = taking_votes(novel)
-        proposal, created = services.proposal_create(round=round_, author=request.user, **form.cleaned_data)
+        proposal, created = services.proposal_create(round=round_, author=request.user, **fields)
     except DomainError as error:
         if wants_json(request):
             return domain_error_answer(request, error, back_to(novel))
-        form.add_error(None, error.message)
+        # The page again, its form as filled in, with what was refused under its field.
+        form = ProposalForm(request.POST, novel=novel, refused=error)
         return render_novel(request, novel, proposal_form=form, status=error.status)
     if wants_json(request):
         payload = {
@@ -97,8 +78,6 @@ def vote(request: HttpRequest, novel_id: int) -> HttpResponse:
     novel = get_object_or_404(Novel, pk=novel_id)
     try:
         vote = actions.vote_by_id(user=request.user, data=request.POST, novel_id=novel.pk)
-    except InvalidField as error:
-        return invalid_field(request, error, novel)
     except DomainError as error:
         return domain_error_answer(request, error, back_to(novel))
     if wants_json(request):
@@ -129,8 +108,6 @@ def candidate(request: HttpRequest, novel_id: int) -> HttpResponse:
     try:
         round_ = taking_votes(novel)
         index = actions.candidate_vote(user=request.user, data=request.POST, round=round_)
-    except InvalidField as error:
-        return invalid_field(request, error, novel)
     except DomainError as error:
         return domain_error_answer(request, error, back_to(novel))
     if wants_json(request):

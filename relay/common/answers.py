@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from relay.common.errors import DomainError, NotAuthenticated
+from relay.common.errors import DomainError, InvalidField, NotAuthenticated
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -24,8 +24,11 @@ def error_json(code: str, message: str, status: int, **extra: Any) -> JsonRespon
 
 
 def domain_error_answer(request: HttpRequest, error: DomainError, back: str) -> HttpResponse:
-    """A refused action: JSON with the code for fetch, else a message and back to the page."""
+    """A refused action: JSON with the code for fetch (and `errors` by field, for a field that could not be
+    read), else a message and back to the page."""
     if wants_json(request):
+        if isinstance(error, InvalidField):
+            return error_json(error.code, error.message, error.status, errors={error.field: [error.message]})
         return error_json(error.code, error.message, error.status)
     messages.error(request, error.message)
     return redirect(back)

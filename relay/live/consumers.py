@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import unicodedata
 from functools import partial
 from typing import Any
 
@@ -21,7 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 
-from novels.models import Novel, SourceText
+from novels.models import Novel
 from relay.common.errors import DomainError, InvalidField, NoOpenRound
 from relay.live import training_watch
 from relay.live.events import SITE_GROUP, novel_group
@@ -70,27 +69,6 @@ def snapshot_of(novel_id: int, user: Any) -> dict[str, Any]:
     return build_snapshot(novel=Novel.objects.get(pk=novel_id), user=user)
 
 
-def field(content: dict[str, Any], name: str, kind: type, *, required: bool = True) -> Any:
-    value = content.get(name)
-    if value is None and not required:
-        return None
-    # bool is an int in Python; a vote for proposal `true` is still nonsense.
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise BadMessage(f"'{name}' 값이 올바르지 않습니다.")
-    if isinstance(value, str) and not is_unicode_text(value):
-        raise BadMessage(f"'{name}' 값에 글자가 아닌 것이 들어 있습니다.")
-    return value
-
-
-def is_unicode_text(value: str) -> bool:
-    """False for a string with a lone surrogate ("\\ud800" in JSON): no character, and no UTF-8 either."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def parse_message(text: str) -> Any:
     """The JSON of a message, or BadMessage: also for nesting too deep for the parser."""
     try:
@@ -111,17 +89,9 @@ def my_vote(round: Round, user: Any) -> dict[str, Any]:
 
 
 def propose(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
-    keyword = field(content, "keyword", str)
-    sentences = field(content, "sentences", int)
-    style_id = field(content, "style", int, required=False)
-    style = None
-    if style_id is not None:
-        style = SourceText.objects.filter(pk=style_id, status=SourceText.Status.APPROVED).first()
-        if style is None:
-            raise BadMessage("승인된 문체가 아닙니다.")
+    fields = actions.proposal_fields(content)
     round = open_round(novel_id)
-    keyword = unicodedata.normalize("NFC", keyword)
-    proposal_create(round=round, author=user, keyword=keyword, sentences=sentences, style=style)
+    proposal_create(round=round, author=user, **fields)
     return my_vote(round, user)
 
 

@@ -70,8 +70,21 @@ def test_a_length_outside_the_novels_bounds_is_refused(client, novel, round_, al
 
     status, body = post_json(client, "round-propose", novel, {"keyword": "등대", "sentences": 40})
 
-    assert (status, body["code"]) == (400, "invalid")
-    assert "sentences" in body["errors"]
+    assert (status, body["code"]) == (400, "invalid_length")
+    assert body["message"] == "문장 수는 1~10 사이로 골라 주세요."
+
+
+def test_a_refused_form_shows_the_page_again_with_the_reason_under_its_field(client, novel, round_, alice):
+    client.force_login(alice)
+
+    response = client.post(reverse("round-propose", args=[novel.pk]), {"keyword": "등대", "sentences": 40})
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert 'value="등대"' in page  # what was typed stays
+    sentences = page[page.index('id="id_sentences"') :]
+    assert "문장 수는 1~10 사이로 골라 주세요." in sentences[: sentences.index("</div>")]
+    assert not Proposal.objects.exists()
 
 
 def test_an_anonymous_proposal_over_fetch_is_refused_with_401(client, novel, round_):

@@ -58,6 +58,7 @@ def main() -> None:
     from novels.models import Novel
     from relay.live import events, payloads
     from relay.live.snapshot import build_snapshot
+    from relay.transport.publish import publish
     from voting.models import Proposal, Round
 
     novel = Novel.objects.get(title="벤치마크 소설")
@@ -87,7 +88,7 @@ def main() -> None:
     group = events.novel_group(novel.pk)
     timed(
         f"tally after a vote: read + group_send ({type(layer).__name__})",
-        lambda: events.send_now(group, payloads.tally_payload(round_.pk)),
+        lambda: publish(group, payloads.tally_payload(round_.pk)),
         100,
         top=10,
     )

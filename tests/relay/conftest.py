@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from relay.live import events
+from relay.transport.tallies import TallyCoalescer
 from tests.voting.listening import listen_to_novel
 from tests.waiting import wait_until
 
 VOTERS = 20
 
 
-def settle(coalescer: events.TallyCoalescer, *, send_waiting: bool = True) -> None:
+def settle(coalescer: TallyCoalescer, *, send_waiting: bool = True) -> None:
     """Wait until no frame of the coalescer is waiting or on its way.
 
     `send_waiting`: send what waits for its window now, from this thread, instead of
@@ -24,7 +25,7 @@ def settle(coalescer: events.TallyCoalescer, *, send_waiting: bool = True) -> No
 @pytest.fixture
 def fresh_coalescer(monkeypatch):
     """A coalescer with no memory of earlier tests' novels (ids are reused between tests)."""
-    coalescer = events.TallyCoalescer()
+    coalescer = events.tally_coalescer()
     monkeypatch.setattr(events, "_tallies", coalescer)
     yield coalescer
     # Nothing of this test may reach the next one's listener.
@@ -45,7 +46,7 @@ def relay(editor, alice, bob, django_user_model, monkeypatch, fresh_coalescer):
     lighthouse = proposal_create(round=round_, author=bob, keyword="등대", sentences=3)[0]
     voters = [django_user_model.objects.create_user(username=f"voter{i}", password="x") for i in range(VOTERS)]
     settle(fresh_coalescer)  # the proposals' own frames are out before anyone listens
-    monkeypatch.setattr(events, "_tallies", events.TallyCoalescer())  # the novel has been quiet
+    monkeypatch.setattr(events, "_tallies", events.tally_coalescer())  # the novel has been quiet
     listener = listen_to_novel(novel.pk)
     yield novel, round_, (sea, lighthouse), voters, listener
     listener.close()

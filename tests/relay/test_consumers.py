@@ -15,7 +15,8 @@ from novels.models import Turn
 from novels.services import novel_create, turn_write
 from relay.asgi import application
 from relay.live import consumers
-from relay.live.events import novel_group, send_now
+from relay.live.events import novel_group
+from relay.transport.publish import publish
 from relay.transport.wire import SCOPE_KEY as WIRE_KEY
 from tests.conftest import OPENING, ORIGIN
 from tests.live import RelayCommunicator
@@ -97,7 +98,7 @@ async def test_a_broadcast_made_while_the_snapshot_is_read_arrives_after_the_sna
 
     def snapshot_after_a_broadcast(novel_id, user):
         # The socket has joined its group by now: this event reaches it during the read.
-        send_now(novel_group(novel_id), {"type": "tally", "round": 0, "total": 7})
+        publish(novel_group(novel_id), {"type": "tally", "round": 0, "total": 7})
         return read_snapshot(novel_id, user)
 
     monkeypatch.setattr(consumers, "snapshot_of", snapshot_after_a_broadcast)
@@ -129,7 +130,7 @@ async def test_broadcasts_take_the_direct_connection_only_once_the_snapshot_and_
         arrived.set()
 
     def snapshot_after_a_broadcast(novel_id, user):
-        send_now(novel_group(novel_id), {"type": "tally", "round": 0, "total": 7})
+        publish(novel_group(novel_id), {"type": "tally", "round": 0, "total": 7})
         # The event reaches the socket (through Redis, in the scaled profile) before the snapshot is read.
         assert arrived.wait(20)
         return read_snapshot(novel_id, user)
@@ -148,7 +149,7 @@ async def test_broadcasts_take_the_direct_connection_only_once_the_snapshot_and_
         assert await page.receive_json_from(timeout=5) == {"type": "tally", "round": 0, "total": 7}
         assert wire.texts == []
 
-        await sync_to_async(send_now)(novel_group(novel.pk), {"type": "tally", "round": 0, "total": 8})
+        await sync_to_async(publish)(novel_group(novel.pk), {"type": "tally", "round": 0, "total": 8})
         await async_wait_until(lambda: wire.texts, what="the broadcast written to the direct connection")
         assert [json.loads(text) for text in wire.texts] == [{"type": "tally", "round": 0, "total": 8}]
         assert await page.receive_nothing(timeout=0.2)

@@ -10,6 +10,7 @@ import pytest
 from django.db import connections
 
 from relay.live import events, payloads
+from relay.transport import tallies as tally_thread
 from tests.relay.conftest import VOTERS, settle, tallies
 from tests.waiting import wait_until
 from voting.selectors import tally
@@ -124,7 +125,7 @@ def test_the_tally_thread_keeps_one_connection_while_votes_come_and_lets_it_go_w
     settings, relay, monkeypatch
 ):
     settings.RELAY_TALLY_INTERVAL_MS = 50
-    monkeypatch.setattr(events, "TALLY_IDLE_S", 0.3)
+    monkeypatch.setattr(tally_thread, "TALLY_IDLE_S", 0.3)
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)  # for the thread's new connection
     novel, round_, (sea, lighthouse), voters, listener = relay
     read = payloads.tally_payload
@@ -146,3 +147,29 @@ def test_the_tally_thread_keeps_one_connection_while_votes_come_and_lets_it_go_w
     assert len({id(connection) for _, connection in seen}) == 1
     wrapper = seen[0][0]
     wait_until(lambda: wrapper.connection is None, what="the quiet tally thread closed its connection")
+
+
+def test_every_tally_is_read_and_published_on_the_tally_thread(settings, relay, monkeypatch):
+    settings.RELAY_TALLY_INTERVAL_MS = 60_000
+    novel, round_, (sea, lighthouse), voters, listener = relay
+    read, publish = payloads.tally_payload, tally_thread.publish
+    threads = []  # (what, the thread it ran on)
+
+    def recording_read(round_id):
+        threads.append(("read", threading.current_thread().name))
+        return read(round_id)
+
+    def recording_publish(group, payload, **kwargs):
+        threads.append((payload["type"], threading.current_thread().name))
+        publish(group, payload, **kwargs)
+
+    monkeypatch.setattr(payloads, "tally_payload", recording_read)
+    monkeypatch.setattr(tally_thread, "publish", recording_publish)
+    vote_cast(round=round_, user=voters[0], proposal=sea)  # at once
+    settle(events._tallies, send_waiting=False)
+    vote_cast(round=round_, user=voters[1], proposal=lighthouse)  # waits for its window...
+    round_close(round=round_)  # ...and goes before the close, asked for by the committing thread
+
+    kinds = [event["type"] for event in listener.events()]
+    assert kinds.count("tally") == 2 and kinds.index("round.closed") > 1
+    assert threads == [("read", "relay-tallies"), ("tally", "relay-tallies")] * 2

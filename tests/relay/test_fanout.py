@@ -9,8 +9,8 @@ import time
 import pytest
 from channels.layers import get_channel_layer
 
-from relay.live.events import event_message
 from relay.transport import fanout
+from relay.transport.publish import event_message
 from tests.waiting import async_wait_until
 
 

@@ -64,9 +64,11 @@ def test_channels_in_memory_layer_still_sweeps_in_clean_expired():
 def test_asgiref_still_records_the_servers_loop_where_the_tally_thread_finds_it():
     from asgiref.sync import SyncToAsync
 
-    assert hasattr(SyncToAsync, "threadlocal"), _says("asgiref", "SyncToAsync.threadlocal", "relay/live/events.py")
+    assert hasattr(SyncToAsync, "threadlocal"), _says(
+        "asgiref", "SyncToAsync.threadlocal", "relay/transport/publish.py"
+    )
     assert "main_event_loop" in inspect.getsource(SyncToAsync), _says(
-        "asgiref", "SyncToAsync.threadlocal.main_event_loop", "relay/live/events.py (_server_loop)"
+        "asgiref", "SyncToAsync.threadlocal.main_event_loop", "relay/transport/publish.py (server_loop)"
     )
 
 

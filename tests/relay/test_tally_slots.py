@@ -25,7 +25,7 @@ def test_two_processes_voting_at_once_send_one_frame_per_interval_and_the_last_i
 ):
     settings.RELAY_TALLY_INTERVAL_MS = 1000
     novel, round_, proposals, voters, listener = relay
-    processes = [events.TallyCoalescer(), events.TallyCoalescer()]
+    processes = [events.tally_coalescer(), events.tally_coalescer()]
 
     started = time.monotonic()
     for i, voter in enumerate(voters):
@@ -62,7 +62,7 @@ def test_a_frame_read_after_another_process_committed_covers_its_votes(settings)
 def test_without_redis_each_process_still_sends_its_tally(settings, monkeypatch, relay):
     settings.RELAY_TALLY_INTERVAL_MS = 100
     novel, round_, (sea, _), voters, listener = relay
-    coalescer = events.TallyCoalescer()
+    coalescer = events.tally_coalescer()
     coalescer._shared = SharedTallySlots("redis://127.0.0.1:9/0", prefix="relay-down")  # nothing listens
     monkeypatch.setattr(events, "_tallies", coalescer)
 

@@ -229,6 +229,19 @@ class NovelRevertView(APIView):
         return Response(TurnSerializer(turn, context={"request": request}).data)
 
 
+class NovelFinishView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="소설 완결하기 (만든 사람이나 운영자): 이후 책으로 읽고 EPUB·PDF·텍스트로 내려받습니다",
+        request=None,
+        responses={200: NovelSerializer, **errors(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        novel = services.novel_finish(novel=get_object_or_404(Novel, pk=pk), by=request.user)
+        return Response(NovelSerializer(novel, context={"request": request}).data)
+
+
 def visible_sources(request: Request) -> QuerySet[SourceText]:
     """Rejected texts are shown to reviewers and to whoever proposed them."""
     sources = selectors.sources_with_votes().select_related("proposed_by")

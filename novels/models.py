@@ -16,6 +16,10 @@ class Novel(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="novels"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField("완결한 때", null=True, blank=True)
+    finished_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="finished_novels"
+    )
 
     # Per-novel rules of the relay.
     round_seconds = models.PositiveIntegerField("라운드 길이(초)", default=300)

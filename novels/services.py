@@ -224,6 +224,29 @@ def turn_write(*, novel: Novel, author, text: str, continue_with_ai: bool = Fals
     return turn
 
 
+@transaction.atomic
+def novel_finish(*, novel: Novel, by) -> Novel:
+    """Finish the novel: it is read as a book from now on. Its creator or staff may; not while the AI writes.
+
+    A round taking proposals ends without a winner; its proposals and votes stay, as does every turn."""
+    _require_user(by)
+    novel = Novel.objects.select_for_update().get(pk=novel.pk)
+    if not (by.is_staff or (novel.created_by_id is not None and novel.created_by_id == by.pk)):
+        raise PermissionDenied("소설을 완결할 수 있는 사람은 만든 사람과 운영자뿐입니다.")
+    if not novel.is_open:
+        raise NovelFinished("이미 완결된 소설입니다.")
+    _refuse_while_generating(novel)
+    running = current_round(novel)
+    if running is not None:
+        voting_services.round_end_unfinished(round=running, reason="소설이 완결되어 라운드를 닫았습니다.", closed_by=by)
+    novel.status = Novel.Status.FINISHED
+    novel.finished_at = timezone.now()
+    novel.finished_by = by
+    novel.save(update_fields=["status", "finished_at", "finished_by"])
+    events.novel_finished(novel)
+    return novel
+
+
 # Review.
 
 

@@ -9,15 +9,17 @@ from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from management.selectors import learned_by_style
-from novels import services
+from novels import book, services
 from novels.forms import NovelForm, PassageForm, SourceTextForm
 from novels.models import Novel, SourceText, SourceTextVote, Turn
 from novels.selectors import sources_with_votes, story_turns
-from relay.common.answers import domain_error_answer, login_required_action, wants_json
+from relay.common.answers import domain_error_answer, error_json, login_required_action, wants_json
 from relay.common.errors import DomainError
+from relay.live import presence
 from relay.live.payloads import story_turn_payload
 from relay.live.snapshot import build_snapshot
 from voting.forms import ProposalForm
@@ -40,7 +42,11 @@ def novels_for_home():
 
 def home(request: HttpRequest, form: NovelForm | None = None, status: int = 200) -> HttpResponse:
     """Every novel with its status, its number of turns and whether the AI is writing; a form to start one."""
-    context = {"novels": novels_for_home(), "form": form or NovelForm(), "nav": "novels"}
+    novels = list(novels_for_home())
+    reading = presence.readers([novel.pk for novel in novels])
+    for novel in novels:
+        novel.readers = reading.get(novel.pk, 0)
+    context = {"novels": novels, "form": form or NovelForm(), "nav": "novels"}
     return render(request, "novels/home.html", context, status=status)
 
 
@@ -95,6 +101,10 @@ def render_novel(
         "turns": story_turns(novel).select_related("proposal"),
         "snapshot": snapshot,
         "round": round_view,
+        "readers": presence.readers([novel.pk]).get(novel.pk, 0),
+        "can_finish": novel.is_open
+        and request.user.is_authenticated
+        and (request.user.is_staff or novel.created_by_id == request.user.pk),
         "round_status_label": ROUND_STATUS_LABELS.get(round_view["status"], "") if round_view else "",
         "urls": page_urls(novel),
         "passage_form": passage_form or PassageForm(),
@@ -134,6 +144,63 @@ def turn_write(request: HttpRequest, novel_id: int) -> HttpResponse:
     else:
         messages.success(request, "이어 쓴 글이 이야기에 더해졌습니다.")
     return redirect(f"{back}#story")
+
+
+# Finished novels: the book.
+
+
+@require_POST
+@login_required_action
+def novel_finish(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """Finish the novel (its creator or staff); it is then read as a book."""
+    novel = get_object_or_404(Novel, pk=novel_id)
+    try:
+        services.novel_finish(novel=novel, by=request.user)
+    except DomainError as error:
+        return domain_error_answer(request, error, reverse("novel", args=[novel.pk]))
+    book_url = reverse("novel-book", args=[novel.pk])
+    if wants_json(request):
+        return JsonResponse({"novel": novel.pk, "status": Novel.Status.FINISHED, "book": book_url})
+    messages.success(request, "소설을 완결했습니다. 이제 책으로 읽고 내려받을 수 있습니다.")
+    return redirect(book_url)
+
+
+def novel_book(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """A finished novel as a book: each passage marked a person's or the AI's; a card for messengers."""
+    try:
+        the_book = book.book_of(novel_id)
+    except DomainError as error:
+        return render(request, "novels/not_a_book.html", {"error": error, "novel_id": novel_id}, status=error.status)
+    opening = " ".join(passage.text for passage in the_book.passages)[:160]
+    context = {
+        "book": the_book,
+        "opening": opening,
+        "share_url": request.build_absolute_uri(),
+        "nav": "novels",
+    }
+    return render(request, "novels/book.html", context)
+
+
+BOOK_FORMATS = {
+    "txt": ("text/plain; charset=utf-8", lambda b: book.as_text(b).encode("utf-8")),
+    "epub": ("application/epub+zip", book.as_epub),
+    "pdf": ("application/pdf", book.as_pdf),
+}
+
+
+def novel_book_file(request: HttpRequest, novel_id: int, fmt: str) -> HttpResponse:
+    """The book as plain text, EPUB or PDF, each passage with its attribution."""
+    if fmt not in BOOK_FORMATS:
+        return error_json("not_found", "책은 txt, epub, pdf로만 내려받을 수 있습니다.", 404)
+    try:
+        the_book = book.book_of(novel_id)
+        content_type, render_file = BOOK_FORMATS[fmt]
+        content = render_file(the_book)
+    except DomainError as error:
+        return error_json(error.code, error.message, error.status)
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, f"{the_book.file_stem}.{fmt}")
+    return response
 
 
 # Source texts.

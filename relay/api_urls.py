@@ -41,6 +41,7 @@ urlpatterns = [
     path("novels/<int:pk>/", novels_api.NovelDetailView.as_view(), name="api-novel"),
     path("novels/<int:pk>/turns/", novels_api.NovelTurnsView.as_view(), name="api-novel-turns"),
     path("novels/<int:pk>/revert/", novels_api.NovelRevertView.as_view(), name="api-novel-revert"),
+    path("novels/<int:pk>/finish/", novels_api.NovelFinishView.as_view(), name="api-novel-finish"),
     path("novels/<int:pk>/round/", voting_api.CurrentRoundView.as_view(), name="api-novel-round"),
     path("turns/<int:pk>/", novels_api.TurnDetailView.as_view(), name="api-turn"),
     path("turns/<int:pk>/approve/", novels_api.TurnApproveView.as_view(), name="api-turn-approve"),

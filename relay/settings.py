@@ -231,6 +231,9 @@ STATIC_ROOT = VAR_DIR / "static"
 # var/ holds the SQLite databases (the test one too) and collected static files;
 # a fresh clone has none of it yet.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# A Korean TrueType font for the PDF of a finished novel (novels/book.py); Debian's fonts-nanum has it.
+BOOK_FONT = os.environ.get("BOOK_FONT", "/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf")
+
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 STORAGES = {

@@ -457,6 +457,17 @@ def _close_candidates(novel: Novel, round_: Round, *, closed_by) -> Round:
     return round_
 
 
+def round_end_unfinished(*, round: Round, reason: str, closed_by=None) -> Round:
+    """End a round that takes proposals without a winner (the novel was finished): its proposals and votes stay."""
+    round.status = Round.Status.FAILED
+    round.failure_reason = reason
+    round.closed_at = timezone.now()
+    round.closed_by = closed_by
+    round.save(update_fields=["status", "failure_reason", "closed_at", "closed_by"])
+    events.round_closed(round, closed_by=closed_by)
+    return round
+
+
 @transaction.atomic
 def round_close(*, round: Round, closed_by=None) -> Round:
     """Close a round: the winner (ties: the earliest proposal) becomes a generation job. A round

@@ -24,6 +24,7 @@ from novels.models import Novel
 from relay.common.errors import DomainError, InvalidField, NoOpenRound
 from relay.live import training_watch
 from relay.live.events import SITE_GROUP, novel_group
+from relay.live.presence import ACTIVITIES, presence
 from relay.live.snapshot import build_snapshot
 from relay.live.throttle import FloodGuard
 from relay.transport import fanout, layer_watch
@@ -169,6 +170,8 @@ class NovelConsumer(HubListener):
             return
         if await self.send_snapshot():
             layer_watch.watch(self)
+            presence().join(self.novel_id)
+            self.present = True
 
     async def send_snapshot(self) -> bool:
         """Send the novel as it is now; False (the page told, the socket closed) if the database is down."""
@@ -200,6 +203,12 @@ class NovelConsumer(HubListener):
         layer_watch.unwatch(self)
         for group in getattr(self, "joined", []):
             await fanout.hub().leave(group, self)
+        if getattr(self, "present", False):
+            self.present = False
+            try:
+                await presence().leave(self.novel_id)
+            except Exception:  # the count is the store's trouble; the socket is gone either way
+                log.warning("presence of novel %s: leaving failed", self.novel_id, exc_info=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Refuse floods, binary frames, oversized and non-JSON messages without closing."""
@@ -231,6 +240,9 @@ class NovelConsumer(HubListener):
         if kind == "ping":
             await self.send_json({"type": "pong"})
             return
+        if kind == "typing":
+            await self.typing(content.get("what"))
+            return
         action = ACTIONS.get(kind) if isinstance(kind, str) else None
         if action is None:
             await self.send_error("unknown_type", "알 수 없는 메시지 종류입니다.")
@@ -260,6 +272,19 @@ class NovelConsumer(HubListener):
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def typing(self, what: Any) -> None:
+        """Someone is writing a keyword or a passage here: counted, never named (relay.live.presence)."""
+        if not self.user.is_authenticated:
+            await self.send_error("not_authenticated", "로그인한 사람만 제안하고 글을 쓸 수 있습니다.")
+            return
+        if what not in ACTIVITIES:
+            await self.send_error(BadMessage.code, "'what' 값은 proposing 또는 writing이어야 합니다.")
+            return
+        try:
+            await presence().active(self.novel_id, what, f"user:{self.user.pk}")
+        except Exception:
+            log.warning("presence of novel %s: a typing report failed", self.novel_id, exc_info=True)
 
     async def forward(self, text: str) -> None:
         """Passed on, or held until the snapshot has gone."""

@@ -201,6 +201,11 @@ def novel_created(novel) -> None:
     broadcast_site({"type": "novel.created", "novel": novel.pk, "title": novel.title})
 
 
+def novel_finished(novel) -> None:
+    # To the site group, which the novel's own pages hear too (relay.live.consumers).
+    broadcast_site({"type": "novel.finished", "novel": novel.pk, "title": novel.title})
+
+
 def source_proposed(source) -> None:
     broadcast_site(
         {

@@ -1,4 +1,5 @@
-"""The one call that gets an event to every socket of a group, in every web process: publish().
+"""The one call that gets an event to every socket of a group, in every web process: publish() (and
+publish_from_loop(), its form for a coroutine on the server's loop).
 
 The message goes through the channel layer once per process, not once per
 socket: each web process's hub (relay.transport.fanout) receives it and writes
@@ -57,6 +58,17 @@ def publish(
             asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=10)
         else:
             async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        log.exception("broadcast to %s failed", group)
+
+
+async def publish_from_loop(group: str, payload: dict[str, Any], *, hold_s: float = 0.0) -> None:
+    """publish(), for a coroutine running on the server's loop."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, event_message(group, payload, hold_s=hold_s))
     except Exception:
         log.exception("broadcast to %s failed", group)
 

@@ -354,6 +354,15 @@ const handlers = {
   "turn.reviewed": upsertTurn,
   "turn.reverted": removeTurn,
   "model.activated"(m) { state.model = m; renderModel(m); },
+  presence: showPresence,
+  "novel.finished"(m) {
+    if (Number(m.novel) !== Number(root.dataset.novel)) return;
+    $("book-link").hidden = false;
+    $("propose-box").hidden = true;
+    const finish = $("finish-form");
+    if (finish) finish.hidden = true;
+    notice("이 소설이 완결되었습니다. ‘책으로 읽기’에서 읽고 내려받을 수 있습니다.", "info");
+  },
   voted(m) {
     if (state.round && state.round.round === m.round) { state.round.my_vote = m.proposal; renderRound(); }
   },
@@ -362,6 +371,33 @@ const handlers = {
   },
   error(m) { notice(m.message || m.code, "error"); },
 };
+
+// "지금 3명이 읽는 중 · 누군가 키워드를 제안하고 있어요": counts only, never who.
+function showPresence(m) {
+  if (Number(m.novel) !== Number(root.dataset.novel)) return;
+  setText($("readers-count"), String(Number(m.readers)));
+  const doing = [];
+  if (m.proposing > 0) doing.push("누군가 키워드를 제안하고 있어요");
+  if (m.writing > 0) doing.push("누군가 글을 쓰고 있어요");
+  setText($("presence-activity"), doing.length ? ` · ${doing.join(" · ")}` : "");
+}
+
+// While a person types a keyword or a passage, the others see that someone does (every few seconds at most).
+const TYPING_EVERY_MS = 3000;
+const lastTyping = { proposing: 0, writing: 0 };
+function reportTyping(what) {
+  if (!me().authenticated || !live) return;
+  const now = Date.now();
+  if (now - lastTyping[what] < TYPING_EVERY_MS) return;
+  lastTyping[what] = now;
+  live.send({ type: "typing", what });
+}
+root.addEventListener("input", (event) => {
+  const form = event.target.form;
+  if (!form) return;
+  if (form.id === "propose-form") reportTyping("proposing");
+  else if (form.id === "write-form") reportTyping("writing");
+});
 
 function onMessage(message) {
   const handler = handlers[message.type];

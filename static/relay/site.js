@@ -35,6 +35,12 @@ if (region || notice) {
 
   // Applied in place; false: the page cannot, and fetches itself instead.
   const inPlace = {
+    // "지금 3명이 읽는 중" in a novel's row: always in place (it changes every second under a crowd).
+    presence(message) {
+      const readers = document.querySelector(`[data-readers="${Number(message.novel)}"]`);
+      if (readers) readers.textContent = `지금 ${Number(message.readers)}명이 읽는 중`;
+      return true;
+    },
     "source.voted"(message) {
       const votes = document.querySelector(`#source-${Number(message.source)} .votes`);
       if (!votes) return false;

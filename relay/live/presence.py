@@ -1,0 +1,310 @@
+"""Who is here: how many pages are open on each novel, and whether someone is proposing or writing now.
+
+Only counts, never names: nobody learns who reads, proposes or votes.
+
+Each event loop that serves sockets (daphne has one per process) counts its
+own novel pages. The counts are added up in a store: in the scaled profile
+Redis, where each counter (one per loop, `owner`) writes its numbers into a hash
+per novel and renews a key of its own every RENEW_S; a process killed without a
+word (kill -9) drops out of every sum once that key expires (OWNER_TTL_S). A
+browser that is killed closes its TCP connection and daphne ends its socket; one
+that vanishes from the network stops answering daphne's pings and is closed
+then. Either way the count follows at the next tick.
+
+A logged-in page says, while its person types a keyword or a passage, that
+someone is proposing or writing (`{"type": "typing", "what": "proposing"}`,
+every few seconds at most); the store keeps that for ACTIVITY_TTL_S.
+
+At most once per TICK_S, a loop whose counts changed adds up the novels it
+touched and sends `{"type": "presence", "novel", "readers", "proposing",
+"writing"}` to the site group, which every page (the novel's and the lists)
+listens to, when the sum differs from the last one sent for that novel by any
+process (the store remembers it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio
+from django.conf import settings
+
+from relay.live.events import SITE_GROUP
+from relay.transport.publish import publish_from_loop
+
+log = logging.getLogger(__name__)
+
+TICK_S = 1.0  # at most one presence frame per novel per second
+RENEW_S = 5.0  # how often a loop renews its key and re-adds the novels it serves
+OWNER_TTL_S = 15.0  # a loop that stopped renewing (its process killed) drops out after this
+ACTIVITY_TTL_S = 8.0  # "someone is proposing" lasts this long after the last report
+ACTIVITIES = ("proposing", "writing")
+
+
+@dataclass(frozen=True)
+class Here:
+    readers: int = 0
+    proposing: int = 0
+    writing: int = 0
+
+    def payload(self, novel_id: int) -> dict[str, Any]:
+        return {
+            "type": "presence",
+            "novel": novel_id,
+            "readers": self.readers,
+            "proposing": self.proposing,
+            "writing": self.writing,
+        }
+
+
+class LocalStore:
+    """One process's counts (embedded profile): the sums are the loops' own counts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers: dict[int, dict[str, int]] = {}  # novel -> owner -> pages
+        self._activity: dict[tuple[int, str], dict[str, float]] = {}  # (novel, what) -> person -> until
+        self._sent: dict[int, Here] = {}
+
+    async def put(self, owner: str, counts: dict[int, int]) -> None:
+        with self._lock:
+            for novel_id, count in counts.items():
+                owners = self._readers.setdefault(novel_id, {})
+                if count:
+                    owners[owner] = count
+                else:
+                    owners.pop(owner, None)
+
+    async def active(self, novel_id: int, what: str, who: str) -> None:
+        with self._lock:
+            self._activity.setdefault((novel_id, what), {})[who] = time.monotonic() + ACTIVITY_TTL_S
+
+    async def here(self, novel_ids: set[int]) -> dict[int, Here]:
+        now = time.monotonic()
+        with self._lock:
+            return {
+                novel_id: Here(
+                    sum(self._readers.get(novel_id, {}).values()),
+                    *(
+                        sum(1 for until in self._activity.get((novel_id, what), {}).values() if until > now)
+                        for what in ACTIVITIES
+                    ),
+                )
+                for novel_id in novel_ids
+            }
+
+    async def announce(self, novel_id: int, here: Here) -> bool:
+        with self._lock:
+            changed = self._sent.get(novel_id) != here
+            self._sent[novel_id] = here
+            return changed
+
+    def readers(self, novel_ids: list[int]) -> dict[int, int]:
+        with self._lock:
+            return {novel_id: sum(self._readers.get(novel_id, {}).values()) for novel_id in novel_ids}
+
+
+class RedisStore:
+    """The processes' counts added up in Redis (scaled profile)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = f"{prefix}:presence"
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._sync = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    def _client(self) -> redis.asyncio.Redis:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = self._clients[loop] = redis.asyncio.Redis.from_url(
+                self.url, socket_timeout=2, socket_connect_timeout=2
+            )
+        return client
+
+    def _readers_key(self, novel_id: int) -> str:
+        return f"{self.prefix}:novel:{novel_id}:readers"
+
+    def _owner_key(self, owner: str) -> str:
+        return f"{self.prefix}:owner:{owner}"
+
+    async def put(self, owner: str, counts: dict[int, int]) -> None:
+        async with self._client().pipeline(transaction=False) as pipe:
+            pipe.set(self._owner_key(owner), 1, px=int(OWNER_TTL_S * 1000))
+            for novel_id, count in counts.items():
+                key = self._readers_key(novel_id)
+                if count:
+                    pipe.hset(key, owner, count).expire(key, int(OWNER_TTL_S * 4))
+                else:
+                    pipe.hdel(key, owner)
+            await pipe.execute()
+
+    async def active(self, novel_id: int, what: str, who: str) -> None:
+        key = f"{self.prefix}:novel:{novel_id}:{what}"
+        async with self._client().pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {who: time.time() + ACTIVITY_TTL_S}).expire(key, int(ACTIVITY_TTL_S * 2))
+            await pipe.execute()
+
+    async def here(self, novel_ids: set[int]) -> dict[int, Here]:
+        client, now = self._client(), time.time()
+        ordered = sorted(novel_ids)
+        async with client.pipeline(transaction=False) as pipe:
+            for novel_id in ordered:
+                pipe.hgetall(self._readers_key(novel_id))
+                for what in ACTIVITIES:
+                    pipe.zcount(f"{self.prefix}:novel:{novel_id}:{what}", now, "+inf")
+            answers = await pipe.execute()
+        width = 1 + len(ACTIVITIES)
+        owners_of = {novel_id: answers[i * width] for i, novel_id in enumerate(ordered)}
+        alive = await self._alive({owner for owners in owners_of.values() for owner in owners})
+        result = {}
+        for i, novel_id in enumerate(ordered):
+            owners = owners_of[novel_id]
+            gone = [owner for owner in owners if owner not in alive]
+            if gone:
+                await client.hdel(self._readers_key(novel_id), *gone)
+            readers = sum(int(count) for owner, count in owners.items() if owner in alive)
+            result[novel_id] = Here(readers, *(int(n) for n in answers[i * width + 1 : (i + 1) * width]))
+        return result
+
+    async def _alive(self, owners: set[bytes]) -> set[bytes]:
+        if not owners:
+            return set()
+        ordered = sorted(owners)
+        keys = [self._owner_key(owner.decode()) for owner in ordered]
+        flags = await self._client().mget(keys)
+        return {owner for owner, flag in zip(ordered, flags, strict=True) if flag is not None}
+
+    async def announce(self, novel_id: int, here: Here) -> bool:
+        key = f"{self.prefix}:novel:{novel_id}:sent"
+        value = f"{here.readers}:{here.proposing}:{here.writing}"
+        before = await self._client().set(key, value, get=True, ex=24 * 3600)
+        return before is None or before.decode() != value
+
+    def readers(self, novel_ids: list[int]) -> dict[int, int]:
+        with self._sync.pipeline(transaction=False) as pipe:
+            for novel_id in novel_ids:
+                pipe.hgetall(self._readers_key(novel_id))
+            answers = pipe.execute()
+        owners = sorted({owner for counts in answers for owner in counts})
+        flags = self._sync.mget([self._owner_key(owner.decode()) for owner in owners]) if owners else []
+        alive = {owner for owner, flag in zip(owners, flags, strict=True) if flag is not None}
+        return {
+            novel_id: sum(int(count) for owner, count in counts.items() if owner in alive)
+            for novel_id, counts in zip(novel_ids, answers, strict=True)
+        }
+
+
+_store: LocalStore | RedisStore | None = None
+_store_lock = threading.Lock()
+
+
+def store() -> LocalStore | RedisStore:
+    global _store
+    with _store_lock:
+        if _store is None:
+            url = settings.REDIS_URL
+            _store = RedisStore(url, f"relay{settings.TEST_DB_SUFFIX}") if url else LocalStore()
+        return _store
+
+
+def readers(novel_ids: list[int]) -> dict[int, int]:
+    """How many pages are open on each novel now (for the pages the server renders); 0 if unknown."""
+    try:
+        return store().readers(novel_ids)
+    except redis.RedisError:
+        log.warning("presence unavailable; the lists show no reader counts", exc_info=True)
+        return dict.fromkeys(novel_ids, 0)
+
+
+class Presence:
+    """The novel pages of one event loop, and the task that sends their sums."""
+
+    def __init__(self) -> None:
+        self.owner = uuid.uuid4().hex
+        self.counts: Counter[int] = Counter()
+        self.dirty: set[int] = set()  # novels whose sums may have changed
+        self.fresh: set[int] = set()  # novels a page joined since the last tick: it needs the sums even if unchanged
+        self.busy: set[int] = set()  # novels last announced with someone proposing or writing
+        self.renewed = 0.0
+        self.task: asyncio.Task | None = None
+        self.lock = asyncio.Lock()
+
+    def join(self, novel_id: int) -> None:
+        self.counts[novel_id] += 1
+        self.dirty.add(novel_id)
+        self.fresh.add(novel_id)
+        self._start()
+
+    async def leave(self, novel_id: int) -> None:
+        self.counts[novel_id] -= 1
+        if self.counts[novel_id] <= 0:
+            del self.counts[novel_id]
+        self.dirty.add(novel_id)
+        if not self.counts:
+            # The loop's last page left: send its sums now and stop (a test's loop must end with nothing pending).
+            if self.task is not None:
+                self.task.cancel()
+                self.task = None
+            await self.tick()
+
+    async def active(self, novel_id: int, what: str, who: str) -> None:
+        await store().active(novel_id, what, who)
+        self.dirty.add(novel_id)
+
+    def _start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store that is away costs the counts, never the relay
+                log.warning("presence tick failed", exc_info=True)
+
+    async def tick(self) -> None:
+        async with self.lock:
+            now = time.monotonic()
+            renew = now - self.renewed >= RENEW_S
+            novels = self.dirty | self.busy | (set(self.counts) if renew else set())
+            fresh, self.dirty, self.fresh = self.fresh, set(), set()
+            if not novels and not renew:
+                return
+            the_store = store()
+            await the_store.put(self.owner, {novel_id: self.counts.get(novel_id, 0) for novel_id in novels})
+            if renew:
+                self.renewed = now
+            for novel_id, here in (await the_store.here(novels)).items():
+                if here.proposing or here.writing:
+                    self.busy.add(novel_id)
+                else:
+                    self.busy.discard(novel_id)
+                if await the_store.announce(novel_id, here) or novel_id in fresh:
+                    await publish_from_loop(SITE_GROUP, here.payload(novel_id))
+
+
+_presences: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Presence] = weakref.WeakKeyDictionary()
+
+
+def presence() -> Presence:
+    """The presence of the running loop."""
+    loop = asyncio.get_running_loop()
+    current = _presences.get(loop)
+    if current is None:
+        current = _presences[loop] = Presence()
+    return current

@@ -5,6 +5,7 @@
 
 import { applyPercentWidths, el, postForm, setText } from "./dom.js";
 import { connectLive } from "./live.js";
+import { tell } from "./tell.js";
 
 applyPercentWidths();
 
@@ -284,8 +285,19 @@ function tick() {
 
 // ---------------------------------------------------------------- events
 
+// The rounds this reader proposed or voted in: what closes or is written there concerns them.
+const myRounds = new Set();
+function noteMyRound(round) {
+  if (!round) return;
+  const mineProposed = (round.proposals || []).some((p) => p.author && p.author === me().username);
+  if (round.my_vote || (round.my_candidate ?? null) !== null || mineProposed) {
+    myRounds.add(round.round);
+  }
+}
+
 function applySnapshot(snapshot) {
   state = snapshot;
+  noteMyRound(snapshot.round);
   clockOffset = serverOffset(snapshot.now);
   applyStory(snapshot.story);
   renderRound();
@@ -302,6 +314,7 @@ const handlers = {
   snapshot: applySnapshot,
   pong() {},
   "proposal.added"(m) {
+    if (m.author && m.author === me().username) myRounds.add(m.round);
     const round = state.round;
     if (!round || round.round !== m.round) return;
     if (!round.proposals.some((p) => p.proposal === m.proposal)) round.proposals.push({ ...m, votes: 0 });
@@ -323,6 +336,12 @@ const handlers = {
     notice("제안이 없어 라운드가 연장되었습니다.");
   },
   "round.closed"(m) {
+    if (myRounds.has(m.round)) {
+      const winner = ((state.round && state.round.proposals) || []).find((p) => p.proposal === m.winner);
+      if (winner && winner.author === me().username) tell(`내 제안 “${m.keyword}”이(가) 뽑혔어요! AI가 이어 씁니다.`);
+      else if (m.winner) tell(`참여한 라운드가 마감되었어요. “${m.keyword}”(으)로 이어 씁니다.`);
+      else tell("참여한 라운드가 마감되었어요.");
+    }
     if (state.round && state.round.round === m.round) {
       Object.assign(state.round, { status: m.status, winner: m.winner });
     }
@@ -343,7 +362,10 @@ const handlers = {
     setText($("generation-text"), "");
     setText($("generation-title"), `AI가 다시 쓰는 중… (${m.attempt}회째)`);
   },
-  "generation.finished"() { hideGeneration(); },
+  "generation.finished"(m) {
+    hideGeneration();
+    if (myRounds.has(m.round)) tell("참여한 라운드의 글을 AI가 다 썼어요.");
+  },
   "generation.failed"(m) {
     setText($("generation-title"), "AI가 이번에는 쓰지 못했습니다.");
     $("generation").classList.add("failed");
@@ -351,7 +373,13 @@ const handlers = {
     hideGeneration(4000);
   },
   "turn.added": upsertTurn,
-  "turn.reviewed": upsertTurn,
+  "turn.reviewed"(m) {
+    upsertTurn(m);
+    if (m.author && m.author === me().username && m.kind === "human") {
+      if (m.status === "approved") tell("내가 쓴 글이 승인되었어요.");
+      else if (m.status === "rejected") tell(`내가 쓴 글이 반려되었어요.${m.note ? ` (${m.note})` : ""}`);
+    }
+  },
   "turn.reverted": removeTurn,
   "model.activated"(m) { state.model = m; renderModel(m); },
   presence: showPresence,
@@ -364,9 +392,11 @@ const handlers = {
     notice("이 소설이 완결되었습니다. ‘책으로 읽기’에서 읽고 내려받을 수 있습니다.", "info");
   },
   voted(m) {
+    if (m.proposal !== null) myRounds.add(m.round);
     if (state.round && state.round.round === m.round) { state.round.my_vote = m.proposal; renderRound(); }
   },
   candidate_voted(m) {
+    myRounds.add(m.round);
     if (state.round && state.round.round === m.round) { state.round.my_candidate = m.index; renderRound(); }
   },
   error(m) { notice(m.message || m.code, "error"); },

@@ -1,0 +1,33 @@
+"""Being told: a reader whose proposal wins, and who voted in a round, hears of it in the page."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_author_of_the_winning_proposal_and_a_voter_are_told(reader, novel, alice, bob, editor, active_model):
+    path = f"/novels/{novel.pk}/"
+    a = reader(alice, server=0)
+    b = reader(bob, server=1)
+    a.open(path)
+    b.open(path)
+    a.page.fill("#id_keyword", "등대지기")
+    a.page.fill("#id_sentences", "1")
+    a.page.click("#propose-form button[type=submit]")
+    expect(b.page.locator("#proposals .proposal")).to_have_count(1)
+    b.page.locator("#proposals .proposal").first.locator("button").click()
+    expect(b.page.locator("#proposals .proposal").first.locator(".votes")).to_have_text("2표")
+
+    staff = reader(editor, server=0)
+    staff.open(path)
+    staff.page.click("#close-form button[type=submit]")
+
+    expect(a.page.locator("#my-notices")).to_contain_text("내 제안 “등대지기”이(가) 뽑혔어요!", timeout=15000)
+    expect(b.page.locator("#my-notices")).to_contain_text("참여한 라운드가 마감되었어요.", timeout=15000)
+    for who in (a, b):
+        expect(who.page.locator("#my-notices")).to_contain_text("AI가 다 썼어요", timeout=30000)
+    expect(staff.page.locator("#my-notices")).to_be_hidden()  # staff took no part: nothing for them
+    assert not (a.errors or b.errors)

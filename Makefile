@@ -10,7 +10,7 @@ SCALED_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 SCALED_REDIS_URL ?= redis://127.0.0.1:6379/0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format install system-packages test-embedded test-scaled run-scaled bench clean
+.PHONY: run test lint format install system-packages node-packages test-embedded test-scaled run-scaled bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ system-packages:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-nanum fontconfig >/dev/null; \
 	fi
 
+# npm packages of the browser tests (axe-core, which checks every page's accessibility), as the lock file says.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+node-packages: $(NODE_STAMP)
+
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --no-cache --check .
@@ -44,7 +51,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) system-packages lint test-embedded test-scaled
+test: $(STAMP) system-packages node-packages lint test-embedded test-scaled
 
 # Each profile prints its 15 slowest tests and how long it took.
 PYTEST_TIMED := $(BIN)/python -m pytest --durations=15

@@ -131,11 +131,14 @@ function showGeneration(info) {
   const retry = info.attempt > 1 ? ` (다시 시도 ${info.attempt}회째)` : "";
   setText($("generation-title"), `AI가 ${what} 쓰는 중…${retry}`);
   setText($("generation-text"), info.text || "");
+  unspoken = "";
+  setText($("generation-said"), "");
   setText($("writing-badge"), "AI 작성 중");
   $("writing-badge").hidden = false;
 }
 
 function hideGeneration(delay = 0) {
+  speakSentences(true);
   generationJob = null;
   stopTyping();
   $("writing-badge").hidden = true;
@@ -148,11 +151,35 @@ function hideGeneration(delay = 0) {
 let untyped = [];
 let typingFrame = 0;
 
+// What screen readers are told of the AI's text: each sentence once it is complete.
+let unspoken = "";
+const SENTENCE_END = /^[\s\S]*?[.?!…。][”’"')\]]*(?=\s|$)/u;
+
+function speakSentences(final = false) {
+  let sentence;
+  while ((sentence = SENTENCE_END.exec(unspoken))) {
+    if (sentence[0].length === unspoken.length && !final) break; // the sentence may go on ("…”라고")
+    unspoken = unspoken.slice(sentence[0].length);
+    say(sentence[0]);
+  }
+  if (final && unspoken.trim()) { say(unspoken); unspoken = ""; }
+}
+
+function say(text) {
+  const trimmed = text.trim();
+  if (!trimmed) return;
+  const region = $("generation-said");
+  region.append(el("span", { text: `${trimmed} ` }));  // an addition: read out, the earlier ones not again
+  while (region.childNodes.length > 3) region.firstChild.remove();
+}
+
 function appendChunk(message) {
   if (generationJob !== message.job) {
     if (generationJob !== null) return;
     showGeneration({ job: message.job, text: "" });
   }
+  unspoken += message.text;
+  speakSentences();
   untyped.push(...Array.from(message.text));
   if (!typingFrame) typingFrame = requestAnimationFrame(typeOut);
 }

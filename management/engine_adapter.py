@@ -213,6 +213,16 @@ def generate_candidates(
     )
 
 
+def explain_passage(*, version: ModelVersion, story: str, passage: str, style: str | None) -> list[dict]:
+    """Per character of an AI passage: the model's chance of it and its alternatives (engine.explain)."""
+    from engine.explain import explain
+
+    bundle = bundle_for(version)
+    return explain(
+        bundle, story=story, passage=passage, style_index=bundle.vocab.style_index(_known_style(bundle, style))
+    )
+
+
 def forget_loaded_models() -> None:
     """Drop every loaded model (tests, and after a rollback deletes files)."""
     with _lock:

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from novels import selectors, services
 from novels.models import Novel, SourceText, Turn
 from novels.serializers import (
+    ExplanationSerializer,
     NovelCreatedSerializer,
     NovelCreateSerializer,
     NovelDetailSerializer,
@@ -37,6 +38,7 @@ from novels.serializers import (
     TurnWrittenSerializer,
 )
 from relay.common.api import IsStaff, errors
+from relay.common.errors import NoExplanation
 from voting.models import GenerationJob
 
 
@@ -240,6 +242,19 @@ class NovelFinishView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         novel = services.novel_finish(novel=get_object_or_404(Novel, pk=pk), by=request.user)
         return Response(NovelSerializer(novel, context={"request": request}).data)
+
+
+@extend_schema(
+    summary="AI가 왜 그렇게 썼을까: 글자마다 모델이 얼마나 확신했는지와 다른 후보들",
+    responses={200: ExplanationSerializer, **errors(404)},
+)
+class TurnExplanationView(APIView):
+    def get(self, request: Request, pk: int) -> Response:
+        turn = get_object_or_404(visible_turns(request).select_related("model_version"), pk=pk)
+        if not turn.explanation:
+            raise NoExplanation()
+        label = turn.model_version.label if turn.model_version_id else None
+        return Response({"turn": turn.pk, "model_version": label, "steps": turn.explanation})
 
 
 def visible_sources(request: Request) -> QuerySet[SourceText]:

@@ -81,6 +81,9 @@ class Turn(models.Model):
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_turns"
     )
+    # An AI passage: per character, how sure the model that wrote it was and what else it weighed
+    # (engine.explain); dropped when a reviewer edits the text.
+    explanation = models.JSONField(null=True, blank=True, editable=False)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

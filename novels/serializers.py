@@ -19,6 +19,20 @@ from voting.serializers import JobLinkSerializer, RoundBriefSerializer, absolute
 NOVEL_RULES = ["round_seconds", "vote_quorum", "min_sentences", "max_sentences", "review_first", "candidates"]
 
 
+class ExplanationStepSerializer(serializers.Serializer):
+    t = serializers.CharField(help_text="글자 (또는 토큰)")
+    p = serializers.FloatField(help_text="모델이 이 글자에 준 확률 (0~1)")
+    top = serializers.ListField(
+        child=serializers.ListField(), help_text="모델이 가장 그럴듯하다고 본 후보들: [[글자, 확률], …]"
+    )
+
+
+class ExplanationSerializer(serializers.Serializer):
+    turn = serializers.IntegerField()
+    model_version = serializers.CharField(allow_null=True)
+    steps = ExplanationStepSerializer(many=True)
+
+
 class TurnSerializer(serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)

@@ -274,6 +274,7 @@ def turn_review(*, turn: Turn, reviewer, action: str, text: str | None = None, n
             if edited != turn.text:
                 turn.original_text = turn.original_text or turn.text
                 turn.text = edited
+                turn.explanation = None  # it explained the text the AI wrote, not this one
         _mark_reviewed(turn, reviewer, Turn.Status.APPROVED, note)
     elif action == "reject":
         _mark_reviewed(turn, reviewer, Turn.Status.REJECTED, note)

@@ -28,6 +28,7 @@ def turn_append(
     status: str = Turn.Status.PENDING,
     proposal: Proposal | None = None,
     model_version: ModelVersion | None = None,
+    explanation: list | None = None,
 ) -> Turn:
     """Add a turn at the end of the story (the novel row must be locked) and tell the page."""
     last = Turn.objects.filter(novel=novel).aggregate(last=Max("position"))["last"]
@@ -40,6 +41,7 @@ def turn_append(
         status=status,
         proposal=proposal,
         model_version=model_version,
+        explanation=explanation,
     )
     events.turn_added(turn)
     return turn

@@ -44,6 +44,7 @@ urlpatterns = [
     path("novels/<int:pk>/finish/", novels_api.NovelFinishView.as_view(), name="api-novel-finish"),
     path("novels/<int:pk>/round/", voting_api.CurrentRoundView.as_view(), name="api-novel-round"),
     path("turns/<int:pk>/", novels_api.TurnDetailView.as_view(), name="api-turn"),
+    path("turns/<int:pk>/explanation/", novels_api.TurnExplanationView.as_view(), name="api-turn-explanation"),
     path("turns/<int:pk>/approve/", novels_api.TurnApproveView.as_view(), name="api-turn-approve"),
     path("turns/<int:pk>/reject/", novels_api.TurnRejectView.as_view(), name="api-turn-reject"),
     path("review/turns/", novels_api.ReviewQueueView.as_view(), name="api-review-turns"),

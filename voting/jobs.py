@@ -183,12 +183,23 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
         text = clean_passage(text)
         if not text:
             raise JobError("모델이 빈 글을 썼습니다.")
-        finish_with_turn(job, worker=worker, attempt=attempt, text=text)
+        finish_with_turn(job, worker=worker, attempt=attempt, text=text, explanation=explanation(job, story, text))
     except Exception as exc:  # any failure is one failed attempt, never a dead worker
         log.exception("job %s, attempt %s failed", job.pk, attempt)
         attempt_failed(job, worker=worker, attempt=attempt, reason=str(exc) or exc.__class__.__name__)
         return
     prepare_next_turn(job)
+
+
+def explanation(job: GenerationJob, story: str, text: str) -> list | None:
+    """How sure the model was of each character it wrote (the page's heat map); None if it cannot be told."""
+    try:
+        return engine_adapter.explain_passage(
+            version=job.model_version, story=story, passage=text, style=job.style or None
+        )
+    except Exception:  # the passage stands without its explanation
+        log.exception("job %s: could not explain its passage", job.pk)
+        return None
 
 
 def prepare_next_turn(job: GenerationJob) -> None:
@@ -255,7 +266,9 @@ def _lock_held(job: GenerationJob, *, worker: str, attempt: int) -> tuple[Novel,
     return novel, held
 
 
-def finish_with_turn(job: GenerationJob, *, worker: str, attempt: int, text: str) -> Turn | None:
+def finish_with_turn(
+    job: GenerationJob, *, worker: str, attempt: int, text: str, explanation: list | None = None
+) -> Turn | None:
     """The job's turn, created once: nothing happens unless this worker still holds the job."""
     with transaction.atomic():
         locked = _lock_held(job, worker=worker, attempt=attempt)
@@ -270,6 +283,7 @@ def finish_with_turn(job: GenerationJob, *, worker: str, attempt: int, text: str
             status=Turn.Status.PENDING,  # admins review every passage
             proposal=held.proposal,
             model_version=held.model_version,
+            explanation=explanation,
         )
         now = timezone.now()
         held.turn = turn

@@ -115,6 +115,12 @@ class InvalidCandidate(DomainError):
 # Passages.
 
 
+class NoExplanation(DomainError):
+    code = "no_explanation"
+    status = 404
+    message = "이 글에는 AI의 확신도 기록이 없습니다 (사람이 쓴 글, 검토자가 고친 글, 기록 이전의 글)."
+
+
 class PassageTooLong(DomainError):
     code = "passage_too_long"
     message = "글이 너무 깁니다."

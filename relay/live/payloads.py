@@ -102,6 +102,7 @@ def turn_payload(turn) -> dict[str, Any]:
         "author": username(turn.author),
         "proposal": turn.proposal_id,
         "model_version": turn.model_version.label if turn.model_version_id else None,
+        "explained": turn.explanation is not None,  # GET /api/turns/<id>/explanation/ has its heat map
     }
 
 

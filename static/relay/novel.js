@@ -6,6 +6,7 @@
 import { applyPercentWidths, el, postForm, setText } from "./dom.js";
 import { connectLive } from "./live.js";
 import { tell } from "./tell.js";
+import { toggleWhy } from "./why.js";
 
 applyPercentWidths();
 
@@ -63,6 +64,9 @@ function renderTurn(turn) {
     const keyword = turnKeyword(turn);
     if (keyword) meta.append(el("span", { text: `키워드 “${keyword}”` }));
     if (turn.model_version) meta.append(el("span", { text: `모델 ${turn.model_version}` }));
+    if (turn.explained) {
+      meta.append(el("button", { className: "small secondary why-button", attrs: { type: "button", "aria-expanded": "false" }, text: "왜 이렇게 썼을까?" }));
+    }
   } else {
     meta.append(el("span", { className: "badge human", text: "사람" }));
     if (turn.author) meta.append(el("span", { text: turn.author }));
@@ -80,6 +84,11 @@ function renderTurn(turn) {
     meta,
   );
 }
+
+storyBox.addEventListener("click", (event) => {
+  const button = event.target.closest(".why-button");
+  if (button) toggleWhy(button.closest("article.turn"));
+});
 
 function storyTurns() { return [...storyBox.querySelectorAll("article.turn")]; }
 

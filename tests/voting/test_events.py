@@ -230,6 +230,7 @@ def test_it_carries_the_fields_the_pages_show(ctx, django_capture_on_commit_call
             "author": "bob",
             "proposal": None,
             "model_version": None,
+            "explained": False,
         }
     finally:
         listener.close()

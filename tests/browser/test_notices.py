@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -21,11 +23,27 @@ def test_the_author_of_the_winning_proposal_and_a_voter_are_told(reader, novel, 
     b.page.locator("#proposals .proposal").first.locator("button").click()
     expect(b.page.locator("#proposals .proposal").first.locator(".votes")).to_have_text("2표")
 
+    # Alice's tab goes to the background, with browser notifications allowed.
+    a.context.grant_permissions(["notifications"], origin=a.base_url)
+    a.page.evaluate(
+        """() => {
+        Object.defineProperty(document, "hidden", { value: true, configurable: true });
+        window.shown = [];
+        const Real = window.Notification;
+        window.Notification = class extends Real {
+          constructor(title, options) { super(title, options); window.shown.push(options.body); }
+        };
+        }"""
+    )
+    title = a.page.title()
+
     staff = reader(editor, server=0)
     staff.open(path)
     staff.page.click("#close-form button[type=submit]")
 
     expect(a.page.locator("#my-notices")).to_contain_text("내 제안 “등대지기”이(가) 뽑혔어요!", timeout=15000)
+    expect(a.page).to_have_title(re.compile(r"^\([1-9]\) " + re.escape(title)))
+    assert "내 제안 “등대지기”이(가) 뽑혔어요! AI가 이어 씁니다." in a.page.evaluate("window.shown")
     expect(b.page.locator("#my-notices")).to_contain_text("참여한 라운드가 마감되었어요.", timeout=15000)
     for who in (a, b):
         expect(who.page.locator("#my-notices")).to_contain_text("AI가 다 썼어요", timeout=30000)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.html import escape
 
 from novels.models import Novel, Turn
 from novels.selectors import story_turns
@@ -106,7 +107,6 @@ def as_text(book: Book) -> str:
 
 
 def as_epub(book: Book) -> bytes:
-    from django.utils.html import escape
     from ebooklib import epub
 
     document = epub.EpubBook()
@@ -157,7 +157,7 @@ def book_font() -> Path:
 
 
 def as_pdf(book: Book) -> bytes:
-    from fpdf import FPDF
+    from fpdf import FPDF  # (likewise)
 
     font = book_font()
     pdf = FPDF(format=(148, 210))  # A5, in mm

@@ -165,7 +165,8 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
             texts = [text for text in texts if text]
             if not texts:
                 raise JobError("모델이 빈 후보만 썼습니다.")
-            _finish_with_candidates(job, worker=worker, attempt=attempt, texts=texts)
+            explained = [explanation(job, story, text) for text in texts]
+            _finish_with_candidates(job, worker=worker, attempt=attempt, texts=texts, explanations=explained)
             return
         pieces = engine_adapter.generate_text(
             version=version,
@@ -297,14 +298,16 @@ def finish_with_turn(
     return turn
 
 
-def _finish_with_candidates(job: GenerationJob, *, worker: str, attempt: int, texts: list[str]) -> None:
+def _finish_with_candidates(
+    job: GenerationJob, *, worker: str, attempt: int, texts: list[str], explanations: list[list | None]
+) -> None:
     with transaction.atomic():
         locked = _lock_held(job, worker=worker, attempt=attempt)
         if locked is None:
             return
         novel, held = locked
         now = timezone.now()
-        held.result = {"candidates": texts}
+        held.result = {"candidates": texts, "explanations": explanations}
         held.status = GenerationJob.Status.DONE
         held.error = ""
         held.heartbeat_at = held.finished_at = now
@@ -314,7 +317,12 @@ def _finish_with_candidates(job: GenerationJob, *, worker: str, attempt: int, te
         if round_ is None or round_.status != Round.Status.CLOSED:
             # No round to hold the second vote (it was removed): the first candidate goes in.
             held.turn = turn_append(
-                novel=novel, text=texts[0], kind=Turn.Kind.AI, proposal=held.proposal, model_version=held.model_version
+                novel=novel,
+                text=texts[0],
+                kind=Turn.Kind.AI,
+                proposal=held.proposal,
+                model_version=held.model_version,
+                explanation=explanations[0],
             )
             held.save(update_fields=["turn"])
             maybe_open_round(novel)

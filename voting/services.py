@@ -436,6 +436,7 @@ def _close_candidates(novel: Novel, round_: Round, *, closed_by) -> Round:
     # Most votes wins; ties and no votes at all go to the first candidate.
     counts = [row["votes"] for row in candidate_tally(round_)]
     best = max(range(len(texts)), key=lambda i: (counts[i], -i))
+    explanations = (job.result or {}).get("explanations") or []
     turn = turn_append(
         novel=novel,
         text=texts[best],
@@ -443,6 +444,7 @@ def _close_candidates(novel: Novel, round_: Round, *, closed_by) -> Round:
         author=None,
         proposal=round_.winner,
         model_version=job.model_version,
+        explanation=explanations[best] if best < len(explanations) else None,
     )
     if job.turn_id is None:
         job.turn = turn

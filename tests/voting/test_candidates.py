@@ -55,6 +55,10 @@ def test_it_makes_the_most_chosen_candidate_the_turn(candidates_round, alice, bo
     turn = GenerationJob.objects.get(pk=job.pk).turn
     assert turn.text == job.result["candidates"][2] and turn.kind == "ai" and turn.proposal == round_.winner
     assert current_round(round_.novel).number == 2
+    # The chosen candidate's heat map goes with it (the worker explained each candidate).
+    assert turn.explanation == job.result["explanations"][2] and turn.explanation
+    written = "".join(step["t"] for step in turn.explanation)
+    assert "".join(written.split()) == "".join(turn.text.split())
 
 
 def test_it_takes_the_first_candidate_when_the_second_vote_runs_out_empty(candidates_round):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from management.models import TrainingRun
 from novels.services import novel_create, novel_finish, turn_write
 from tests.browser.conftest import ARTIFACTS, ROOT
 from tests.conftest import OPENING
@@ -46,6 +47,9 @@ def test_no_page_has_a_serious_or_critical_violation(reader, novel, editor, alic
             novel=novel_create(title="끝난 이야기", created_by=editor, first_passage=OPENING), by=editor
         )
     )
+    run = off_loop(
+        TrainingRun.objects.create, status=TrainingRun.Status.KEPT, exit_code=5, reason="새 모델이 더 나빠서"
+    )
     # A passage waiting for review, so its badge is on the page too.
     off_loop(turn_write, novel=novel, author=alice, text="수아는 편지를 접어 주머니에 넣고 계단을 올랐다.")
     member = reader(alice)
@@ -56,6 +60,7 @@ def test_no_page_has_a_serious_or_critical_violation(reader, novel, editor, alic
         (member, f"/novels/{novel.pk}/"),
         (member, "/sources/"),
         (member, "/models/"),
+        (member, f"/models/runs/{run.pk}/"),
         (member, "/accounts/me/"),
         (staff, f"/novels/{novel.pk}/"),
         (anonymous, f"/novels/{book.pk}/book/"),

@@ -258,6 +258,15 @@ def _mark_reviewed(turn: Turn, reviewer, status: str, note: str) -> None:
     turn.save()
 
 
+# What the author of a reviewed passage is told.
+REVIEW_VERDICTS = {
+    Turn.Status.APPROVED: lambda turn: f"「{turn.novel.title}」에 쓴 내 글이 승인되었어요.",
+    Turn.Status.REJECTED: lambda turn: (
+        f"「{turn.novel.title}」에 쓴 내 글이 반려되었어요." + (f" ({turn.review_note})" if turn.review_note else "")
+    ),
+}
+
+
 @transaction.atomic
 def turn_review(*, turn: Turn, reviewer, action: str, text: str | None = None, note: str = "") -> Turn:
     """Approve (with `text`: edit, then approve; the original is kept) or reject a turn."""
@@ -281,6 +290,8 @@ def turn_review(*, turn: Turn, reviewer, action: str, text: str | None = None, n
     else:
         raise InvalidAction("action은 approve 또는 reject입니다.")
     events.turn_reviewed(turn)
+    if turn.author_id is not None and turn.kind == Turn.Kind.HUMAN and turn.status in REVIEW_VERDICTS:
+        events.notify([turn.author_id], turn.novel_id, "reviewed", REVIEW_VERDICTS[turn.status](turn))
     voting_services.maybe_open_round(novel)
     return turn
 

@@ -35,6 +35,7 @@ from novels.text_rules import banned_pattern, banned_words, clean_passage, mask_
 from novels.turns import turn_append
 from relay.live import events
 from voting.models import GenerationJob, Round
+from voting.selectors import round_participants
 from voting.services import (
     NO_ACTIVE_MODEL,
     candidate_seconds,
@@ -294,6 +295,13 @@ def finish_with_turn(
         held.heartbeat_at = held.finished_at = now
         held.save(update_fields=["turn", "status", "partial_text", "error", "heartbeat_at", "finished_at"])
         events.generation_finished(held, turn=turn)
+        if held.round_id is not None:
+            events.notify(
+                round_participants(held.round),
+                novel.pk,
+                "written",
+                f"「{novel.title}」의 참여한 라운드 글을 AI가 다 썼어요.",
+            )
         continue_relay(novel)
     return turn
 

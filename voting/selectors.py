@@ -90,3 +90,11 @@ def user_vote(round_: Round, user) -> int | None:
 def failed_rounds() -> QuerySet[Round]:
     """Rounds whose generation failed, with the reason, for the admin pages."""
     return Round.objects.filter(status=Round.Status.FAILED).select_related("novel").order_by("-closed_at")
+
+
+def round_participants(round_: Round) -> set[int]:
+    """The users who proposed or voted in the round (ids): what happens to it concerns them."""
+    voters = Vote.objects.filter(round=round_).values_list("user_id", flat=True)
+    proposers = Proposal.objects.filter(round=round_, author__isnull=False).values_list("author_id", flat=True)
+    candidates = CandidateVote.objects.filter(round=round_).values_list("user_id", flat=True)
+    return set(voters) | set(proposers) | set(candidates)

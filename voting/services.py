@@ -42,7 +42,14 @@ from relay.common.errors import (
 )
 from relay.live import events
 from voting.models import CandidateVote, GenerationJob, Proposal, Round, Vote
-from voting.selectors import active_job, candidate_tally, candidate_texts, current_round, leading_proposal
+from voting.selectors import (
+    active_job,
+    candidate_tally,
+    candidate_texts,
+    current_round,
+    leading_proposal,
+    round_participants,
+)
 
 BIGINT_MAX = 2**63 - 1
 NO_ACTIVE_MODEL = "활성 모델이 없습니다 (no active model). 관리자가 모델을 학습하거나 적용해야 합니다."
@@ -417,10 +424,19 @@ def _close_proposals(novel: Novel, round_: Round, *, closed_by) -> Round:
         candidates=novel.candidates if novel.candidates >= 2 else 1,
     )
     events.round_closed(round_, job=job, closed_by=closed_by, votes=votes)
+    _tell_round_closed(novel, round_, winner)
     if job.model_version_id is None:
         job_fail(job=job, novel=novel, reason=NO_ACTIVE_MODEL)
         round_.refresh_from_db()
     return round_
+
+
+def _tell_round_closed(novel: Novel, round_: Round, winner: Proposal) -> None:
+    others = round_participants(round_) - {winner.author_id}
+    where = f"「{novel.title}」"
+    if winner.author_id is not None:
+        events.notify([winner.author_id], novel.pk, "won", f"{where}에서 내 제안 “{winner.keyword}”이(가) 뽑혔어요!")
+    events.notify(others, novel.pk, "round_closed", f"{where}의 참여한 라운드가 마감되었어요: “{winner.keyword}”")
 
 
 def _close_candidates(novel: Novel, round_: Round, *, closed_by) -> Round:

@@ -23,7 +23,7 @@ from django.db import InterfaceError, OperationalError
 from novels.models import Novel
 from relay.common.errors import DomainError, InvalidField, NoOpenRound
 from relay.live import training_watch
-from relay.live.events import SITE_GROUP, novel_group
+from relay.live.events import SITE_GROUP, novel_group, user_group
 from relay.live.presence import ACTIVITIES, presence
 from relay.live.snapshot import build_snapshot
 from relay.live.throttle import FloodGuard
@@ -116,6 +116,11 @@ def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) 
 ACTIONS = {"propose": propose, "vote": vote, "withdraw": withdraw, "candidate_vote": candidate_vote_action}
 
 
+def own_groups(user: Any) -> tuple[str, ...]:
+    """The logged-in person's own group: notices meant for them alone (relay.live.events.notify)."""
+    return (user_group(user.pk),) if user is not None and user.is_authenticated else ()
+
+
 NO_CHANNEL_LAYER = "no-layer"  # never a key of settings.CHANNEL_LAYERS (tests/relay/test_settings.py)
 
 
@@ -162,7 +167,7 @@ class NovelConsumer(HubListener):
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
             # Join before reading the snapshot, so no event falls between the two.
-            for group in (novel_group(self.novel_id), SITE_GROUP):
+            for group in (novel_group(self.novel_id), SITE_GROUP, *own_groups(self.user)):
                 await fanout.hub().join(group, self)
                 self.joined.append(group)
         except (OperationalError, InterfaceError):
@@ -307,13 +312,15 @@ class SiteConsumer(HubListener):
         self.guard = FloodGuard()
         await self.accept()
         self.wire = self.scope.get(WIRE_KEY)
-        await fanout.hub().join(SITE_GROUP, self)
-        self.joined = True
+        self.joined = []
+        for group in (SITE_GROUP, *own_groups(self.scope.get("user"))):
+            await fanout.hub().join(group, self)
+            self.joined.append(group)
         training_watch.watch(fanout.hub())
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "joined", False):
-            await fanout.hub().leave(SITE_GROUP, self)
+        for group in getattr(self, "joined", []):
+            await fanout.hub().leave(group, self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Answer a ping; refuse anything else, and close a connection that floods."""

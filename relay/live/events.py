@@ -37,6 +37,26 @@ def broadcast(novel_id: int, payload: dict[str, Any]) -> None:
 SITE_GROUP = "site"
 
 
+def user_group(user_id: int) -> str:
+    """The group of one person's open pages (every page's socket joins it when its person is logged in)."""
+    return f"user-{user_id}"
+
+
+def notify(user_ids: set[int] | list[int], novel_id: int, kind: str, text: str) -> None:
+    """Tell these people, on whatever page of the site they have open, once the transaction commits.
+
+    Each person's group alone gets it: nobody learns who else took part."""
+    payload = {"type": "notice", "novel": novel_id, "kind": kind, "text": text}
+    users = sorted(set(user_ids))
+
+    def send() -> None:
+        for user_id in users:
+            publish(user_group(user_id), payload)
+
+    if users:
+        transaction.on_commit(send)
+
+
 def broadcast_site(payload: dict[str, Any]) -> None:
     """Send to every open page (all novels) once the current transaction commits."""
     transaction.on_commit(lambda: publish(SITE_GROUP, payload))

@@ -419,6 +419,8 @@ const handlers = {
   "turn.reverted": removeTurn,
   "model.activated"(m) { state.model = m; renderModel(m); },
   presence: showPresence,
+  // For this person alone, from another novel (this novel's own are told from its events, above).
+  notice(m) { if (Number(m.novel) !== Number(root.dataset.novel)) tell(m.text); },
   "novel.finished"(m) {
     if (Number(m.novel) !== Number(root.dataset.novel)) return;
     $("book-link").hidden = false;

@@ -6,6 +6,7 @@
 // forms' CSRF tokens), so nothing is drawn twice, in a template and here.
 
 import { connectLive } from "./live.js";
+import { tell } from "./tell.js";
 
 const region = document.querySelector("[data-live-region]");
 const notice = document.querySelector("[data-training-notice]");
@@ -72,6 +73,7 @@ if (region || notice) {
   connectLive("/ws/site/", {
     onMessage(message) {
       if (message.type.startsWith("training.")) showTraining(message);
+      if (message.type === "notice") tell(message.text);  // for this person alone (their own group)
       // Parts of a page that follow an event themselves (static/management/training.js).
       document.dispatchEvent(new CustomEvent("relay:event", { detail: message }));
       if (!events.has(message.type)) return;

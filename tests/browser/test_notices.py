@@ -49,3 +49,23 @@ def test_the_author_of_the_winning_proposal_and_a_voter_are_told(reader, novel, 
         expect(who.page.locator("#my-notices")).to_contain_text("AI가 다 썼어요", timeout=30000)
     expect(staff.page.locator("#my-notices")).to_be_hidden()  # staff took no part: nothing for them
     assert not (a.errors or b.errors)
+
+
+def test_a_reader_on_the_home_page_is_told_their_proposal_won(reader, novel, alice, editor):
+    from tests.live import off_loop
+    from voting.selectors import current_round
+    from voting.services import proposal_create
+
+    off_loop(lambda: proposal_create(round=current_round(novel), author=alice, keyword="등대지기", sentences=1))
+    a = reader(alice, server=1)
+    a.page.goto(a.base_url + "/")
+    expect(a.page.locator("html")).to_have_attribute("data-live", "open", timeout=15000)
+
+    staff = reader(editor, server=0)  # closed through a server, as staff do
+    staff.open(f"/novels/{novel.pk}/")
+    staff.page.click("#close-form button[type=submit]")
+
+    expect(a.page.locator("#my-notices")).to_contain_text(
+        "「등대 이야기」에서 내 제안 “등대지기”이(가) 뽑혔어요!", timeout=15000
+    )
+    assert not a.errors

@@ -139,6 +139,9 @@ class RedisStore:
     def _owner_key(self, owner: str) -> str:
         return f"{self.prefix}:owner:{owner}"
 
+    def _activity_key(self, novel_id: int, what: str) -> str:
+        return f"{self.prefix}:novel:{novel_id}:{what}"
+
     async def put(self, owner: str, counts: dict[int, int]) -> None:
         async with self._client().pipeline(transaction=False) as pipe:
             pipe.set(self._owner_key(owner), 1, px=int(OWNER_TTL_S * 1000))
@@ -151,7 +154,7 @@ class RedisStore:
             await pipe.execute()
 
     async def active(self, novel_id: int, what: str, who: str) -> None:
-        key = f"{self.prefix}:novel:{novel_id}:{what}"
+        key = self._activity_key(novel_id, what)
         async with self._client().pipeline(transaction=False) as pipe:
             pipe.zadd(key, {who: time.time() + ACTIVITY_TTL_S}).expire(key, int(ACTIVITY_TTL_S * 2))
             await pipe.execute()
@@ -163,28 +166,20 @@ class RedisStore:
             for novel_id in ordered:
                 pipe.hgetall(self._readers_key(novel_id))
                 for what in ACTIVITIES:
-                    pipe.zcount(f"{self.prefix}:novel:{novel_id}:{what}", now, "+inf")
+                    pipe.zcount(self._activity_key(novel_id, what), now, "+inf")
             answers = await pipe.execute()
         width = 1 + len(ACTIVITIES)
-        owners_of = {novel_id: answers[i * width] for i, novel_id in enumerate(ordered)}
-        alive = await self._alive({owner for owners in owners_of.values() for owner in owners})
+        counts = [answers[i * width] for i in range(len(ordered))]
+        owners = owners_in(counts)
+        alive = living(owners, await client.mget([self._owner_key(o.decode()) for o in owners]) if owners else [])
         result = {}
         for i, novel_id in enumerate(ordered):
-            owners = owners_of[novel_id]
-            gone = [owner for owner in owners if owner not in alive]
+            gone = [owner for owner in counts[i] if owner not in alive]
             if gone:
                 await client.hdel(self._readers_key(novel_id), *gone)
-            readers = sum(int(count) for owner, count in owners.items() if owner in alive)
-            result[novel_id] = Here(readers, *(int(n) for n in answers[i * width + 1 : (i + 1) * width]))
+            activity = (int(n) for n in answers[i * width + 1 : (i + 1) * width])
+            result[novel_id] = Here(pages_of(counts[i], alive), *activity)
         return result
-
-    async def _alive(self, owners: set[bytes]) -> set[bytes]:
-        if not owners:
-            return set()
-        ordered = sorted(owners)
-        keys = [self._owner_key(owner.decode()) for owner in ordered]
-        flags = await self._client().mget(keys)
-        return {owner for owner, flag in zip(ordered, flags, strict=True) if flag is not None}
 
     async def announce(self, novel_id: int, here: Here) -> bool:
         key = f"{self.prefix}:novel:{novel_id}:sent"
@@ -196,14 +191,28 @@ class RedisStore:
         with self._sync.pipeline(transaction=False) as pipe:
             for novel_id in novel_ids:
                 pipe.hgetall(self._readers_key(novel_id))
-            answers = pipe.execute()
-        owners = sorted({owner for counts in answers for owner in counts})
-        flags = self._sync.mget([self._owner_key(owner.decode()) for owner in owners]) if owners else []
-        alive = {owner for owner, flag in zip(owners, flags, strict=True) if flag is not None}
-        return {
-            novel_id: sum(int(count) for owner, count in counts.items() if owner in alive)
-            for novel_id, counts in zip(novel_ids, answers, strict=True)
-        }
+            counts = pipe.execute()
+        owners = owners_in(counts)
+        alive = living(owners, self._sync.mget([self._owner_key(o.decode()) for o in owners]) if owners else [])
+        return {novel_id: pages_of(each, alive) for novel_id, each in zip(novel_ids, counts, strict=True)}
+
+
+# The sums both of RedisStore's readings make: each novel's hash holds owner -> pages.
+
+
+def owners_in(counts: list[dict[bytes, bytes]]) -> list[bytes]:
+    """Every owner named in the novels' hashes, in a fixed order (for one MGET of their keys)."""
+    return sorted({owner for each in counts for owner in each})
+
+
+def living(owners: list[bytes], flags: list[bytes | None]) -> set[bytes]:
+    """The owners whose key has not expired (their process still renews it)."""
+    return {owner for owner, flag in zip(owners, flags, strict=True) if flag is not None}
+
+
+def pages_of(counts: dict[bytes, bytes], alive: set[bytes]) -> int:
+    """A novel's open pages: the sum over the owners still alive."""
+    return sum(int(count) for owner, count in counts.items() if owner in alive)
 
 
 _store: LocalStore | RedisStore | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -108,7 +108,7 @@ class Adapter:
     def bundle(self, base: Bundle, key: str) -> Bundle:
         """The adapted weights as a bundle of their own (its model id names the story and the step)."""
         meta = {**base.meta, "model_id": f"{base.model_id}+{key}@{self.generation}"}
-        return Bundle(model=self.model, config=base.config, vocab=base.vocab, meta=meta, copy_index=base.copy_index)
+        return replace(base, model=self.model, meta=meta)
 
 
 class AdaptedStates:

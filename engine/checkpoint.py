@@ -20,6 +20,8 @@ from engine.copyguard import FILE as COPY_INDEX_FILE
 from engine.copyguard import CopyIndex
 from engine.errors import CheckpointError
 from engine.model import GRUConfig, GRUModel, resolve_device
+from engine.ngram import FILE as NGRAM_FILE
+from engine.ngram import TokenNgram
 from engine.vocab import Vocab, VocabError
 
 __all__ = ["Bundle", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
@@ -35,6 +37,7 @@ class Bundle:
     vocab: Vocab
     meta: dict[str, Any] = field(default_factory=dict)
     copy_index: CopyIndex | None = None  # every 40-character span of the training text, when training wrote one
+    ngram: TokenNgram | None = None  # the counts mixed into the GRU's guess, when training wrote them
 
     @property
     def model_id(self) -> str:
@@ -130,4 +133,8 @@ def load_checkpoint(path: str | PathLike[str], *, device: str | torch.device = "
     }
     index_path = Path(path).parent / COPY_INDEX_FILE
     copy_index = CopyIndex.load(index_path) if index_path.is_file() else None
-    return Bundle(model=model, config=payload["config"], vocab=payload["vocab"], meta=meta, copy_index=copy_index)
+    ngram_path = Path(path).parent / NGRAM_FILE
+    ngram = TokenNgram.load(ngram_path, len(payload["vocab"])) if ngram_path.is_file() else None
+    return Bundle(
+        model=model, config=payload["config"], vocab=payload["vocab"], meta=meta, copy_index=copy_index, ngram=ngram
+    )

@@ -216,6 +216,7 @@ def generate_to_file(
     copy_guard: bool = True,
     adapt_lr: float | None = None,
     candidates: int = DEFAULT_CANDIDATES,
+    ngram: bool = True,
 ) -> str:
     """Generate ``sentences`` sentences starting with ``prime``; the whole text so far goes to result_path.
 
@@ -265,6 +266,7 @@ def generate_to_file(
         copy_guard=copy_guard,
         adapt=adapt,
         adapters=AdaptedStates(max_entries=1),
+        ngram=ngram,
     ):
         pieces.append(piece)
         if on_piece is not None:
@@ -401,6 +403,12 @@ def make_parser() -> argparse.ArgumentParser:
         dest="copy_guard",
         help="allow 40 or more characters copied verbatim from the training text",
     )
+    gen.add_argument(
+        "--no-ngram",
+        action="store_false",
+        dest="ngram",
+        help="the network alone, without the counts of its training text mixed in",
+    )
     return parser
 
 
@@ -459,6 +467,7 @@ def _run(args: argparse.Namespace) -> int:
             copy_guard=args.copy_guard,
             adapt_lr=args.adapt_lr,
             candidates=args.candidates,
+            ngram=args.ngram,
         )
         sys.stdout.write("\n")
     return 0

@@ -2,16 +2,18 @@
 
 The model reads the story and then the passage, and at each token of the
 passage records the chance it gave to the token that is there and its few
-most likely alternatives. This is the GRU's own distribution: the story's
-character cache and the per-story adaptation, which also shaped the sampling
-(engine.memory, engine.adapt), are left out, so the figures say what the
-network itself expected.
+most likely alternatives. This is the trained model's distribution: the GRU
+mixed with its n-gram of the training text (engine.ngram) when it has one.
+The story's character cache and the per-story adaptation, which also shaped
+the sampling (engine.memory, engine.adapt), are left out, so the figures say
+what the trained model itself expected.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from engine.checkpoint import Bundle
@@ -50,6 +52,10 @@ def explain(
     probs = torch.softmax(model.project(out[:, 0]).float(), dim=-1)  # (T, V): row i predicts token i + 1
     wanted = list(range(start, len(whole)))
     rows = probs[[i - 1 for i in wanted]]
+    if bundle.ngram is not None:
+        grams, gru = bundle.ngram, rows.cpu().numpy()
+        mixed = [grams.mix_probs(gru[n], whole[max(0, i - grams.order + 1) : i]) for n, i in enumerate(wanted)]
+        rows = torch.tensor(np.array(mixed), dtype=torch.float32)
     chances = rows[torch.arange(len(wanted)), torch.tensor([whole[i] for i in wanted])].tolist()
     best_p, best_ids = rows.topk(min(top + 4, rows.shape[1]), dim=-1)  # a few spare: special tokens are dropped
     steps = []

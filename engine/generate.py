@@ -25,7 +25,8 @@ from engine.checkpoint import Bundle
 from engine.copyguard import SPAN, CopyIndex, canonical
 from engine.data import encode_stream
 from engine.errors import GenerationError
-from engine.memory import MemorySettings, StoryMemory, log_softmax, mix_logprobs
+from engine.memory import MemorySettings, StoryMemory, log_softmax
+from engine.ngram import TokenNgram
 from engine.text import ends_sentence, normalize, segments
 from engine.vocab import EOS, Vocab
 
@@ -187,6 +188,7 @@ class _Tables:
         self.banned[EOS] = False  # never write <unk> or a style token; </s> is how sentences end
         self.newline = np.array(["\n" in t for t in texts]) & ~special
         self.terminal = np.array([ends_sentence(t) for t in texts]) & ~special
+        self.blank = np.array([not t.strip() for t in texts]) & ~special
         # Spaces and punctuation recur by nature; only tokens with letters are penalised.
         self.penalised = np.array([any(c.isalnum() for c in t) for t in texts]) & ~special
         self.texts = [("" if special[i] else t) for i, t in enumerate(texts)]
@@ -280,6 +282,7 @@ def _generate_rows(
     copy_guard: bool = True,
     adapt: AdaptSettings = NO_ADAPT,
     adapters: AdaptedStates | None = None,
+    ngram: bool = True,
     fluency: list[float] | None = None,
 ) -> Iterator[list[str]]:
     """Yields, step by step, the new text of each of n rows ("" for rows with nothing new)."""
@@ -294,6 +297,7 @@ def _generate_rows(
 
     state = _story_state(bundle, story_ids(vocab, story, style_index), style_index, cache, cache_key, memory)
     guard = bundle.copy_index if copy_guard else None
+    grams = bundle.ngram if ngram else None
     if adapt.enabled and adapters is not None and cache_key is not None:
         bundle, state = _adapted(bundle, state, style_index, adapters, cache_key, adapt)
         model = bundle.model
@@ -317,7 +321,8 @@ def _generate_rows(
             start = _Row(sentence=tail)
         # The keyword itself, not its decoding: a character the vocabulary lacks must still show.
         yield [lead + keyword] * n
-    context = [*state.ids[-MEMORY_CONTEXT:], *forced][-MEMORY_CONTEXT:] if state.memory is not None else None
+    mixing = state.memory is not None or grams is not None
+    context = [*state.ids[-MEMORY_CONTEXT:], *forced][-MEMORY_CONTEXT:] if mixing else None
     rows = [
         _Row(
             after_eos=start.after_eos, sentence=start.sentence, canon=canonical(lead + keyword), context=_copy(context)
@@ -334,8 +339,8 @@ def _generate_rows(
     for tokens in window:
         counts[everyone, tokens] += 1
     while True:
-        if state.memory is not None:
-            scores = _remember(scores, rows, state.memory)
+        if mixing:
+            scores = _mix(scores, rows, grams, state.memory)
         adjusted = _adjust(scores, rows, tables, counts, repetition_penalty, cap)
         tokens = _sample(adjusted, temperature, top_k, top_p, rng)
         if guard is not None:
@@ -394,12 +399,21 @@ def _tally_logprobs(scores: np.ndarray, tokens: np.ndarray, rows: list[_Row]) ->
             row.sampled += 1
 
 
-def _remember(logits: np.ndarray, rows: list[_Row], store: StoryMemory) -> np.ndarray:
-    """The model's scores mixed with what the story wrote after each row's last tokens (log-probabilities)."""
+def _mix(logits: np.ndarray, rows: list[_Row], grams: TokenNgram | None, store: StoryMemory | None) -> np.ndarray:
+    """Log-probabilities (n, V): the model's, mixed with the n-gram's and then the story's memory after each row's tokens."""
     logprobs = log_softmax(logits.astype(np.float64))
     for i, row in enumerate(rows):
-        if not row.done:
-            logprobs[i] = mix_logprobs(logprobs[i], store.predict(row.context))
+        if row.done:
+            continue
+        probs = np.exp(logprobs[i])
+        if grams is not None:
+            probs = grams.mix_probs(probs, row.context)
+        prediction = store.predict(row.context) if store is not None else None
+        if prediction is not None:
+            story, weight = prediction
+            probs = (1.0 - weight) * probs + weight * story
+        with np.errstate(divide="ignore"):
+            logprobs[i] = np.log(probs)
     return logprobs
 
 
@@ -461,6 +475,10 @@ def _adjust(
             push = 6.0 * (1 - max(left, 0) / 40)
             scores[i, tables.terminal] += push
             scores[i, EOS] += push
+            if row.sentence.count('"') % 2 == 1 and tables.quote is not None:
+                scores[i, tables.quote] += push  # close the quotation too
+                if ends_sentence(row.sentence):
+                    scores[i, tables.blank] = -np.inf  # not another sentence inside it: its closing quote next
     scores[blocked] = -np.inf
     return scores
 
@@ -555,6 +573,7 @@ def generate(
     copy_guard: bool = True,
     adapt: AdaptSettings = NO_ADAPT,
     adapters: AdaptedStates | None = None,
+    ngram: bool = True,
 ) -> Iterator[str]:
     """Yield the continuation of ``story`` piece by piece (characters, or morphemes in morph mode).
 
@@ -565,7 +584,8 @@ def generate(
     ``copy_guard`` keeps 40 characters of the training text from being written
     verbatim when the model has a copy index (engine/copyguard.py). ``adapt``
     with ``adapters`` and a ``cache_key`` lets the weights learn from the story
-    first (engine/adapt.py), kept per story in ``adapters``.
+    first (engine/adapt.py), kept per story in ``adapters``. ``ngram`` mixes in
+    the counts of the training text when the model has them (engine/ngram.py).
     """
     for pieces in _generate_rows(
         bundle,
@@ -586,6 +606,7 @@ def generate(
         copy_guard=copy_guard,
         adapt=adapt,
         adapters=adapters,
+        ngram=ngram,
     ):
         if pieces[0]:
             yield pieces[0]
@@ -623,6 +644,7 @@ def _with_defaults(kwargs: dict) -> dict:
         "copy_guard": True,
         "adapt": NO_ADAPT,
         "adapters": None,
+        "ngram": True,
     }
     unknown = set(kwargs) - set(allowed)
     if unknown:

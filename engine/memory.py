@@ -5,7 +5,8 @@ story's: left alone it continues "김" with a name from its training novels.
 ``StoryMemory`` counts, for every context of one to ``order`` tokens in the
 story so far, which token came next (a character n-gram cache over the story,
 blended from the longest matching context down, Witten-Bell style). At each
-step the model's distribution is mixed with the memory's:
+step the model's distribution (the GRU's, already mixed with its n-gram of the
+training text: engine/ngram.py) is mixed with the memory's:
 
     p(next) = (1 - w) * p_model(next) + w * p_story(next)
 
@@ -125,16 +126,6 @@ class StoryMemory:
     def _weight(self, length: int, total: int) -> float:
         """Trust in the memory: more for a longer match and for a context seen more often."""
         return self.settings.weight * (length / self.settings.order) * (total / (total + 1))
-
-
-def mix_logprobs(logprobs: np.ndarray, prediction: tuple[np.ndarray, float] | None) -> np.ndarray:
-    """log((1 - w) p_model + w p_story) from the model's log-probabilities (V,)."""
-    if prediction is None:
-        return logprobs
-    probs, weight = prediction
-    mixed = (1.0 - weight) * np.exp(logprobs) + weight * probs
-    with np.errstate(divide="ignore"):
-        return np.log(mixed)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -7,7 +7,9 @@
 - ``best.pt``: the weights with the lowest validation bits per character;
 - ``epoch-N.pt``: the weights after epoch N, for ``python -m engine generate --epoch N``;
 - ``copy-index.npy``: every 40-character span of the training text, so that
-  generation never writes one of them verbatim (engine/copyguard.py).
+  generation never writes one of them verbatim (engine/copyguard.py);
+- ``ngram.npz``: a Kneser-Ney n-gram of the training text, with its mixing
+  weights fitted on the validation text against ``best.pt`` (engine/ngram.py).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from engine.errors import GenerationError
 from engine.generate import FEED_CHUNK, generate, story_ids
 from engine.memory import OFF, MemorySettings, StoryMemory
 from engine.model import IGNORE_INDEX, GRUConfig, GRUModel, resolve_device
+from engine.ngram import FILE as NGRAM_FILE
+from engine.ngram import ORDER as NGRAM_ORDER
+from engine.ngram import TokenNgram
 from engine.text import normalize
 from engine.vocab import Vocab
 
@@ -67,6 +72,7 @@ class TrainConfig:
     style_dropout: float = 0.25  # share of pieces read as "no particular style"
     eval_batch_size: int = 32
     vocab_mode: str = "char"  # when train() builds the vocabulary
+    ngram_order: int = NGRAM_ORDER  # the n-gram counted beside the GRU (engine/ngram.py); 0: none
     min_count: int = 1
     resume: bool = False
     dry_run: bool = False  # two windows of one epoch: a smoke test of the whole path
@@ -98,6 +104,7 @@ class TrainResult:
     epochs: int
     curve: list[dict] = field(default_factory=list)
     chars_per_s: float = 0.0  # training throughput, validation and saving not counted
+    mixed_bpc: float | None = None  # validation bits/char of the GRU mixed with the n-gram, when one was counted
 
 
 @dataclass(frozen=True)
@@ -228,7 +235,52 @@ def _train(
         f"{sum(len(r.ids) for r in dataset.val):,} validation tokens, vocabulary {len(state.vocab)}"
     )
     loop = _Loop(state, dataset, heldout_runs, tc, out_dir, device, data_hash, _show_progress(progress), say, watch)
-    return loop.run()
+    result = loop.run()
+    (out_dir / NGRAM_FILE).unlink(missing_ok=True)  # counts of other text must never sit beside these weights
+    if tc.ngram_order and not tc.dry_run:
+        result.mixed_bpc = _count_ngram(dataset, result.best_path, tc.ngram_order, out_dir, say)
+    return result
+
+
+def _count_ngram(
+    dataset: Dataset, best_path: Path, order: int, out_dir: Path, say: Callable[[str], None]
+) -> float | None:
+    """Count the training text, fit the mixing weights on the validation text against the best weights, save.
+
+    Without validation text (sources too short to hold any out) the weights keep
+    their starting value: fitted on the text it counted, the n-gram would look
+    better than it is. Returns the validation bits/char of the mixture, or None.
+    """
+    started = time.perf_counter()
+    bundle = load_checkpoint(best_path)
+    vocab = bundle.vocab
+    ngram = TokenNgram.build([run.ids.numpy() for run in dataset.train], len(vocab), order)
+    bos = bos_ids(vocab)
+    probs: list[float] = []
+    contexts: list[list[int]] = []
+    targets: list[int] = []
+    for run in dataset.val:
+        ids = [bos[run.style], *run.ids.tolist()]
+        for position, logprobs in _scored_positions(bundle, ids, 1, run.style, NO_ADAPT):
+            probs.append(math.exp(float(logprobs[ids[position]])))
+            contexts.append(ids[max(0, position - ngram.order + 1) : position])
+            targets.append(ids[position])
+    mixed = None
+    if targets:
+        mix = ngram.fit_mix(np.array(probs), contexts, targets)
+        chars = max(1, sum(vocab.token_chars[t] for t in targets))
+        alone = -sum(math.log(p) for p in probs) / LN2 / chars
+        mixed = -sum(math.log(ngram.mix_prob(p, c, t)) for p, c, t in zip(probs, contexts, targets, strict=True))
+        mixed /= LN2 * chars
+        fitted = (
+            f"validation {alone:.3f} bits/char for the GRU alone, {mixed:.3f} mixed "
+            f"(weights {' '.join(f'{w:.2f}' for w in mix)} by match length)"
+        )
+    else:
+        fitted = f"no validation text to fit its weight on: {ngram.mix[0]:.2f}"
+    ngram.save(out_dir / NGRAM_FILE)
+    say(f"n-gram of order {ngram.order} counted: {fitted}, {time.perf_counter() - started:.1f}s")
+    return mixed
 
 
 def _check_sources(sources: Sequence[Source]) -> list[Source]:
@@ -739,10 +791,20 @@ def evaluate_runs(
     return nats / LN2 / max(1, chars)
 
 
-def evaluate_bpc(bundle: Bundle, texts: Sequence[str], *, style: str | None = None) -> float:
-    """Bits per character of held-out texts, each read from a fresh start in the given style."""
+def evaluate_bpc(bundle: Bundle, texts: Sequence[str], *, style: str | None = None, ngram: bool = False) -> float:
+    """Bits per character of held-out texts, each read from a fresh start in the given style.
+
+    With ``ngram`` and a bundle that has one, the GRU mixed with its n-gram: what generation uses.
+    """
+    texts = [normalize(t) for t in texts if normalize(t)]
+    if ngram and bundle.ngram is not None:
+        bits = chars = 0.0
+        for text in texts:
+            more_bits, more_chars = _continuation_bits(bundle, "", text, OFF, NO_ADAPT, style, True)
+            bits, chars = bits + more_bits, chars + more_chars
+        return bits / max(1, chars) if texts else math.nan
     index = bundle.vocab.style_index(style)
-    runs = [text_run(bundle.vocab, normalize(t), index) for t in texts if normalize(t)]
+    runs = [text_run(bundle.vocab, t, index) for t in texts]
     return evaluate_runs(bundle.model, bundle.vocab, runs)
 
 
@@ -753,13 +815,29 @@ def continuation_bpc(
     *,
     memory: MemorySettings = OFF,
     adapt: AdaptSettings = NO_ADAPT,
+    ngram: bool = False,
     style: str | None = None,
 ) -> float:
-    """Bits per character of ``continuation`` read after ``story``, with or without the story's memory and adaptation.
+    """Bits per character of ``continuation`` read after ``story``, with or without each part that generation mixes in.
 
-    Both read the story first and then each token of the continuation once it
-    has been scored, as they would have while writing it.
+    ``ngram`` mixes in the bundle's n-gram (when it has one), ``memory`` the
+    story's own memory, ``adapt`` adaptation to the story. Memory and adaptation
+    read the story first and then each token of the continuation once it has
+    been scored, as they would have while writing it.
     """
+    bits, chars = _continuation_bits(bundle, story, continuation, memory, adapt, style, ngram)
+    return bits / max(1, chars)
+
+
+def _continuation_bits(
+    bundle: Bundle,
+    story: str,
+    continuation: str,
+    memory: MemorySettings,
+    adapt: AdaptSettings,
+    style: str | None,
+    ngram: bool,
+) -> tuple[float, int]:
     vocab = bundle.vocab
     index = vocab.style_index(style)
     head = len(story_ids(vocab, story, index)) if story else 1
@@ -767,11 +845,16 @@ def continuation_bpc(
     if len(ids) <= head:
         raise GenerationError("the continuation is empty")
     store = StoryMemory.of(ids[:head], memory, len(vocab))
+    counts = bundle.ngram if ngram else None
     nats = 0.0
     chars = 0
     for position, logprobs in _scored_positions(bundle, ids, head, index, adapt):
         target = ids[position]
         logp = float(logprobs[target])
+        if counts is not None:
+            logp = math.log(
+                counts.mix_prob(math.exp(logp), ids[max(0, position - counts.order + 1) : position], target)
+            )
         if store is not None:
             p_story, weight = store.prob(ids[max(0, position - memory.order) : position], target)
             if weight > 0:
@@ -779,7 +862,7 @@ def continuation_bpc(
             store.extend((target,))
         nats -= logp
         chars += vocab.token_chars[target]
-    return nats / LN2 / max(1, chars)
+    return nats / LN2, chars
 
 
 def _scored_positions(

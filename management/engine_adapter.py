@@ -66,6 +66,13 @@ def has_copy_index(version: ModelVersion) -> bool:
     return (model_root() / version.directory / FILE).is_file()
 
 
+def has_ngram(version: ModelVersion) -> bool:
+    """Whether the version's training counted the n-gram that generation mixes in (models before it did not)."""
+    from engine.ngram import FILE
+
+    return (model_root() / version.directory / FILE).is_file()
+
+
 def active_version() -> ModelVersion | None:
     from management.models import ModelVersion
 
@@ -120,12 +127,12 @@ def _per_process(name: str, make: Callable[[], Any]) -> Any:
 
 
 def generation_options() -> dict:
-    """What the settings turn on or off in generation: the story's memory and the copy guard."""
+    """What the settings turn on or off in generation: the story's memory, the n-gram and the copy guard."""
     from engine.generate import DEFAULT_MEMORY
     from engine.memory import MemorySettings
 
     memory = MemorySettings(order=DEFAULT_MEMORY.order, weight=settings.ENGINE_STORY_MEMORY)
-    return {"memory": memory, "copy_guard": settings.ENGINE_COPY_GUARD}
+    return {"memory": memory, "copy_guard": settings.ENGINE_COPY_GUARD, "ngram": settings.ENGINE_NGRAM}
 
 
 def adaptation() -> dict:
@@ -280,9 +287,10 @@ def train(sources: list[Source], **kwargs: Any) -> TrainResult:
 
 
 def evaluate_bpc(bundle: Bundle, texts: Sequence[str], *, style: str | None) -> float:
+    """Bits per character as the site writes: with the model's n-gram mixed in unless ENGINE_NGRAM turns it off."""
     from engine.train import evaluate_bpc as engine_evaluate
 
-    return engine_evaluate(bundle, texts, style=style)
+    return engine_evaluate(bundle, texts, style=style, ngram=settings.ENGINE_NGRAM)
 
 
 def unigram_bpc(train_texts: Sequence[str], texts: Sequence[str], *, alphabet: int) -> float:

@@ -47,13 +47,15 @@ def model_page(request: HttpRequest) -> HttpResponse:
 
 
 def writing_settings(active: ModelVersion | None) -> dict:
-    """What generation uses now, for the model page: memory, adaptation, candidates and the copy guard."""
+    """What generation uses now, for the model page: the n-gram, memory, adaptation, candidates, the copy guard."""
     return {
         "memory_weight": settings.ENGINE_STORY_MEMORY,
         "adapt_lr": settings.ENGINE_STORY_ADAPT,
         "candidates": settings.ENGINE_CANDIDATES,
         "copy_guard": settings.ENGINE_COPY_GUARD,
         "copy_index": active is not None and engine_adapter.has_copy_index(active),
+        "ngram": settings.ENGINE_NGRAM,
+        "ngram_counted": active is not None and engine_adapter.has_ngram(active),
     }
 
 

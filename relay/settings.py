@@ -266,6 +266,9 @@ if not 0.0 <= ENGINE_STORY_ADAPT <= 1.0:
 ENGINE_CANDIDATES = envint("ENGINE_CANDIDATES", 4)
 if not 1 <= ENGINE_CANDIDATES <= 16:
     raise ImproperlyConfigured(f"ENGINE_CANDIDATES must be between 1 and 16, not {ENGINE_CANDIDATES}")
+# The AI's guess is mixed with counts of its training text (engine/ngram.py: a
+# Kneser-Ney n-gram that training writes beside the model); 0 uses the network alone.
+ENGINE_NGRAM = envbool("ENGINE_NGRAM", True)
 # The AI never writes 40 characters in a row that a training text holds (engine/copyguard.py); 0 allows it.
 ENGINE_COPY_GUARD = envbool("ENGINE_COPY_GUARD", True)
 # The first start's demo model trains this long at most (manage.py bootstrap_demo, make run).

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from rest_framework.test import APIClient
 
 from management import engine_adapter
@@ -65,7 +66,7 @@ def test_readers_cannot_tell_which_model_wrote_which_until_the_verdict(two_model
     assert set(shown["texts"]) == {"a", "b"} and shown["status"] == "open"
     assert not {"verdict", "candidate_text", "candidate", "incumbent", "votes_candidate"} & set(shown)
     page = api(alice).get(reverse("model-judge")).content.decode()
-    assert blind.text_a[:20] in page and blind.candidate.label not in page.split("지난 판정")[0]
+    assert escape(blind.text_a[:20]) in page and blind.candidate.label not in page.split("지난 판정")[0]
 
 
 def test_the_order_is_random(two_models):

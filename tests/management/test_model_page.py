@@ -66,6 +66,7 @@ def test_it_says_what_the_ai_uses_when_it_writes(client, active_model):
 
     assert 'data-memory="on"' in page and "이야기 기억" in page
     assert 'data-copy-guard="on"' in page
+    assert 'data-ngram="on"' in page
 
 
 def test_it_says_when_a_model_has_no_copy_index_yet(client, active_model, settings, tmp_path):
@@ -80,15 +81,17 @@ def test_it_says_when_a_model_has_no_copy_index_yet(client, active_model, settin
     page = client.get(reverse("models")).content.decode()
 
     assert 'data-copy-guard="no-index"' in page
+    assert 'data-ngram="not-counted"' in page
 
 
 def test_it_says_when_the_story_memory_and_copy_guard_are_turned_off(client, active_model, settings):
     settings.ENGINE_STORY_MEMORY = 0.0
     settings.ENGINE_COPY_GUARD = False
+    settings.ENGINE_NGRAM = False
 
     page = client.get(reverse("models")).content.decode()
 
-    assert 'data-memory="off"' in page and 'data-copy-guard="off"' in page
+    assert 'data-memory="off"' in page and 'data-copy-guard="off"' in page and 'data-ngram="off"' in page
 
 
 def test_it_says_whether_the_ai_adapts_to_the_story_and_picks_among_candidates(client, active_model, settings):

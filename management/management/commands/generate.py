@@ -46,6 +46,11 @@ class Command(BaseCommand):
             action="store_true",
             help="allow 40 or more characters copied verbatim from the training text (default: ENGINE_COPY_GUARD)",
         )
+        parser.add_argument(
+            "--no-ngram",
+            action="store_true",
+            help="the network alone, without the counts of its training text mixed in (default: ENGINE_NGRAM)",
+        )
 
     def handle(self, *args, **options) -> None:
         def show(piece: str) -> None:
@@ -69,6 +74,7 @@ class Command(BaseCommand):
                 copy_guard=settings.ENGINE_COPY_GUARD and not options["no_copy_guard"],
                 adapt_lr=settings.ENGINE_STORY_ADAPT if options["adapt"] is None else options["adapt"],
                 candidates=settings.ENGINE_CANDIDATES if options["candidates"] is None else options["candidates"],
+                ngram=settings.ENGINE_NGRAM and not options["no_ngram"],
             )
         except cli.EXPECTED_ERRORS as error:
             raise CommandError(str(error)) from None

@@ -23,7 +23,8 @@ counts the same training text. Then, on the held-out novels only:
   text, or neither;
 - copying: the longest span of each continuation found verbatim in the
   training text (the copy guard, engine/copyguard.py, on and off);
-- keyword inclusion, repeated 10-character windows, time to first character
+- whether the keyword stands as a word of its own (Mecab) rather than as the
+  start of a longer word, keyword inclusion, repeated 10-character windows, time to first character
   once the story's state is ready, characters per second for one stream, and
   what each part costs in time (adaptation per turn, the best of several).
 
@@ -58,7 +59,7 @@ from engine.cli import DEFAULT_CANDIDATES  # noqa: E402
 from engine.copyguard import longest_copy  # noqa: E402
 from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate  # noqa: E402
 from engine.memory import OFF  # noqa: E402
-from engine.rerank import choose, proper_nouns, repeated_share  # noqa: E402
+from engine.rerank import choose, keyword_stands, proper_nouns, repeated_share  # noqa: E402
 from engine.text import normalize, read_text, split_sentences  # noqa: E402
 from engine.train import Source, TrainConfig, continuation_bpc, train  # noqa: E402
 
@@ -286,6 +287,15 @@ class Quality:
                     f"{p50:.0f} / {top}",
                     "max < 40",
                     "met" if top < 40 else "NOT met",
+                )
+            )
+            stands = sum(keyword_stands(text, keyword) for (_, keyword), text in zip(prompts, texts, strict=True))
+            self.rows.append(
+                (
+                    f"keyword stands as a word of its own (%), {mode.name}",
+                    f"{100 * stands / len(texts):.0f}",
+                    "(reported)",
+                    "Mecab: the keyword, not the start of a longer word",
                 )
             )
             if mode is SITE:

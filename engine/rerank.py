@@ -7,8 +7,10 @@ streams) and keeps the one with the highest score:
 
     fluency (the model's mean log-probability per token of what it wrote)
     + 1 per proper noun (Mecab NNP) that the story already has
-    - 2 per proper noun the story does not have (a name from elsewhere)
+    - 3 per proper noun the story does not have (a name from elsewhere: the worst)
     - 10 x the share of its 10-character windows that repeat
+    - 2 when the keyword does not stand as a word of its own (Mecab: "비" for
+      rain written as the start of "비웃는" is there as letters, not as the word)
 
 bench/quality.py measures what this buys in names and what it costs in time.
 """
@@ -24,8 +26,9 @@ from engine.generate import generate_scored
 from engine.morph import pos
 
 STORY_NAME = 1.0
-OTHER_NAME = -2.0
+OTHER_NAME = -3.0  # a name from another novel is the worst of these: worse than a swallowed keyword
 REPEATED = -10.0
+KEYWORD_SWALLOWED = -2.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Choice:
     story_names: int
     other_names: int
     repeated: float
+    keyword_stands: bool = True
 
 
 def proper_nouns(text: str) -> list[str]:
@@ -51,14 +55,31 @@ def repeated_share(text: str, width: int = 10) -> float:
     return (len(windows) - len(set(windows))) / len(windows) if windows else 0.0
 
 
+def keyword_stands(text: str, keyword: str) -> bool:
+    """Whether the passage's first morphemes spell the keyword exactly: the word itself, not the start of another."""
+    wanted = "".join(keyword.split())
+    if not wanted:
+        return True
+    spelled = ""
+    for surface, _ in pos(text.lstrip()[: len(keyword) + 20]):
+        spelled += "".join(surface.split())
+        if spelled == wanted:
+            return True
+        if not wanted.startswith(spelled):
+            return False
+    return False
+
+
 def judge(text: str, fluency: float, *, story: str, keyword: str) -> Choice:
     written = text.lstrip()
     own = written[len(keyword) :] if keyword and written.startswith(keyword) else written  # the keyword is given
     names = proper_nouns(own)
     in_story = sum(name in story for name in names)
     repeated = repeated_share(own)
+    stands = keyword_stands(written, keyword)
     score = fluency + STORY_NAME * in_story + OTHER_NAME * (len(names) - in_story) + REPEATED * repeated
-    return Choice(text, score, fluency, in_story, len(names) - in_story, repeated)
+    score += 0.0 if stands else KEYWORD_SWALLOWED
+    return Choice(text, score, fluency, in_story, len(names) - in_story, repeated, stands)
 
 
 def choose(bundle: Bundle, *, n: int, story: str, keyword: str = "", **kwargs) -> Choice:

@@ -166,6 +166,16 @@ def test_the_judge_prefers_the_story_s_names_and_punishes_loops():
     assert looping.repeated > 0.3 and looping.score < with_story_name.score
 
 
+def test_the_judge_wants_the_keyword_as_a_word_not_the_start_of_another():
+    from engine.rerank import judge, keyword_stands
+
+    assert keyword_stands(" 비가 왔다.", "비") and keyword_stands(" 그날 밤 그는 떠났다.", "그날 밤")
+    assert not keyword_stands(" 비웃는 사람들이 있었다.", "비") and not keyword_stands(" 비단옷을 입었다.", "비")
+    rain = judge(" 비가 내렸다.", -2.0, story="", keyword="비")
+    sneer = judge(" 비웃었다.", -2.0, story="", keyword="비")
+    assert rain.keyword_stands and not sneer.keyword_stands and rain.score > sneer.score
+
+
 def test_scored_candidates_carry_a_fluency_that_is_a_log_probability(bundle):
     scored = generate_scored(bundle, n=3, story=STORY, keyword="오리는", sentences=1, seed=2)
     assert all(text.startswith(" 오리는") and fluency < 0 for text, fluency in scored)

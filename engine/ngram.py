@@ -60,8 +60,8 @@ class _Order:
         self.contexts = contexts  # (C,) int64, sorted
         self.starts = starts  # (C + 1,) int64: followers of context i are [starts[i], starts[i + 1])
         self.tokens = tokens  # (F,) int32, sorted within each context
-        self.weights = weights  # (F,) float32: max(count - D, 0) / total
-        self.gammas = gammas  # (C,) float32: D * distinct / total, the mass left to the shorter context
+        self.weights = weights  # (F,) float32: (count - D(count)) / total
+        self.gammas = gammas  # (C,) float32: the discounts' sum / total, the mass left to the shorter context
 
     def find(self, key: int) -> int:
         at = int(np.searchsorted(self.contexts, key))

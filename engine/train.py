@@ -796,7 +796,7 @@ def evaluate_bpc(bundle: Bundle, texts: Sequence[str], *, style: str | None = No
 
     With ``ngram`` and a bundle that has one, the GRU mixed with its n-gram: what generation uses.
     """
-    texts = [normalize(t) for t in texts if normalize(t)]
+    texts = [text for t in texts if (text := normalize(t))]
     if ngram and bundle.ngram is not None:
         bits = chars = 0.0
         for text in texts:

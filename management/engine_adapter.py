@@ -63,14 +63,19 @@ def has_copy_index(version: ModelVersion) -> bool:
     """Whether the version's training wrote the index the copy guard needs (models before it did not)."""
     from engine.copyguard import FILE
 
-    return (model_root() / version.directory / FILE).is_file()
+    return _has_file(version, FILE)
 
 
 def has_ngram(version: ModelVersion) -> bool:
     """Whether the version's training counted the n-gram that generation mixes in (models before it did not)."""
     from engine.ngram import FILE
 
-    return (model_root() / version.directory / FILE).is_file()
+    return _has_file(version, FILE)
+
+
+def _has_file(version: ModelVersion, name: str) -> bool:
+    """Whether training wrote this file beside the version's checkpoint."""
+    return (model_root() / version.directory / name).is_file()
 
 
 def active_version() -> ModelVersion | None:

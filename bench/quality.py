@@ -4,6 +4,7 @@
     .venv/bin/python bench/quality.py --quick              # a smoke test, a few minutes
     .venv/bin/python bench/quality.py --out bench/results/quality.txt
     .venv/bin/python bench/quality.py --engine KEPT/     # judge an engine trained on this split before (--keep)
+    .venv/bin/python bench/quality.py --engine KEPT/ --count-again   # ... with its counts and mixing fitted again
 
 On the 36/4 whole-novel split of bench/engine.py (every tenth novel of
 ../shared/corpus/koconovel held out whole), the engine in its default
@@ -61,7 +62,7 @@ from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate 
 from engine.memory import OFF  # noqa: E402
 from engine.rerank import choose, keyword_stands, proper_nouns, repeated_share  # noqa: E402
 from engine.text import normalize, read_text, split_sentences  # noqa: E402
-from engine.train import Source, TrainConfig, continuation_bpc, train  # noqa: E402
+from engine.train import Source, TrainConfig, continuation_bpc, count_again, train  # noqa: E402
 
 # One keyword per continuation of an opening: ordinary words a reader might propose.
 KEYWORDS = ("그날", "밤", "어머니", "편지", "비", "길", "돈", "웃음", "눈물", "집", "아침", "소리", "바람", "술", "꿈")
@@ -115,6 +116,11 @@ def main() -> None:
         type=Path,
         metavar="DIR",
         help="judge the engine kept in DIR (best.pt and what training wrote beside it) instead of training one",
+    )
+    parser.add_argument(
+        "--count-again",
+        action="store_true",
+        help="with --engine: count the n-gram and fit the mixing again first (what training does after its last epoch)",
     )
     parser.add_argument(
         "--speed-only", type=Path, metavar="CKPT", help="only the timings, of this checkpoint (e.g. one --keep kept)"
@@ -195,6 +201,8 @@ class Quality:
 
     def engine(self) -> Bundle:
         if self.args.engine is not None:
+            if self.args.count_again:
+                count_again(self.sources, self.args.engine / "best.pt", train_config=TrainConfig(), log=self.say)
             bundle = load_checkpoint(self.args.engine / "best.pt")
             extra = bundle.meta["extra"]
             self.say(
@@ -202,6 +210,7 @@ class Quality:
                 f"parameters, epoch {bundle.meta['epoch']}, validation {extra.get('val_bpc') or float('nan'):.3f} "
                 f"bits/char; time budget {extra.get('train_config', {}).get('time_budget_s')} s; "
                 f"n-gram {'of order ' + str(bundle.ngram.order) if bundle.ngram else 'none'}; "
+                f"mixing {'learned (engine/mixer.py)' if bundle.mixer else 'fixed weights'}; "
                 f"copy index of {len(bundle.copy_index or ()):,} spans"
             )
             return bundle

@@ -19,6 +19,8 @@ from engine.atomic import atomic_write
 from engine.copyguard import FILE as COPY_INDEX_FILE
 from engine.copyguard import CopyIndex
 from engine.errors import CheckpointError
+from engine.mixer import FILE as MIXER_FILE
+from engine.mixer import Mixer
 from engine.model import GRUConfig, GRUModel, resolve_device
 from engine.ngram import FILE as NGRAM_FILE
 from engine.ngram import TokenNgram
@@ -38,6 +40,7 @@ class Bundle:
     meta: dict[str, Any] = field(default_factory=dict)
     copy_index: CopyIndex | None = None  # every 40-character span of the training text, when training wrote one
     ngram: TokenNgram | None = None  # the counts mixed into the GRU's guess, when training wrote them
+    mixer: Mixer | None = None  # the learned weights of the GRU, the counts and the story's memory (engine/mixer.py)
 
     @property
     def model_id(self) -> str:
@@ -135,6 +138,16 @@ def load_checkpoint(path: str | PathLike[str], *, device: str | torch.device = "
     copy_index = CopyIndex.load(index_path) if index_path.is_file() else None
     ngram_path = Path(path).parent / NGRAM_FILE
     ngram = TokenNgram.load(ngram_path, len(payload["vocab"])) if ngram_path.is_file() else None
+    mixer_path = Path(path).parent / MIXER_FILE
+    mixer = Mixer.load(mixer_path) if ngram is not None and mixer_path.is_file() else None
+    if mixer is not None and mixer.ngram_order != ngram.order:
+        raise CheckpointError(f"{mixer_path}: fitted for an n-gram of order {mixer.ngram_order}, not {ngram.order}")
     return Bundle(
-        model=model, config=payload["config"], vocab=payload["vocab"], meta=meta, copy_index=copy_index, ngram=ngram
+        model=model,
+        config=payload["config"],
+        vocab=payload["vocab"],
+        meta=meta,
+        copy_index=copy_index,
+        ngram=ngram,
+        mixer=mixer,
     )

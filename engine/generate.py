@@ -26,6 +26,7 @@ from engine.copyguard import SPAN, CopyIndex, canonical
 from engine.data import encode_stream
 from engine.errors import GenerationError
 from engine.memory import MemorySettings, StoryMemory, log_softmax
+from engine.mixer import Mixer, blank_tokens, guess
 from engine.ngram import TokenNgram
 from engine.text import ends_sentence, normalize, segments
 from engine.vocab import EOS, Vocab
@@ -189,6 +190,7 @@ class _Tables:
         self.newline = np.array(["\n" in t for t in texts]) & ~special
         self.terminal = np.array([ends_sentence(t) for t in texts]) & ~special
         self.blank = np.array([not t.strip() for t in texts]) & ~special
+        self.word_start = blank_tokens(vocab)  # what the mixer asks: does a new word start after this token?
         # Spaces and punctuation recur by nature; only tokens with letters are penalised.
         self.penalised = np.array([any(c.isalnum() for c in t) for t in texts]) & ~special
         self.texts = [("" if special[i] else t) for i, t in enumerate(texts)]
@@ -340,7 +342,7 @@ def _generate_rows(
         counts[everyone, tokens] += 1
     while True:
         if mixing:
-            scores = _mix(scores, rows, grams, state.memory)
+            scores = _mix(scores, rows, grams, state.memory, _mixer(bundle, state.memory), bundle.ngram, tables)
         adjusted = _adjust(scores, rows, tables, counts, repetition_penalty, cap)
         tokens = _sample(adjusted, temperature, top_k, top_p, rng)
         if guard is not None:
@@ -399,19 +401,42 @@ def _tally_logprobs(scores: np.ndarray, tokens: np.ndarray, rows: list[_Row]) ->
             row.sampled += 1
 
 
-def _mix(logits: np.ndarray, rows: list[_Row], grams: TokenNgram | None, store: StoryMemory | None) -> np.ndarray:
-    """Log-probabilities (n, V): the model's, mixed with the n-gram's and then the story's memory after each row's tokens."""
+def _mixer(bundle: Bundle, store: StoryMemory | None) -> Mixer | None:
+    """The learned gate, where it has its inputs: the story's memory in use and the counts it reads."""
+    return bundle.mixer if store is not None and bundle.ngram is not None else None
+
+
+def _mix(
+    logits: np.ndarray,
+    rows: list[_Row],
+    grams: TokenNgram | None,
+    store: StoryMemory | None,
+    mixer: Mixer | None,
+    counts: TokenNgram | None,
+    tables: _Tables,
+) -> np.ndarray:
+    """Log-probabilities (n, V): the model's, mixed with the n-gram's and the story's memory after each row's tokens.
+
+    With a learned gate (engine/mixer.py) the three are mixed by its weights;
+    without one, the n-gram by its weight per match length, then the memory by its own.
+    ``counts`` is the model's n-gram even when ``grams`` (the n-gram mixed in) is off:
+    the gate reads its match to weigh the other two.
+    """
     logprobs = log_softmax(logits.astype(np.float64))
     for i, row in enumerate(rows):
         if row.done:
             continue
         probs = np.exp(logprobs[i])
-        if grams is not None:
-            probs = grams.mix_probs(probs, row.context)
-        prediction = store.predict(row.context) if store is not None else None
-        if prediction is not None:
-            story, weight = prediction
-            probs = (1.0 - weight) * probs + weight * story
+        if mixer is not None and counts is not None:
+            g = guess(probs, row.context, counts=counts, store=store, blank=bool(tables.word_start[row.context[-1]]))
+            probs = mixer.mix(g, ngram=grams is not None)
+        else:
+            if grams is not None:
+                probs = grams.mix_probs(probs, row.context)
+            prediction = store.predict(row.context) if store is not None else None
+            if prediction is not None:
+                story, weight = prediction
+                probs = (1.0 - weight) * probs + weight * story
         with np.errstate(divide="ignore"):
             logprobs[i] = np.log(probs)
     return logprobs

@@ -98,6 +98,14 @@ class StoryMemory:
 
     def predict(self, context: Sequence[int]) -> tuple[np.ndarray, float] | None:
         """The memory's distribution (V,) after ``context`` and its mixing weight; None when nothing matches."""
+        found = self.lookup(context)
+        if found is None:
+            return None
+        probs, length, total = found
+        return probs, self._weight(length, total)
+
+    def lookup(self, context: Sequence[int]) -> tuple[np.ndarray, int, int] | None:
+        """The distribution (V,), the longest matching context's length and how often it was seen; None: no match."""
         matched = self._matched(context)
         if not matched:
             return None
@@ -109,7 +117,7 @@ class StoryMemory:
             counts = np.fromiter(followers.values(), dtype=np.float64, count=distinct)
             probs[tokens] += counts / (total + distinct)
         probs /= probs.sum()
-        return probs, self._weight(len(matched), matched[-1][1])
+        return probs, len(matched), matched[-1][1]
 
     def prob(self, context: Sequence[int], token: int) -> tuple[float, float]:
         """``predict`` for one token: its probability under the memory and the mixing weight (0 when no match)."""

@@ -163,14 +163,20 @@ class TokenNgram:
 
     def predict(self, context: Sequence[int]) -> tuple[np.ndarray, int]:
         """The distribution (V,) after ``context`` and the length of the longest context the counts have."""
+        probs, matched, _ = self.lookup(context)
+        return probs, matched
+
+    def lookup(self, context: Sequence[int]) -> tuple[np.ndarray, int, int]:
+        """``predict``, and how many different tokens followed the longest matching context."""
         probs = self.unigram.copy()
-        matched = 0
+        matched = followers = 0
         for table, at, length in self._matches(context):
             matched = length
             begin, end = table.starts[at], table.starts[at + 1]
+            followers = int(end - begin)
             probs *= table.gammas[at]
             probs[table.tokens[begin:end]] += table.weights[begin:end]
-        return probs, matched
+        return probs, matched, followers
 
     def prob(self, context: Sequence[int], token: int) -> tuple[float, int]:
         """``predict`` for one token: its probability and the match length."""

@@ -37,8 +37,10 @@ from engine.copyguard import FILE as COPY_INDEX_FILE
 from engine.copyguard import CopyIndex
 from engine.data import Dataset, Layout, Run, bos_ids, build_dataset, make_layout, text_run
 from engine.errors import GenerationError
-from engine.generate import FEED_CHUNK, generate, story_ids
+from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, FEED_CHUNK, MEMORY_CONTEXT, generate, story_ids
 from engine.memory import OFF, MemorySettings, StoryMemory
+from engine.mixer import FILE as MIXER_FILE
+from engine.mixer import MIN_POSITIONS, Mixer, blank_tokens, features, guess
 from engine.model import IGNORE_INDEX, GRUConfig, GRUModel, resolve_device
 from engine.ngram import FILE as NGRAM_FILE
 from engine.ngram import ORDER as NGRAM_ORDER
@@ -236,10 +238,29 @@ def _train(
     )
     loop = _Loop(state, dataset, heldout_runs, tc, out_dir, device, data_hash, _show_progress(progress), say, watch)
     result = loop.run()
-    (out_dir / NGRAM_FILE).unlink(missing_ok=True)  # counts of other text must never sit beside these weights
+    for stale in (NGRAM_FILE, MIXER_FILE):  # counts of other text must never sit beside these weights
+        (out_dir / stale).unlink(missing_ok=True)
     if tc.ngram_order and not tc.dry_run:
         result.mixed_bpc = _count_ngram(dataset, result.best_path, tc.ngram_order, out_dir, say)
     return result
+
+
+def count_again(
+    sources: Sequence[Source], best_path: Path, *, train_config: TrainConfig, log: Callable[[str], None] | None = None
+) -> float | None:
+    """Count the n-gram and fit the mixing again for a trained model, on the split its training made of ``sources``.
+
+    What ``train`` does after its last epoch, for a model trained before the
+    mixer existed (or with other counts): the sources must be the ones it was
+    trained on, with the same ``val_fraction`` and ``block_sentences``.
+    """
+    tc = train_config
+    for stale in (NGRAM_FILE, MIXER_FILE):
+        (best_path.parent / stale).unlink(missing_ok=True)
+    vocab = load_checkpoint(best_path).vocab
+    pairs = [(s.name, s.text) for s in _check_sources(sources)]
+    dataset = build_dataset(pairs, vocab, val_fraction=tc.val_fraction, block_sentences=tc.block_sentences)
+    return _count_ngram(dataset, best_path, tc.ngram_order, best_path.parent, log or logger.info)
 
 
 def _count_ngram(
@@ -280,7 +301,52 @@ def _count_ngram(
         fitted = f"no validation text to fit its weight on: {ngram.mix[0]:.2f}"
     ngram.save(out_dir / NGRAM_FILE)
     say(f"n-gram of order {ngram.order} counted: {fitted}, {time.perf_counter() - started:.1f}s")
+    _fit_mixer(replace(bundle, ngram=ngram), ngram, dataset, out_dir, say)
     return mixed
+
+
+def _fit_mixer(bundle: Bundle, counts: TokenNgram, dataset: Dataset, out_dir: Path, say: Callable[[str], None]) -> None:
+    """Fit the gate of engine/mixer.py on the validation text, each block read as a story is while the site writes.
+
+    The story's memory and adaptation read each block from its start with the
+    site's default settings, so the gate learns how far to trust them at each
+    point of a story, not only in a long one.
+    """
+    started = time.perf_counter()
+    vocab = bundle.vocab
+    word_start = blank_tokens(vocab)
+    bos = bos_ids(vocab)
+    rows: list[np.ndarray] = []
+    chances: list[tuple[float, float, float]] = []
+    present: list[tuple[bool, bool, bool]] = []
+    fixed = 0.0  # nats of the fixed rules the gate replaces, for the report
+    chars = 0
+    for run in dataset.val:
+        ids = [bos[run.style], *run.ids.tolist()]
+        store = StoryMemory(DEFAULT_MEMORY, len(vocab))
+        store.extend(ids[:1])
+        for position, logprobs in _scored_positions(bundle, ids, 1, run.style, DEFAULT_ADAPT):
+            target, gru = ids[position], np.exp(logprobs)
+            context = ids[max(0, position - MEMORY_CONTEXT) : position]
+            g = guess(gru, context, counts=counts, store=store, blank=bool(word_start[ids[position - 1]]))
+            assert g.ngram is not None
+            rows.append(features(g, counts.order))
+            chances.append((gru[target], g.ngram[target], g.story[target] if g.story is not None else 0.0))
+            present.append((True, True, g.story is not None))
+            fixed -= math.log(_fixed_mix(gru[target], counts, store, context, target))
+            chars += vocab.token_chars[target]
+            store.extend((target,))
+    if len(rows) < MIN_POSITIONS:
+        say(f"mixer not fitted: {len(rows)} validation positions, fewer than {MIN_POSITIONS}; fixed weights mix")
+        return
+    mixer = Mixer.fit(np.array(rows), np.array(chances), np.array(present), counts.order)
+    chosen = (mixer.shares_of(np.array(rows), np.array(present)) * np.array(chances)).sum(axis=1)
+    gated = -float(np.log(chosen).sum())
+    mixer.save(out_dir / MIXER_FILE)
+    say(
+        f"mixer fitted on {len(rows):,} validation positions read as stories: {fixed / LN2 / chars:.3f} bits/char "
+        f"with fixed weights, {gated / LN2 / chars:.3f} with the gate, {time.perf_counter() - started:.1f}s"
+    )
 
 
 def _check_sources(sources: Sequence[Source]) -> list[Source]:
@@ -846,23 +912,36 @@ def _continuation_bits(
         raise GenerationError("the continuation is empty")
     store = StoryMemory.of(ids[:head], memory, len(vocab))
     counts = bundle.ngram if ngram else None
+    gate = bundle.mixer if store is not None and bundle.ngram is not None else None
+    word_start = blank_tokens(vocab) if gate is not None else None
     nats = 0.0
     chars = 0
     for position, logprobs in _scored_positions(bundle, ids, head, index, adapt):
         target = ids[position]
-        logp = float(logprobs[target])
-        if counts is not None:
-            logp = math.log(
-                counts.mix_prob(math.exp(logp), ids[max(0, position - counts.order + 1) : position], target)
-            )
+        context = ids[max(0, position - MEMORY_CONTEXT) : position]
+        if gate is not None and bundle.ngram is not None and word_start is not None:
+            blank = bool(word_start[ids[position - 1]])
+            g = guess(np.exp(logprobs), context, counts=bundle.ngram, store=store, blank=blank)
+            p = float(gate.mix(g, ngram=counts is not None)[target])
+        else:
+            p = _fixed_mix(math.exp(float(logprobs[target])), counts, store, context, target)
         if store is not None:
-            p_story, weight = store.prob(ids[max(0, position - memory.order) : position], target)
-            if weight > 0:
-                logp = math.log((1 - weight) * math.exp(logp) + weight * p_story)
             store.extend((target,))
-        nats -= logp
+        nats -= math.log(p)
         chars += vocab.token_chars[target]
     return nats / LN2, chars
+
+
+def _fixed_mix(
+    p_gru: float, counts: TokenNgram | None, store: StoryMemory | None, context: Sequence[int], target: int
+) -> float:
+    """The probability of ``target`` mixed without a gate: the n-gram's weight per match length, then the memory's."""
+    p = counts.mix_prob(p_gru, context, target) if counts is not None else p_gru
+    if store is not None:
+        p_story, weight = store.prob(context, target)
+        if weight > 0:
+            p = (1 - weight) * p + weight * p_story
+    return p
 
 
 def _scored_positions(

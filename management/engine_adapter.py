@@ -73,6 +73,13 @@ def has_ngram(version: ModelVersion) -> bool:
     return _has_file(version, FILE)
 
 
+def has_mixer(version: ModelVersion) -> bool:
+    """Whether the version's training fitted the gate that weighs the GRU, the counts and the story (engine/mixer.py)."""
+    from engine.mixer import FILE
+
+    return _has_file(version, FILE)
+
+
 def _has_file(version: ModelVersion, name: str) -> bool:
     """Whether training wrote this file beside the version's checkpoint."""
     return (model_root() / version.directory / name).is_file()

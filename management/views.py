@@ -56,6 +56,7 @@ def writing_settings(active: ModelVersion | None) -> dict:
         "copy_index": active is not None and engine_adapter.has_copy_index(active),
         "ngram": settings.ENGINE_NGRAM,
         "ngram_counted": active is not None and engine_adapter.has_ngram(active),
+        "mixing_learned": active is not None and engine_adapter.has_mixer(active),
     }
 
 

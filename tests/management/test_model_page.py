@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 from django.urls import reverse
 
 from management.charts import loss_curve_svg
@@ -82,6 +83,22 @@ def test_it_says_when_a_model_has_no_copy_index_yet(client, active_model, settin
 
     assert 'data-copy-guard="no-index"' in page
     assert 'data-ngram="not-counted"' in page
+
+
+def test_it_says_whether_the_model_learned_how_far_to_trust_each_part(client, active_model, settings, tmp_path):
+    from engine.mixer import FILE, Mixer, feature_count
+
+    page = client.get(reverse("models")).content.decode()
+    assert 'data-mixing="fixed"' in page and "비중 0.50" in page  # the tiny model has too little text to fit it
+
+    shutil.copytree(settings.MODEL_DIR / active_model.directory, tmp_path / "gated")
+    Mixer(np.zeros((feature_count(5), 3)), 5).save(tmp_path / "gated" / FILE)
+    settings.MODEL_DIR = tmp_path
+    active_model.directory = "gated"
+    active_model.save()
+
+    page = client.get(reverse("models")).content.decode()
+    assert 'data-mixing="learned"' in page and "글자마다" in page
 
 
 def test_it_says_when_the_story_memory_and_copy_guard_are_turned_off(client, active_model, settings):

@@ -1,0 +1,144 @@
+"""The learned gate over the GRU, the n-gram and the story's memory (engine/mixer.py): its weights, file, fit and use."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.checkpoint import load_checkpoint
+from engine.errors import CheckpointError
+from engine.generate import DEFAULT_MEMORY, generate
+from engine.memory import OFF
+from engine.mixer import FILE, MIN_POSITIONS, STORY_LENGTHS, Guesses, Mixer, feature_count, features
+from engine.ngram import FILE as NGRAM_FILE
+from engine.train import Source, TrainConfig, continuation_bpc, count_again, train
+from tests.engine.conftest import DUCK_STORY, GOOSE_STORY, tiny_model_config, tiny_train_config
+
+ORDER = 5
+V = 6
+# The stories told many times over: enough validation text for the gate.
+RETOLD = [Source("duck", (DUCK_STORY + "\n") * 16), Source("goose", (GOOSE_STORY + "\n") * 16)]
+
+
+def guesses(*, story: bool, story_length: int = 2) -> Guesses:
+    gru = np.full(V, 1 / V)
+    ngram = np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])
+    g = Guesses(gru, ngram, ngram_length=2, ngram_followers=3)
+    if story:
+        g.story, g.story_length, g.story_count = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0]), story_length, 4
+    return g
+
+
+def test_the_shares_sum_to_one_and_a_part_absent_or_off_gets_none():
+    rng = np.random.default_rng(0)
+    mixer = Mixer(rng.normal(size=(feature_count(ORDER), 3)), ORDER)
+    shares = mixer.shares(guesses(story=True))
+    assert shares.sum() == pytest.approx(1.0) and (shares > 0).all()
+    assert mixer.shares(guesses(story=False))[2] == 0
+    assert mixer.shares(guesses(story=True), ngram=False)[1] == 0
+    assert mixer.shares(guesses(story=True), story=False)[2] == 0
+    mixed = mixer.mix(guesses(story=True))
+    assert mixed.sum() == pytest.approx(1.0)
+
+
+def test_the_fit_trusts_the_story_where_it_knows_and_the_network_where_it_does_not():
+    rng = np.random.default_rng(1)
+    rows, chances, present = [], [], []
+    for _ in range(3000):
+        long_match = rng.random() < 0.5
+        g = guesses(story=True, story_length=4 if long_match else 1)
+        rows.append(features(g, ORDER))
+        # After a long match the story is right; after a one-token match it guesses badly.
+        story = 0.9 if long_match else 0.01
+        chances.append((0.2, 0.1, story))
+        present.append((True, True, True))
+    mixer = Mixer.fit(np.array(rows), np.array(chances), np.array(present), ORDER)
+    assert mixer.shares(guesses(story=True, story_length=4))[2] > 0.8
+    assert mixer.shares(guesses(story=True, story_length=1))[2] < 0.2
+    # A match longer than the lengths told apart counts as the longest.
+    assert features(guesses(story=True, story_length=40), ORDER)[ORDER + STORY_LENGTHS - 1] == 1.0
+
+
+def test_the_file_gives_back_the_same_gate_and_a_damaged_one_is_refused(tmp_path):
+    weights = np.arange(feature_count(ORDER) * 3, dtype=np.float64).reshape(-1, 3) / 100
+    Mixer(weights, ORDER).save(tmp_path / FILE)
+    again = Mixer.load(tmp_path / FILE)
+    assert again.ngram_order == ORDER and np.array_equal(again.weights, weights)
+    (tmp_path / FILE).write_bytes(b"not a mixer")
+    with pytest.raises(CheckpointError, match="damaged mixer"):
+        Mixer.load(tmp_path / FILE)
+    with pytest.raises(CheckpointError, match="shape"):
+        Mixer(weights[:-1], ORDER)
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A tiny model trained with enough validation text for the gate: the stories told many times over."""
+    out = tmp_path_factory.mktemp("gated")
+    lines: list[str] = []
+    config = tiny_train_config(epochs=1, val_fraction=0.4, block_sentences=10)
+    result = train(RETOLD, out_dir=out, model_config=tiny_model_config(), train_config=config, log=lines.append)
+    return result.best_path, lines
+
+
+def test_training_fits_the_gate_and_loading_uses_it(gated):
+    best, lines = gated
+    assert (best.parent / FILE).is_file()
+    assert any(line.startswith("mixer fitted on ") for line in lines), lines
+    bundle = load_checkpoint(best)
+    assert bundle.mixer is not None and bundle.mixer.ngram_order == bundle.ngram.order
+    story, more = DUCK_STORY, GOOSE_STORY
+    with_gate = continuation_bpc(bundle, story, more, memory=DEFAULT_MEMORY, ngram=True)
+    fixed = continuation_bpc(replace(bundle, mixer=None), story, more, memory=DEFAULT_MEMORY, ngram=True)
+    assert np.isfinite(with_gate) and with_gate != fixed
+    # Without the story's memory the gate has nothing to weigh: the n-gram's own weights mix.
+    assert continuation_bpc(bundle, story, more, ngram=True) == continuation_bpc(
+        replace(bundle, mixer=None), story, more, ngram=True
+    )
+
+
+def test_writing_with_the_gate_reproduces_with_a_seed_and_memory_off_leaves_it_out(gated):
+    bundle = load_checkpoint(gated[0])
+    first = "".join(generate(bundle, story=DUCK_STORY, keyword="거위", seed=5))
+    assert first == "".join(generate(bundle, story=DUCK_STORY, keyword="거위", seed=5))
+    assert first.startswith(" 거위")
+    for ngram in (True, False):
+        off = "".join(generate(bundle, story=DUCK_STORY, keyword="거위", seed=5, memory=OFF, ngram=ngram))
+        plain = replace(bundle, mixer=None)
+        assert off == "".join(generate(plain, story=DUCK_STORY, keyword="거위", seed=5, memory=OFF, ngram=ngram))
+
+
+def test_a_gate_fitted_for_other_counts_is_refused(gated, tmp_path):
+    for path in gated[0].parent.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    mixer = Mixer.load(tmp_path / FILE)
+    Mixer(np.zeros((feature_count(ORDER - 1), 3)), ORDER - 1).save(tmp_path / FILE)
+    with pytest.raises(CheckpointError, match="order 4, not 5"):
+        load_checkpoint(tmp_path / "best.pt")
+    # Counted again for the same split, the model gets its files back.
+    count_again(
+        RETOLD,
+        tmp_path / "best.pt",
+        train_config=replace(TrainConfig(), val_fraction=0.4, block_sentences=10),
+        log=print,
+    )
+    again = load_checkpoint(tmp_path / "best.pt")
+    assert again.mixer is not None and np.allclose(again.mixer.weights, mixer.weights)
+
+
+def test_too_little_validation_text_leaves_the_fixed_weights_and_no_old_gate(gated, tmp_path):
+    for path in gated[0].parent.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    assert (tmp_path / FILE).is_file()  # the gate of the earlier training, which must not stay
+    lines: list[str] = []
+    sources = [Source("duck", DUCK_STORY * 3), Source("goose", GOOSE_STORY * 3)]
+    config = tiny_train_config(epochs=1, val_fraction=0.2)
+    train(sources, out_dir=tmp_path, model_config=tiny_model_config(), train_config=config, log=lines.append)
+    assert (tmp_path / NGRAM_FILE).is_file()
+    assert not (tmp_path / FILE).exists()
+    assert any(line.startswith("mixer not fitted") and str(MIN_POSITIONS) in line for line in lines), lines
+    assert load_checkpoint(tmp_path / "best.pt").mixer is None

@@ -151,8 +151,44 @@ def test_the_chosen_candidate_is_the_best_by_the_judge(bundle):
     story = STORY + " 달물이는 웃었다."
     best = choose(bundle, n=6, story=story, keyword="그날", sentences=2, seed=5)
     scored = generate_scored(bundle, n=6, story=story, keyword="그날", sentences=2, seed=5)
-    scores = [judge(text, fluency, story=story, keyword="그날").score for text, fluency in scored]
-    assert best.score == max(scores) and best.text in [text for text, _ in scored]
+    choices = [judge(text, fluency, story=story, keyword="그날") for text, fluency in scored]
+    if all(choice.other_names for choice in choices):  # a second batch, drawn with the next seed
+        more = generate_scored(bundle, n=6, story=story, keyword="그날", sentences=2, seed=6)
+        choices += [judge(text, fluency, story=story, keyword="그날") for text, fluency in more]
+    fair = [choice for choice in choices if choice.other_names == 0] or choices
+    assert best.score == max(choice.score for choice in fair) and best.text in [choice.text for choice in fair]
+
+
+def test_a_stranger_s_name_loses_to_a_plainer_passage_whatever_the_scores():
+    from engine.rerank import judge, pick
+
+    story = "영희는 철수를 만났다. 철수는 웃었다."
+    stranger = judge(" 그날 철수와 민수는 울었다.", -0.5, story=story, keyword="그날")  # +1 story name, -3 stranger
+    plain = judge(" 그날 바람이 불었다.", -4.0, story=story, keyword="그날")
+    assert stranger.other_names == 1 and stranger.score > plain.score
+    assert pick([stranger, plain]) is plain
+    also_stranger = judge(" 그날 민수는 웃었다.", -3.0, story=story, keyword="그날")
+    assert pick([stranger, also_stranger]) is stranger  # when each has one, the score decides
+
+
+def test_when_every_candidate_names_a_stranger_a_second_batch_is_drawn(monkeypatch):
+    from engine import rerank
+
+    story = "영희는 철수를 만났다. 철수는 웃었다."
+    batches = {5: [(" 그날 민수는 울었다.", -1.0)] * 3, 6: [(" 그날 바람이 불었다.", -3.0)] * 3}
+    seeds: list[int] = []
+
+    def scored(bundle, *, n, seed, **kwargs):
+        seeds.append(seed)
+        return batches[seed][:n]
+
+    monkeypatch.setattr(rerank, "generate_scored", scored)
+    chosen = rerank.choose(None, n=3, story=story, keyword="그날", seed=5)
+    assert chosen.text == " 그날 바람이 불었다." and seeds == [5, 6]
+    seeds.clear()
+    batches[5] = [(" 그날 민수는 울었다.", -1.0), (" 그날 철수는 잤다.", -2.0)]
+    assert rerank.choose(None, n=2, story=story, keyword="그날", seed=5).text == " 그날 철수는 잤다."
+    assert seeds == [5]  # one batch had a passage without a stranger: no second one
 
 
 def test_the_judge_prefers_the_story_s_names_and_punishes_loops():

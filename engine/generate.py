@@ -342,7 +342,7 @@ def _generate_rows(
         counts[everyone, tokens] += 1
     while True:
         if mixing:
-            scores = _mix(scores, rows, grams, state.memory, _mixer(bundle, state.memory), bundle.ngram, tables)
+            scores = _mix(scores, rows, grams, state.memory, gate_of(bundle, state.memory), tables)
         adjusted = _adjust(scores, rows, tables, counts, repetition_penalty, cap)
         tokens = _sample(adjusted, temperature, top_k, top_p, rng)
         if guard is not None:
@@ -401,9 +401,15 @@ def _tally_logprobs(scores: np.ndarray, tokens: np.ndarray, rows: list[_Row]) ->
             row.sampled += 1
 
 
-def _mixer(bundle: Bundle, store: StoryMemory | None) -> Mixer | None:
-    """The learned gate, where it has its inputs: the story's memory in use and the counts it reads."""
-    return bundle.mixer if store is not None and bundle.ngram is not None else None
+def gate_of(bundle: Bundle, store: StoryMemory | None) -> tuple[Mixer, TokenNgram] | None:
+    """The learned gate and the counts it reads, where it applies: a fitted gate and the story's memory in use.
+
+    The counts are the model's n-gram even when mixing it in is turned off:
+    the gate reads its match to weigh the other two.
+    """
+    if store is None or bundle.mixer is None or bundle.ngram is None:
+        return None
+    return bundle.mixer, bundle.ngram
 
 
 def _mix(
@@ -411,23 +417,21 @@ def _mix(
     rows: list[_Row],
     grams: TokenNgram | None,
     store: StoryMemory | None,
-    mixer: Mixer | None,
-    counts: TokenNgram | None,
+    gate: tuple[Mixer, TokenNgram] | None,
     tables: _Tables,
 ) -> np.ndarray:
     """Log-probabilities (n, V): the model's, mixed with the n-gram's and the story's memory after each row's tokens.
 
-    With a learned gate (engine/mixer.py) the three are mixed by its weights;
+    With a learned gate (engine/mixer.py, ``gate_of``) the three are mixed by its weights;
     without one, the n-gram by its weight per match length, then the memory by its own.
-    ``counts`` is the model's n-gram even when ``grams`` (the n-gram mixed in) is off:
-    the gate reads its match to weigh the other two.
     """
     logprobs = log_softmax(logits.astype(np.float64))
     for i, row in enumerate(rows):
         if row.done:
             continue
         probs = np.exp(logprobs[i])
-        if mixer is not None and counts is not None:
+        if gate is not None:
+            mixer, counts = gate
             g = guess(probs, row.context, counts=counts, store=store, blank=bool(tables.word_start[row.context[-1]]))
             probs = mixer.mix(g, ngram=grams is not None)
         else:

@@ -37,7 +37,7 @@ from engine.copyguard import FILE as COPY_INDEX_FILE
 from engine.copyguard import CopyIndex
 from engine.data import Dataset, Layout, Run, bos_ids, build_dataset, make_layout, text_run
 from engine.errors import GenerationError
-from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, FEED_CHUNK, MEMORY_CONTEXT, generate, story_ids
+from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, FEED_CHUNK, MEMORY_CONTEXT, gate_of, generate, story_ids
 from engine.memory import OFF, MemorySettings, StoryMemory
 from engine.mixer import FILE as MIXER_FILE
 from engine.mixer import MIN_POSITIONS, Mixer, blank_tokens, features, guess
@@ -238,8 +238,7 @@ def _train(
     )
     loop = _Loop(state, dataset, heldout_runs, tc, out_dir, device, data_hash, _show_progress(progress), say, watch)
     result = loop.run()
-    for stale in (NGRAM_FILE, MIXER_FILE):  # counts of other text must never sit beside these weights
-        (out_dir / stale).unlink(missing_ok=True)
+    _remove_counts(out_dir)  # counts of other text must never sit beside these weights
     if tc.ngram_order and not tc.dry_run:
         result.mixed_bpc = _count_ngram(dataset, result.best_path, tc.ngram_order, out_dir, say)
     return result
@@ -255,12 +254,17 @@ def count_again(
     trained on, with the same ``val_fraction`` and ``block_sentences``.
     """
     tc = train_config
-    for stale in (NGRAM_FILE, MIXER_FILE):
-        (best_path.parent / stale).unlink(missing_ok=True)
+    _remove_counts(best_path.parent)
     vocab = load_checkpoint(best_path).vocab
     pairs = [(s.name, s.text) for s in _check_sources(sources)]
     dataset = build_dataset(pairs, vocab, val_fraction=tc.val_fraction, block_sentences=tc.block_sentences)
     return _count_ngram(dataset, best_path, tc.ngram_order, best_path.parent, log or logger.info)
+
+
+def _remove_counts(directory: Path) -> None:
+    """Remove the n-gram and the gate fitted to it: both belong to one training's weights and text."""
+    for name in (NGRAM_FILE, MIXER_FILE):
+        (directory / name).unlink(missing_ok=True)
 
 
 def _count_ngram(
@@ -912,17 +916,18 @@ def _continuation_bits(
         raise GenerationError("the continuation is empty")
     store = StoryMemory.of(ids[:head], memory, len(vocab))
     counts = bundle.ngram if ngram else None
-    gate = bundle.mixer if store is not None and bundle.ngram is not None else None
-    word_start = blank_tokens(vocab) if gate is not None else None
+    gate = gate_of(bundle, store)
+    word_start = blank_tokens(vocab)
     nats = 0.0
     chars = 0
     for position, logprobs in _scored_positions(bundle, ids, head, index, adapt):
         target = ids[position]
         context = ids[max(0, position - MEMORY_CONTEXT) : position]
-        if gate is not None and bundle.ngram is not None and word_start is not None:
+        if gate is not None:
+            mixer, all_counts = gate
             blank = bool(word_start[ids[position - 1]])
-            g = guess(np.exp(logprobs), context, counts=bundle.ngram, store=store, blank=blank)
-            p = float(gate.mix(g, ngram=counts is not None)[target])
+            g = guess(np.exp(logprobs), context, counts=all_counts, store=store, blank=blank)
+            p = float(mixer.mix(g, ngram=counts is not None)[target])
         else:
             p = _fixed_mix(math.exp(float(logprobs[target])), counts, store, context, target)
         if store is not None:

@@ -80,11 +80,6 @@ class StateCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
-    def discard(self, key: str) -> None:
-        with self._lock:
-            for entry in [k for k in self._entries if k[0] == key]:
-                del self._entries[entry]
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -10,17 +10,10 @@ import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
+from management.launch import database_url
 from management.models import ModelVersion, TrainingRun
 from management.retraining import EXIT_FAILED
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 @pytest.mark.django_db(transaction=True)

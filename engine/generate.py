@@ -319,6 +319,7 @@ def _generate_rows(
         # The keyword itself, not its decoding: a character the vocabulary lacks must still show.
         yield [lead + keyword] * n
     mixing = state.memory is not None or grams is not None
+    gate = gate_of(bundle, state.memory)
     context = [*state.ids[-MEMORY_CONTEXT:], *forced][-MEMORY_CONTEXT:] if mixing else None
     rows = [
         _Row(
@@ -337,7 +338,7 @@ def _generate_rows(
         counts[everyone, tokens] += 1
     while True:
         if mixing:
-            scores = _mix(scores, rows, grams, state.memory, gate_of(bundle, state.memory), tables)
+            scores = _mix(scores, rows, grams, state.memory, gate, tables)
         adjusted = _adjust(scores, rows, tables, counts, repetition_penalty, cap)
         tokens = _sample(adjusted, temperature, top_k, top_p, rng)
         if guard is not None:

@@ -917,14 +917,14 @@ def _continuation_bits(
     store = StoryMemory.of(ids[:head], memory, len(vocab))
     counts = bundle.ngram if ngram else None
     gate = gate_of(bundle, store)
-    gated = (*gate, blank_tokens(vocab)) if gate is not None else None  # the word-start table only where it is read
+    word_start = blank_tokens(vocab) if gate is not None else None  # read by the gate only
     nats = 0.0
     chars = 0
     for position, logprobs in _scored_positions(bundle, ids, head, index, adapt):
         target = ids[position]
         context = ids[max(0, position - MEMORY_CONTEXT) : position]
-        if gated is not None:
-            mixer, all_counts, word_start = gated
+        if gate is not None:
+            mixer, all_counts = gate
             blank = bool(word_start[ids[position - 1]])
             g = guess(np.exp(logprobs), context, counts=all_counts, store=store, blank=blank)
             p = float(mixer.mix(g, ngram=counts is not None)[target])

@@ -15,7 +15,8 @@ counts the same training text. Then, on the held-out novels only:
 - held-out bits/char, each novel read from its start: the 4-gram, the
   reference, the GRU alone, the GRU mixed with its n-gram of the training text
   (engine/ngram.py), and all the parts the site writes with (the n-gram, the
-  story's memory, engine/memory.py, and adaptation to the story, engine/adapt.py);
+  story's memory, engine/memory.py, its recall, engine/recall.py, and
+  adaptation to the story, engine/adapt.py), and all but the recall;
 - continuation bits/char: each novel's second half read after its first half,
   without and with each part (the story's parts measured against the GRU +
   n-gram, which reads no story);
@@ -43,7 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -58,7 +59,7 @@ from engine.adapt import AdaptedStates  # noqa: E402
 from engine.checkpoint import Bundle, load_checkpoint  # noqa: E402
 from engine.cli import DEFAULT_CANDIDATES  # noqa: E402
 from engine.copyguard import longest_copy  # noqa: E402
-from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate  # noqa: E402
+from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate, recall_size  # noqa: E402
 from engine.memory import OFF  # noqa: E402
 from engine.rerank import choose, keyword_stands, proper_nouns, repeated_share  # noqa: E402
 from engine.text import normalize, read_text, split_sentences  # noqa: E402
@@ -87,11 +88,14 @@ class Mode:
 
 PLAIN = Mode("GRU alone", OFF, NO_ADAPT, False, ngram=False)
 NGRAM = Mode("GRU + n-gram", OFF, NO_ADAPT, False)
-MEMORY = Mode("GRU + n-gram + story memory", DEFAULT_MEMORY, NO_ADAPT, True)
+MEMORY = Mode("GRU + n-gram + story memory and recall", DEFAULT_MEMORY, NO_ADAPT, True)
 ADAPT = Mode("GRU + n-gram + adaptation", OFF, DEFAULT_ADAPT, True)
-STREAM = Mode("GRU + n-gram + memory + adaptation + copy guard", DEFAULT_MEMORY, DEFAULT_ADAPT, True)
+NO_RECALL = Mode(
+    "GRU + n-gram + memory + adaptation + copy guard, no recall", replace(DEFAULT_MEMORY, recall=0), DEFAULT_ADAPT, True
+)
+STREAM = Mode("GRU + n-gram + memory + recall + adaptation + copy guard", DEFAULT_MEMORY, DEFAULT_ADAPT, True)
 SITE = Mode(
-    f"as the site writes (n-gram, memory, adaptation, copy guard, best of {DEFAULT_CANDIDATES})",
+    f"as the site writes (n-gram, memory, recall, adaptation, copy guard, best of {DEFAULT_CANDIDATES})",
     DEFAULT_MEMORY,
     DEFAULT_ADAPT,
     True,
@@ -232,7 +236,7 @@ class Quality:
         self.rows.append(("held-out bits/char, character 4-gram", f"{ngram:.3f}", "(the yardstick)", ""))
         shown = "not run" if math.isnan(reference) else f"{reference:.3f}"
         self.rows.append(("held-out bits/char, original configuration", shown, "", ""))
-        for mode in (PLAIN, NGRAM, STREAM):
+        for mode in (PLAIN, NGRAM, NO_RECALL, STREAM):
             bits = chars = 0.0
             for text in self.heldout:
                 bits += continuation_bpc(
@@ -246,7 +250,7 @@ class Quality:
 
     def continuation(self, engine: Bundle) -> None:
         scores = {}
-        for mode in (PLAIN, NGRAM, MEMORY, ADAPT, STREAM):
+        for mode in (PLAIN, NGRAM, MEMORY, ADAPT, NO_RECALL, STREAM):
             values = []
             for text in self.heldout:
                 half = len(text) // 2
@@ -260,7 +264,7 @@ class Quality:
         self.rows.append(("continuation bits/char, GRU alone", f"{scores[PLAIN.name]:.3f}", "", ""))
         self.rows.append(("continuation bits/char, GRU + n-gram", f"{scores[NGRAM.name]:.3f}", "", ""))
         base = scores[NGRAM.name]  # the story's parts are what read the story: measured against the mixture
-        for mode in (MEMORY, ADAPT, STREAM):
+        for mode in (MEMORY, ADAPT, NO_RECALL, STREAM):
             gain = base - scores[mode.name]
             if mode is STREAM:
                 target, verdict = ">= 0.3 lower", f"{'met' if gain >= 0.3 else 'NOT met'} ({gain:.2f} lower)"
@@ -388,7 +392,7 @@ class Quality:
     def speed(self, engine: Bundle) -> None:
         story, keyword = self.openings()[0]
         turn = self.heldout[0][len(story) : len(story) + CONTINUATION_CHARS]
-        for mode in (PLAIN, STREAM):
+        for mode in (PLAIN, NO_RECALL, STREAM):
             cache, adapters = StateCache(), AdaptedStates()
             options = {"adapters": adapters, **mode.options()}
             list(generate(engine, story=story, sentences=1, cache=cache, cache_key="s", seed=0, **options))  # ready
@@ -456,13 +460,14 @@ class Quality:
         # What adaptation costs per turn: the story was read; one more turn of 300 characters comes.
         adapters = AdaptedStates()
         ids = list(engine.vocab.encode(story))
-        adapters.adapted(engine, tuple(ids), key="t", style_index=0, settings=DEFAULT_ADAPT)
+        kept = {"style_index": 0, "settings": DEFAULT_ADAPT, "recall": recall_size(engine, DEFAULT_MEMORY)}
+        adapters.adapted(engine, tuple(ids), key="t", **kept)
         more = tuple(ids + engine.vocab.encode(turn))
         start = time.perf_counter()
-        adapters.adapted(engine, more, key="t", style_index=0, settings=DEFAULT_ADAPT)
+        adapters.adapted(engine, more, key="t", **kept)
         per_turn = 1000 * (time.perf_counter() - start)
         start = time.perf_counter()
-        adapters.adapted(engine, tuple(ids), key="cold", style_index=0, settings=DEFAULT_ADAPT)
+        adapters.adapted(engine, tuple(ids), key="cold", **kept)
         cold = 1000 * (time.perf_counter() - start)
         self.rows.append(("adaptation per 300-character turn (ms, in the worker)", f"{per_turn:.0f}", "(reported)", ""))
         self.rows.append(

@@ -54,11 +54,16 @@ NONE = AdaptSettings()
 
 
 class Adapter:
-    """One story's copy of the model, learning from the story as it is read."""
+    """One story's copy of the model, learning from the story as it is read.
 
-    def __init__(self, bundle: Bundle, settings: AdaptSettings, style_index: int) -> None:
+    With ``recall`` (positions, engine/recall.py) it also keeps the adapted
+    network's outputs as it reads, so the story's recall compares like with like.
+    """
+
+    def __init__(self, bundle: Bundle, settings: AdaptSettings, style_index: int, *, recall: int = 0) -> None:
         self.settings = settings
         self.style_index = style_index
+        self.recall = bundle.new_recall(recall) if recall else None
         # The trained weights to decay toward; without decay, no second copy of them is kept.
         self.base = {name: p.detach().clone() for name, p in bundle.model.named_parameters()} if settings.decay else {}
         self.model: GRUModel = copy.deepcopy(bundle.model)
@@ -69,9 +74,10 @@ class Adapter:
         self.tokens = 0
         self.generation = 0  # bumped by every step: the weights' own version
 
-    def read(self, ids: list[int] | tuple[int, ...], *, score: bool = False) -> list[Tensor]:
-        """Read tokens, one gradient step per window; with ``score`` the log-probabilities (T, V) seen before each step."""
-        scored: list[Tensor] = []
+    def read(self, ids: list[int] | tuple[int, ...], *, score: bool = False) -> list[tuple[Tensor, Tensor]]:
+        """Read tokens, one gradient step per window; with ``score``, per window, the log-probabilities (T, V)
+        seen before its step and the network's outputs (T, H) they came from."""
+        scored: list[tuple[Tensor, Tensor]] = []
         sequence = list(ids)
         if self.last is None:
             if not sequence:
@@ -85,9 +91,13 @@ class Adapter:
             x = torch.tensor(inputs, dtype=torch.long, device=device).view(1, -1)  # (1, T)
             y = torch.tensor(targets, dtype=torch.long, device=device).view(1, -1)
             with torch.enable_grad():
-                logits, hidden, loss = self.model(x, self.hidden, targets=y, style=self.style_index)
+                out, hidden = self.model.run(x, self.hidden, self.style_index)  # (T, 1, H)
+                logits = self.model.project(out)[:, 0]  # (T, V)
+                loss = F.cross_entropy(logits, y[0])
                 if score:
-                    scored.append(F.log_softmax(logits[0].detach().float(), dim=-1))  # (T, V)
+                    scored.append((F.log_softmax(logits.detach().float(), dim=-1), out[:, 0].detach()))
+                if self.recall is not None:
+                    self.recall.add(out[:, 0], targets)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
@@ -120,19 +130,29 @@ class AdaptedStates:
         self._lock = threading.Lock()
 
     def adapted(
-        self, bundle: Bundle, ids: tuple[int, ...], *, key: str, style_index: int, settings: AdaptSettings
+        self,
+        bundle: Bundle,
+        ids: tuple[int, ...],
+        *,
+        key: str,
+        style_index: int,
+        settings: AdaptSettings,
+        recall: int = 0,
     ) -> Adapter:
-        """The story's adapter after reading ``ids``: what was read before is not read again."""
+        """The story's adapter after reading ``ids``, keeping ``recall`` positions of its outputs:
+        what was read before is not read again."""
         entry_key = (key, bundle.model_id, style_index)
         with self._lock:
             entry = self._entries.pop(entry_key, None)
         if entry is not None:
             read, adapter = entry
-            if adapter.settings != settings or read != ids[: len(read)]:
+            kept = adapter.recall.size if adapter.recall is not None else 0
+            if adapter.settings != settings or kept != recall or read != ids[: len(read)]:
                 entry = None  # other settings, or the story changed (a turn was removed): start again
         if entry is None:
             # Read afresh, a long story costs its last `span` tokens only (a few seconds at most on a CPU).
-            read, adapter = ids[: max(0, len(ids) - settings.span)], Adapter(bundle, settings, style_index)
+            adapter = Adapter(bundle, settings, style_index, recall=recall)
+            read = ids[: max(0, len(ids) - settings.span)]
         adapter.read(ids[len(read) :])
         with self._lock:
             self._entries[entry_key] = (ids, adapter)

@@ -24,6 +24,7 @@ from engine.mixer import Mixer
 from engine.model import GRUConfig, GRUModel, resolve_device
 from engine.ngram import FILE as NGRAM_FILE
 from engine.ngram import TokenNgram
+from engine.recall import Recall
 from engine.vocab import Vocab, VocabError
 
 __all__ = ["Bundle", "CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
@@ -40,12 +41,17 @@ class Bundle:
     meta: dict[str, Any] = field(default_factory=dict)
     copy_index: CopyIndex | None = None  # every 40-character span of the training text, when training wrote one
     ngram: TokenNgram | None = None  # the counts mixed into the GRU's guess, when training wrote them
-    mixer: Mixer | None = None  # the learned weights of the GRU, the counts and the story's memory (engine/mixer.py)
+    mixer: Mixer | None = None  # the learned weights of the GRU, the counts, the story's memory and recall
 
     @property
     def model_id(self) -> str:
         """Changes whenever the weights do; caches of hidden states are keyed on it."""
         return self.meta.get("model_id") or f"mem-{id(self.model)}"
+
+    def new_recall(self, size: int) -> Recall:
+        """An empty recall of ``size`` positions for this model's outputs (engine/recall.py), on its gate's basis."""
+        basis = self.mixer.recall_basis if self.mixer is not None else None
+        return Recall(size, self.model.config.hidden, len(self.vocab), basis=basis)
 
 
 def save_checkpoint(
@@ -142,6 +148,9 @@ def load_checkpoint(path: str | PathLike[str], *, device: str | torch.device = "
     mixer = Mixer.load(mixer_path) if ngram is not None and mixer_path.is_file() else None
     if mixer is not None and mixer.ngram_order != ngram.order:
         raise CheckpointError(f"{mixer_path}: fitted for an n-gram of order {mixer.ngram_order}, not {ngram.order}")
+    basis = mixer.recall_basis if mixer is not None else None
+    if basis is not None and basis.shape[0] != model.config.hidden:
+        raise CheckpointError(f"{mixer_path}: its recall reads outputs of {basis.shape[0]}, not {model.config.hidden}")
     return Bundle(
         model=model,
         config=payload["config"],

@@ -217,6 +217,7 @@ def generate_to_file(
     adapt_lr: float | None = None,
     candidates: int = DEFAULT_CANDIDATES,
     ngram: bool = True,
+    recall: int | None = None,
 ) -> str:
     """Generate ``sentences`` sentences starting with ``prime``; the whole text so far goes to result_path.
 
@@ -235,9 +236,9 @@ def generate_to_file(
     from engine.memory import MemorySettings
     from engine.rerank import generate_best
 
-    memory = (
-        DEFAULT_MEMORY if memory_weight is None else MemorySettings(order=DEFAULT_MEMORY.order, weight=memory_weight)
-    )
+    weight = DEFAULT_MEMORY.weight if memory_weight is None else memory_weight
+    kept = DEFAULT_MEMORY.recall if recall is None else recall
+    memory = MemorySettings(order=DEFAULT_MEMORY.order, weight=weight, recall=kept)
     adapt = DEFAULT_ADAPT if adapt_lr is None else AdaptSettings(lr=adapt_lr)
     result_path = Path(result_path)
     state_path = result_path.with_name(STATE_NAME)
@@ -283,7 +284,7 @@ def _load_state(
 ) -> str:
     import torch
 
-    from engine.generate import StoryState
+    from engine.generate import StoryState, recall_size
     from engine.memory import StoryMemory
 
     text = result_path.read_text(encoding="utf-8").removesuffix("\n")
@@ -302,8 +303,15 @@ def _load_state(
         device = bundle.model.head.weight.device
         ids = tuple(saved["ids"].tolist())
         store = StoryMemory.of(ids, memory, len(bundle.vocab))  # quick to count again from the text's ids
-        state = StoryState(ids=ids, hidden=saved["hidden"].to(device), logits=saved["logits"].to(device), memory=store)
-        cache.put("cli", bundle.model_id, index, state)
+        size = recall_size(bundle, memory)
+        if size and "recall_keys" not in saved:
+            return text  # saved without the recall these settings keep: the text is read again
+        recall = None
+        if size:
+            recall = bundle.new_recall(size)
+            recall.add_unit(saved["recall_keys"].numpy(), saved["recall_nexts"].tolist())
+        hidden, logits = saved["hidden"].to(device), saved["logits"].to(device)
+        cache.put("cli", bundle.model_id, index, StoryState(ids, hidden, logits, memory=store, recall=recall))
     return text
 
 
@@ -321,6 +329,9 @@ def _save_state(path: Path, bundle: Bundle, style: str | None, text: str, state:
         "hidden": state.hidden.cpu(),
         "logits": state.logits.cpu(),
     }
+    if state.recall is not None:
+        keys, nexts = state.recall.pairs()
+        payload |= {"recall_keys": torch.from_numpy(keys), "recall_nexts": torch.from_numpy(nexts)}
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
@@ -383,6 +394,13 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="WEIGHT",
         dest="memory_weight",
         help="how much the story's own text counts against what the model read elsewhere, 0 to <1 (default 0.5; 0 off)",
+    )
+    gen.add_argument(
+        "--recall",
+        type=int,
+        metavar="POSITIONS",
+        help="how many of the story's last positions the model recalls moments like the present one from "
+        "(default 4096; 0 off; needs the story's memory and a model trained with the recall)",
     )
     gen.add_argument(
         "--adapt",
@@ -464,6 +482,7 @@ def _run(args: argparse.Namespace) -> int:
             device=args.device,
             on_piece=show,
             memory_weight=args.memory_weight,
+            recall=args.recall,
             copy_guard=args.copy_guard,
             adapt_lr=args.adapt_lr,
             candidates=args.candidates,

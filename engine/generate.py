@@ -28,6 +28,7 @@ from engine.errors import GenerationError
 from engine.memory import MemorySettings, StoryMemory, log_softmax
 from engine.mixer import Mixer, blank_tokens, guess
 from engine.ngram import TokenNgram
+from engine.recall import Recall, Recalled, RowRecall
 from engine.text import ends_sentence, normalize, segments
 from engine.vocab import EOS, Vocab
 
@@ -41,13 +42,14 @@ MEMORY_CONTEXT = 16  # tokens each row keeps for the story's memory (its order i
 
 @dataclass(frozen=True)
 class StoryState:
-    """The model after reading a story: its token ids, hidden state (L, 1, H), next-token logits (V,)
-    and the story's memory (None when generation runs without it)."""
+    """The model after reading a story: its token ids, hidden state (L, 1, H), next-token logits (V,),
+    the story's memory and its recall (None when generation runs without them)."""
 
     ids: tuple[int, ...]
     hidden: Tensor
     logits: Tensor
     memory: StoryMemory | None = None
+    recall: Recall | None = None
 
 
 class StateCache:
@@ -113,15 +115,27 @@ def story_ids(vocab: Vocab, story: str, style_index: int) -> tuple[int, ...]:
 
 @torch.no_grad()
 def feed(
-    bundle: Bundle, ids: list[int] | tuple[int, ...], hidden: Tensor | None, style_index: int
+    bundle: Bundle,
+    ids: list[int] | tuple[int, ...],
+    hidden: Tensor | None,
+    style_index: int,
+    *,
+    recall: Recall | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Run the model over ids from hidden; returns the new hidden (L, B, H) and the last logits (B, V)."""
+    """Run the model over ids from hidden; returns the new hidden (L, B, H) and the last logits (B, V).
+
+    With ``recall`` (one row only), each output but the last is kept there with the token that came after it.
+    """
     model = bundle.model
     device = bundle.model.head.weight.device
     tokens = torch.tensor(ids, dtype=torch.long, device=device).view(1, -1)  # (1, T)
     last = None
     for begin in range(0, tokens.shape[1], FEED_CHUNK):
         out, hidden = model.run(tokens[:, begin : begin + FEED_CHUNK], hidden, style_index)  # (T, 1, H)
+        if recall is not None:
+            if last is not None:  # the previous chunk's last output, and this chunk's first token
+                recall.add(last, ids[begin : begin + 1])
+            recall.add(out[:-1, 0], ids[begin + 1 : begin + out.shape[0]])
         last = out[-1]
     assert last is not None, "feed needs at least one token"
     return hidden, model.project(last)
@@ -143,22 +157,40 @@ def _story_state(
         return cached
     if cached is not None and len(cached.ids) < len(ids) and ids[: len(cached.ids)] == cached.ids:
         suffix = ids[len(cached.ids) :]
-        hidden, logits = feed(bundle, suffix, cached.hidden, style_index)
+        recall = None
+        if cached.recall is not None:
+            recall = cached.recall.copy()  # a generation may still be reading the cached one
+            recall.add(cached.hidden[-1], suffix[:1])  # the story's last output, and what came after it
+        hidden, logits = feed(bundle, suffix, cached.hidden, style_index, recall=recall)
         store = None
         if cached.memory is not None:
-            store = cached.memory.copy()  # a generation may still be reading the cached one
+            store = cached.memory.copy()
             store.extend(suffix)
         kind = "extend"
     else:
         suffix = ids
-        hidden, logits = feed(bundle, ids, None, style_index)
+        recall = _new_recall(bundle, memory)
+        hidden, logits = feed(bundle, ids, None, style_index, recall=recall)
         store = StoryMemory.of(ids, memory, len(bundle.vocab))
         kind = "miss"
-    state = StoryState(ids=ids, hidden=hidden, logits=logits[0], memory=store)
+    state = StoryState(ids=ids, hidden=hidden, logits=logits[0], memory=store, recall=recall)
     if cache is not None and key is not None:
         cache._count(len(suffix), kind)
         cache.put(key, bundle.model_id, style_index, state)
     return state
+
+
+def recall_size(bundle: Bundle, memory: MemorySettings) -> int:
+    """Positions of the story its recall keeps (engine/recall.py) for this model and these settings:
+    0 unless the settings ask for it and the model's gate weighs it."""
+    if not memory.recalls or bundle.mixer is None or not bundle.mixer.recalls:
+        return 0
+    return memory.recall
+
+
+def _new_recall(bundle: Bundle, memory: MemorySettings) -> Recall | None:
+    size = recall_size(bundle, memory)
+    return bundle.new_recall(size) if size else None
 
 
 def _copy(items: list[int] | None) -> list[int] | None:
@@ -296,8 +328,9 @@ def _generate_rows(
     guard = bundle.copy_index if copy_guard else None
     grams = bundle.ngram if ngram else None
     if adapt.enabled and adapters is not None and cache_key is not None:
-        bundle, state = _adapted(bundle, state, style_index, adapters, cache_key, adapt)
+        bundle, state = _adapted(bundle, state, style_index, adapters, cache_key, adapt, recall_size(bundle, memory))
         model = bundle.model
+    recall = RowRecall(state.recall, n) if state.recall is not None else None
     hidden, logits = state.hidden, state.logits.unsqueeze(0)  # (L, 1, H), (1, V)
     start = _Row(after_eos=state.ids[-1] == EOS and len(state.ids) > 1, sentence=_open_sentence(story))
     keyword = normalize(keyword)
@@ -307,6 +340,8 @@ def _generate_rows(
     if keyword:
         lead = _separator(story, keyword)
         forced = encode_stream(vocab, keyword, close_last=False, lead=lead)
+        if recall is not None:
+            _recall_keyword(bundle, recall, forced, hidden, style_index)
         hidden, logits = feed(bundle, forced, hidden, style_index)
         recent = forced[-PENALTY_WINDOW:]
         tail = _open_sentence(keyword)
@@ -338,7 +373,8 @@ def _generate_rows(
         counts[everyone, tokens] += 1
     while True:
         if mixing:
-            scores = _mix(scores, rows, grams, state.memory, gate, tables)
+            recalled = recall.guesses(layers[-1]) if recall is not None else None  # kept only where a gate weighs it
+            scores = _mix(scores, rows, grams, state.memory, gate, tables, recalled)
         adjusted = _adjust(scores, rows, tables, counts, repetition_penalty, cap)
         tokens = _sample(adjusted, temperature, top_k, top_p, rng)
         if guard is not None:
@@ -351,6 +387,8 @@ def _generate_rows(
             if fluency is not None:  # each row's mean log-probability per token, for whoever chooses among them
                 fluency[:] = [row.logprob / max(1, row.sampled) for row in rows]
             return
+        if recall is not None:
+            recall.add(None, tokens)  # each row's output, asked about above, and the token it led to
         counts[everyone, tokens] += 1
         window.append(tokens)
         if len(window) > PENALTY_WINDOW:
@@ -374,18 +412,40 @@ def prepare(
     style_index = bundle.vocab.style_index(style)
     state = _story_state(bundle, story_ids(bundle.vocab, story, style_index), style_index, cache, cache_key, memory)
     if adapt.enabled and adapters is not None:
-        adapters.adapted(bundle, state.ids, key=cache_key, style_index=style_index, settings=adapt)
+        recall = recall_size(bundle, memory)
+        adapters.adapted(bundle, state.ids, key=cache_key, style_index=style_index, settings=adapt, recall=recall)
 
 
 def _adapted(
-    bundle: Bundle, state: StoryState, style_index: int, adapters: AdaptedStates, key: str, adapt: AdaptSettings
+    bundle: Bundle,
+    state: StoryState,
+    style_index: int,
+    adapters: AdaptedStates,
+    key: str,
+    adapt: AdaptSettings,
+    recall: int,
 ) -> tuple[Bundle, StoryState]:
-    """The story's own copy of the model, brought up to date, and its state after the story."""
-    adapter = adapters.adapted(bundle, state.ids, key=key, style_index=style_index, settings=adapt)
+    """The story's own copy of the model, brought up to date, and its state after the story.
+
+    Its recall holds the adapted network's outputs, which the adapted network's own are compared with.
+    """
+    adapter = adapters.adapted(bundle, state.ids, key=key, style_index=style_index, settings=adapt, recall=recall)
     adapted = adapter.bundle(bundle, key)
     # The adapter has read every token but the last as an input; reading it gives the next guess.
     hidden, logits = feed(adapted, state.ids[-1:], adapter.hidden, style_index)
-    return adapted, replace(state, hidden=hidden, logits=logits[0])
+    kept = adapter.recall.copy() if adapter.recall is not None else None  # the worker may read on meanwhile
+    return adapted, replace(state, hidden=hidden, logits=logits[0], recall=kept)
+
+
+def _recall_keyword(bundle: Bundle, recall: RowRecall, forced: list[int], hidden: Tensor, style_index: int) -> None:
+    """Keep the keyword's pairs in every row's recall: the story's last output with its first token, and so on."""
+    rows = recall.keys.shape[0]
+    outputs = [hidden[-1]]  # (1, H): the story's last output
+    if len(forced) > 1:
+        out, _ = bundle.model.run(torch.tensor([forced[:-1]], device=hidden.device), hidden, style_index)
+        outputs.append(out[:, 0])
+    for output, token in zip(torch.cat(outputs), forced, strict=True):
+        recall.add(output.expand(rows, -1), np.full(rows, token))
 
 
 def _tally_logprobs(scores: np.ndarray, tokens: np.ndarray, rows: list[_Row]) -> None:
@@ -415,10 +475,12 @@ def _mix(
     store: StoryMemory | None,
     gate: tuple[Mixer, TokenNgram] | None,
     tables: _Tables,
+    recalled: list[Recalled | None] | None = None,
 ) -> np.ndarray:
-    """Log-probabilities (n, V): the model's, mixed with the n-gram's and the story's memory after each row's tokens.
+    """Log-probabilities (n, V): the model's, mixed with the n-gram's, the story's memory after each row's tokens
+    and, where it is kept, each row's recall.
 
-    With a learned gate (engine/mixer.py, ``gate_of``) the three are mixed by its weights;
+    With a learned gate (engine/mixer.py, ``gate_of``) they are mixed by its weights;
     without one, the n-gram by its weight per match length, then the memory by its own.
     """
     logprobs = log_softmax(logits.astype(np.float64))
@@ -428,7 +490,8 @@ def _mix(
         probs = np.exp(logprobs[i])
         if gate is not None:
             mixer, counts = gate
-            g = guess(probs, row.context, counts=counts, store=store, blank=bool(tables.word_start[row.context[-1]]))
+            blank = bool(tables.word_start[row.context[-1]])
+            g = guess(probs, row.context, counts=counts, store=store, blank=blank, recalled=recalled and recalled[i])
             probs = mixer.mix(g, ngram=grams is not None)
         else:
             if grams is not None:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import GenerationError
+from engine.recall import MAX_RECALL
+from engine.recall import SIZE as RECALL_SIZE
 
 
 @dataclass(frozen=True)
@@ -33,16 +35,26 @@ class MemorySettings:
 
     order: int = 4  # longest context looked up, in tokens (4 scored better than 6 or 8: bench/quality.py)
     weight: float = 0.5  # the mixing weight when the longest context matches
+    # Positions of the story the recall keeps (engine/recall.py; it needs a model with a four-part
+    # gate, engine/mixer.py); 0 turns the recall off.
+    recall: int = RECALL_SIZE
 
     def __post_init__(self) -> None:
         if not 1 <= self.order <= 16:
             raise GenerationError("the story memory's order must be between 1 and 16")
         if not 0.0 <= self.weight < 1.0:
             raise GenerationError("the story memory's weight must be in [0, 1)")
+        if not 0 <= self.recall <= MAX_RECALL:
+            raise GenerationError(f"the story's recall keeps between 0 (off) and {MAX_RECALL:,} positions")
 
     @property
     def enabled(self) -> bool:
         return self.weight > 0
+
+    @property
+    def recalls(self) -> bool:
+        """Whether the story's recall is kept: it goes with the memory."""
+        return self.enabled and self.recall > 0
 
 
 OFF = MemorySettings(weight=0.0)

@@ -1,8 +1,9 @@
 """How much to trust each guesser at each character: a small gate, learned, over the GRU, the n-gram and the story.
 
-Three guessers predict the next token while the site writes: the GRU
+Four guessers predict the next token while the site writes: the GRU
 (adapted to the story when adaptation is on), its n-gram of the training text
-(engine/ngram.py) and the story's own memory (engine/memory.py). Fixed rules
+(engine/ngram.py), the story's own memory (engine/memory.py) and the story's
+recall of moments like this one (engine/recall.py). Fixed rules
 mixed them before: one n-gram weight per match length, then a hand-set memory
 weight growing with the story's match. But which guesser knows best depends on
 the moment: after a name the story has used three times the memory is nearly
@@ -11,9 +12,11 @@ GRU itself is confident the others mostly add noise.
 
 The gate reads a few facts about the moment (how long a context each of the
 counts matched and how often it was seen, how spread out each guess is,
-whether the previous token was a space) and turns them into three weights:
+whether the previous token was a space, how like this moment the recall's best
+match is) and turns them into four weights:
 
-    w = softmax(W . features)        p(next) = w_gru * p_gru + w_ngram * p_ngram + w_story * p_story
+    w = softmax(W . features)
+    p(next) = w_gru * p_gru + w_ngram * p_ngram + w_story * p_story + w_recall * p_recall
 
 A part that has nothing to say (the story has not seen the context, or the part
 is turned off) gets no weight and the others share it. ``W`` is fitted after
@@ -22,7 +25,8 @@ saw), with the story's memory and adaptation reading each validation block as a
 story: on bench/quality.py's split it takes the held-out bits per character
 with everything on from 3.52 to 3.48. It is used where the story's memory is
 mixed in; without the memory, the n-gram's own weights mix the two (as good:
-3.727 against 3.728 bits/char).
+3.727 against 3.728 bits/char). A gate fitted before the recall existed has
+three parts; it still loads and mixes the three.
 """
 
 from __future__ import annotations
@@ -39,10 +43,12 @@ from engine.atomic import atomic_write
 from engine.errors import CheckpointError
 from engine.memory import StoryMemory
 from engine.ngram import TokenNgram
+from engine.recall import Recalled
 from engine.vocab import Vocab
 
 FILE = "mixer.npz"
-PARTS = ("gru", "ngram", "story")
+PARTS = ("gru", "ngram", "story", "recall")
+RECALL_FEATURES = 2  # the last features, which a three-part gate (fitted before the recall) does not read
 STORY_LENGTHS = 8  # the story's match lengths told apart; longer ones count as this long
 MIN_POSITIONS = 2000  # validation positions the gate needs before it is fitted at all
 L2 = 1e-4  # keeps the weights of rare features near zero
@@ -50,7 +56,7 @@ L2 = 1e-4  # keeps the weights of rare features near zero
 
 @dataclass
 class Guesses:
-    """The three guesses at one position, and what the gate reads about them."""
+    """The guesses at one position, and what the gate reads about them."""
 
     gru: np.ndarray  # (V,) probabilities
     ngram: np.ndarray | None = None  # (V,) or None when the model has no counts
@@ -60,14 +66,22 @@ class Guesses:
     story_length: int = 0
     story_count: int = 0  # how often the story has seen its longest matching context
     blank: bool = False  # the previous token is a space, a line break or a sentence's end
+    recall: Recalled | None = None  # None when the recall is off or holds nothing yet
 
 
 def guess(
-    gru: np.ndarray, context: Sequence[int], *, counts: TokenNgram, store: StoryMemory | None, blank: bool
+    gru: np.ndarray,
+    context: Sequence[int],
+    *,
+    counts: TokenNgram,
+    store: StoryMemory | None,
+    blank: bool,
+    recalled: Recalled | None = None,
 ) -> Guesses:
-    """What each part guesses after ``context`` (the tokens so far), given the GRU's probabilities (V,)."""
+    """What each part guesses after ``context`` (the tokens so far), given the GRU's probabilities (V,)
+    and the recall's guess (engine/recall.py)."""
     ngram, ngram_length, followers = counts.lookup(context[max(0, len(context) - counts.order + 1) :])
-    g = Guesses(gru, ngram, ngram_length, followers, blank=blank)
+    g = Guesses(gru, ngram, ngram_length, followers, blank=blank, recall=recalled)
     found = store.lookup(context[max(0, len(context) - store.settings.order) :]) if store is not None else None
     if found is not None:
         g.story, g.story_length, g.story_count = found
@@ -97,7 +111,7 @@ def features(g: Guesses, ngram_order: int) -> np.ndarray:
         f[at + min(g.story_length, STORY_LENGTHS) - 1] = 1.0
     at += STORY_LENGTHS
     gru_spread = entropy(g.gru)
-    f[at : at + 9] = (
+    f[at : at + 11] = (
         np.log1p(g.story_count),
         np.log1p(g.ngram_followers),
         gru_spread,
@@ -107,51 +121,74 @@ def features(g: Guesses, ngram_order: int) -> np.ndarray:
         entropy(g.story) if g.story is not None else 0.0,
         float(g.story.max()) if g.story is not None else 0.0,
         float(g.blank),
+        g.recall.top_similarity if g.recall is not None else 0.0,
+        g.recall.top_share if g.recall is not None else 0.0,
     )
     return f
 
 
 def feature_count(ngram_order: int) -> int:
-    return 1 + (ngram_order - 1) + STORY_LENGTHS + 9
+    return 1 + (ngram_order - 1) + STORY_LENGTHS + 9 + RECALL_FEATURES
 
 
 class Mixer:
-    """The fitted gate: (features,) -> weights of the GRU, the n-gram and the story."""
+    """The fitted gate: (features,) -> weights of the GRU, the n-gram, the story and the recall."""
 
-    def __init__(self, weights: np.ndarray, ngram_order: int) -> None:
-        if weights.shape != (feature_count(ngram_order), len(PARTS)):
+    def __init__(self, weights: np.ndarray, ngram_order: int, *, recall_basis: np.ndarray | None = None) -> None:
+        count = feature_count(ngram_order)
+        if weights.shape not in ((count, len(PARTS)), (count - RECALL_FEATURES, len(PARTS) - 1)):
             raise CheckpointError(f"the mixer's weights have shape {weights.shape}, not what order {ngram_order} needs")
-        self.weights = weights  # (F, 3)
+        if recall_basis is not None and recall_basis.ndim != 2:
+            raise CheckpointError(f"the recall's basis has shape {recall_basis.shape}, not (outputs, directions)")
+        self.weights = weights  # (F, 4), or (F - 2, 3) for a gate fitted before the recall
         self.ngram_order = ngram_order
+        self.recall_basis = recall_basis  # (H, D): what the recall compares outputs on (engine/recall.py)
+
+    @property
+    def recalls(self) -> bool:
+        """Whether this gate weighs the recall (a three-part one, fitted before it, does not)."""
+        return self.weights.shape[1] == len(PARTS)
 
     def shares(self, g: Guesses, *, ngram: bool = True, story: bool = True) -> np.ndarray:
-        """(3,) weights summing to one; a part that is absent or turned off gets none."""
-        present = np.array([True, ngram and g.ngram is not None, story and g.story is not None])
+        """(4,) weights summing to one; a part that is absent or turned off gets none."""
+        present = np.array([True, ngram and g.ngram is not None, story and g.story is not None, g.recall is not None])
         return self.shares_of(features(g, self.ngram_order)[None], present[None])[0]
 
     def shares_of(self, rows: np.ndarray, present: np.ndarray) -> np.ndarray:
-        """(N, 3) weights from (N, F) features and (N, 3) bool presence."""
-        logits = np.where(present, rows @ self.weights, -np.inf)
+        """(N, 4) weights from (N, F) features and (N, 4) bool presence."""
+        features_read, parts = self.weights.shape
+        logits = np.where(present[:, :parts], rows[:, :features_read] @ self.weights, -np.inf)
         shares = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shares / shares.sum(axis=1, keepdims=True)
+        shares = shares / shares.sum(axis=1, keepdims=True)
+        return np.pad(shares, ((0, 0), (0, len(PARTS) - parts)))
 
     def mix(self, g: Guesses, *, ngram: bool = True, story: bool = True) -> np.ndarray:
         """The mixture's distribution (V,)."""
         w = self.shares(g, ngram=ngram, story=story)
         probs = w[0] * g.gru
-        if w[1] > 0:
-            probs = probs + w[1] * g.ngram
-        if w[2] > 0:
-            probs = probs + w[2] * g.story
+        for share, part in zip(
+            w[1:], (g.ngram, g.story, g.recall.probs if g.recall is not None else None), strict=True
+        ):
+            if share > 0:
+                probs = probs + share * part
         return probs
 
     @classmethod
-    def fit(cls, rows: np.ndarray, chances: np.ndarray, present: np.ndarray, ngram_order: int) -> Mixer:
-        """Fit on (N, F) features, (N, 3) each part's probability of the token that came and (N, 3) bool presence."""
+    def fit(
+        cls,
+        rows: np.ndarray,
+        chances: np.ndarray,
+        present: np.ndarray,
+        ngram_order: int,
+        *,
+        recall_basis: np.ndarray | None = None,
+    ) -> Mixer:
+        """Fit on (N, F) features, (N, 4) each part's probability of the token that came and (N, 4) bool presence
+        (or the first F - 2 features and three parts: a gate without the recall)."""
         x = torch.tensor(rows, dtype=torch.float64)
         p = torch.tensor(chances, dtype=torch.float64)
         absent = torch.tensor(~present)
-        w = torch.zeros(x.shape[1], len(PARTS), dtype=torch.float64, requires_grad=True)
+        w = torch.zeros(x.shape[1], p.shape[1], dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
 
         def loss() -> torch.Tensor:
@@ -163,10 +200,12 @@ class Mixer:
 
         with torch.enable_grad():
             optimizer.step(loss)
-        return cls(w.detach().numpy(), ngram_order)
+        return cls(w.detach().numpy(), ngram_order, recall_basis=recall_basis)
 
     def save(self, path: str | PathLike[str]) -> None:
         arrays = {"weights": self.weights, "ngram_order": np.array(self.ngram_order)}
+        if self.recall_basis is not None:
+            arrays["recall_basis"] = self.recall_basis
         atomic_write(Path(path), lambda f: np.savez(f, **arrays))
 
     @classmethod
@@ -174,6 +213,7 @@ class Mixer:
         try:
             with np.load(path, allow_pickle=False) as data:
                 weights, order = data["weights"], int(data["ngram_order"])
+                basis = data["recall_basis"] if "recall_basis" in data else None
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{path}: damaged mixer ({e})") from None
-        return cls(weights, order)
+        return cls(weights, order, recall_basis=basis)

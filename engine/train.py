@@ -40,11 +40,12 @@ from engine.errors import GenerationError
 from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, FEED_CHUNK, MEMORY_CONTEXT, gate_of, generate, story_ids
 from engine.memory import OFF, MemorySettings, StoryMemory
 from engine.mixer import FILE as MIXER_FILE
-from engine.mixer import MIN_POSITIONS, Mixer, blank_tokens, features, guess
+from engine.mixer import MIN_POSITIONS, RECALL_FEATURES, Mixer, blank_tokens, features, guess
 from engine.model import IGNORE_INDEX, GRUConfig, GRUModel, resolve_device
 from engine.ngram import FILE as NGRAM_FILE
 from engine.ngram import ORDER as NGRAM_ORDER
 from engine.ngram import TokenNgram
+from engine.recall import Recall, fit_basis
 from engine.text import normalize
 from engine.vocab import Vocab
 
@@ -286,7 +287,7 @@ def _count_ngram(
     targets: list[int] = []
     for run in dataset.val:
         ids = [bos[run.style], *run.ids.tolist()]
-        for position, logprobs in _scored_positions(bundle, ids, 1, run.style, NO_ADAPT):
+        for position, logprobs, _ in _scored_positions(bundle, ids, 1, run.style, NO_ADAPT):
             probs.append(math.exp(float(logprobs[ids[position]])))
             contexts.append(ids[max(0, position - ngram.order + 1) : position])
             targets.append(ids[position])
@@ -312,45 +313,75 @@ def _count_ngram(
 def _fit_mixer(bundle: Bundle, counts: TokenNgram, dataset: Dataset, out_dir: Path, say: Callable[[str], None]) -> None:
     """Fit the gate of engine/mixer.py on the validation text, each block read as a story is while the site writes.
 
-    The story's memory and adaptation read each block from its start with the
-    site's default settings, so the gate learns how far to trust them at each
-    point of a story, not only in a long one.
+    The story's memory, its recall and adaptation read each block from its
+    start with the site's default settings, so the gate learns how far to trust
+    them at each point of a story, not only in a long one.
     """
     started = time.perf_counter()
     vocab = bundle.vocab
     word_start = blank_tokens(vocab)
     bos = bos_ids(vocab)
     rows: list[np.ndarray] = []
-    chances: list[tuple[float, float, float]] = []
-    present: list[tuple[bool, bool, bool]] = []
+    chances: list[tuple[float, float, float, float]] = []
+    present: list[tuple[bool, bool, bool, bool]] = []
     fixed = 0.0  # nats of the fixed rules the gate replaces, for the report
     chars = 0
-    for run in dataset.val:
-        ids = [bos[run.style], *run.ids.tolist()]
+    blocks = [([bos[run.style], *run.ids.tolist()], run.style) for run in dataset.val]
+    basis = fit_basis(_outputs(bundle, blocks))  # the directions the story's recall compares outputs on
+    for ids, style in blocks:
         store = StoryMemory(DEFAULT_MEMORY, len(vocab))
         store.extend(ids[:1])
-        for position, logprobs in _scored_positions(bundle, ids, 1, run.style, DEFAULT_ADAPT):
+        recall = None
+        if DEFAULT_MEMORY.recalls:
+            recall = Recall(DEFAULT_MEMORY.recall, bundle.model.config.hidden, len(vocab), basis=basis)
+        for position, logprobs, output in _scored_positions(bundle, ids, 1, style, DEFAULT_ADAPT):
             target, gru = ids[position], np.exp(logprobs)
             context = ids[max(0, position - MEMORY_CONTEXT) : position]
-            g = guess(gru, context, counts=counts, store=store, blank=bool(word_start[ids[position - 1]]))
+            blank = bool(word_start[ids[position - 1]])
+            recalled = recall.guess(output) if recall is not None else None
+            g = guess(gru, context, counts=counts, store=store, blank=blank, recalled=recalled)
             assert g.ngram is not None
             rows.append(features(g, counts.order))
-            chances.append((gru[target], g.ngram[target], g.story[target] if g.story is not None else 0.0))
-            present.append((True, True, g.story is not None))
+            story = g.story[target] if g.story is not None else 0.0
+            chances.append((gru[target], g.ngram[target], story, recalled.probs[target] if recalled else 0.0))
+            present.append((True, True, g.story is not None, recalled is not None))
             fixed -= math.log(_fixed_mix(gru[target], counts, store, context, target))
             chars += vocab.token_chars[target]
             store.extend((target,))
+            if recall is not None:
+                recall.add(output[None], (target,))
     if len(rows) < MIN_POSITIONS:
         say(f"mixer not fitted: {len(rows)} validation positions, fewer than {MIN_POSITIONS}; fixed weights mix")
         return
-    mixer = Mixer.fit(np.array(rows), np.array(chances), np.array(present), counts.order)
-    chosen = (mixer.shares_of(np.array(rows), np.array(present)) * np.array(chances)).sum(axis=1)
-    gated = -float(np.log(chosen).sum())
+    x, p, present_ = np.array(rows), np.array(chances), np.array(present)
+    mixer = Mixer.fit(x, p, present_, counts.order, recall_basis=basis)
+    # What the recall adds: the same gate over three parts, for the report only.
+    without = Mixer.fit(x[:, :-RECALL_FEATURES], p[:, :3], present_[:, :3], counts.order)
     mixer.save(out_dir / MIXER_FILE)
     say(
         f"mixer fitted on {len(rows):,} validation positions read as stories: {fixed / LN2 / chars:.3f} bits/char "
-        f"with fixed weights, {gated / LN2 / chars:.3f} with the gate, {time.perf_counter() - started:.1f}s"
+        f"with fixed weights, {_gated_bits(without, x, p, present_) / chars:.3f} with the gate, "
+        f"{_gated_bits(mixer, x, p, present_) / chars:.3f} with the story's recall too, "
+        f"{time.perf_counter() - started:.1f}s"
     )
+
+
+@torch.no_grad()
+def _outputs(bundle: Bundle, blocks: list[tuple[list[int], int]]) -> np.ndarray:
+    """(N, H): the network's outputs over blocks of (token ids, style), each read from its start."""
+    model = bundle.model
+    model.eval()
+    device = model.head.weight.device
+    outputs = []
+    for ids, style in blocks:
+        out, _ = model.run(torch.tensor([ids], dtype=torch.long, device=device), None, style)  # (T, 1, H)
+        outputs.append(out[:, 0].float().cpu().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, model.config.hidden), dtype=np.float32)
+
+
+def _gated_bits(mixer: Mixer, rows: np.ndarray, chances: np.ndarray, present: np.ndarray) -> float:
+    """Bits of the tokens that came, mixed by ``mixer``."""
+    return -float(np.log2((mixer.shares_of(rows, present) * chances).sum(axis=1)).sum())
 
 
 def _check_sources(sources: Sequence[Source]) -> list[Source]:
@@ -918,22 +949,29 @@ def _continuation_bits(
     counts = bundle.ngram if ngram else None
     gate = gate_of(bundle, store)
     word_start = blank_tokens(vocab) if gate is not None else None  # read by the gate only
+    recall = None
+    if gate is not None and gate[0].recalls and memory.recalls:
+        recall = bundle.new_recall(memory.recall)
     nats = 0.0
     chars = 0
-    for position, logprobs in _scored_positions(bundle, ids, head, index, adapt):
+    for position, logprobs, output in _scored_positions(bundle, ids, head, index, adapt, story=recall is not None):
         target = ids[position]
-        context = ids[max(0, position - MEMORY_CONTEXT) : position]
-        if gate is not None:
-            mixer, all_counts = gate
-            blank = bool(word_start[ids[position - 1]])
-            g = guess(np.exp(logprobs), context, counts=all_counts, store=store, blank=blank)
-            p = float(mixer.mix(g, ngram=counts is not None)[target])
-        else:
-            p = _fixed_mix(math.exp(float(logprobs[target])), counts, store, context, target)
-        if store is not None:
-            store.extend((target,))
-        nats -= math.log(p)
-        chars += vocab.token_chars[target]
+        if position >= head:
+            context = ids[max(0, position - MEMORY_CONTEXT) : position]
+            if gate is not None:
+                mixer, all_counts = gate
+                blank = bool(word_start[ids[position - 1]])
+                recalled = recall.guess(output) if recall is not None else None
+                g = guess(np.exp(logprobs), context, counts=all_counts, store=store, blank=blank, recalled=recalled)
+                p = float(mixer.mix(g, ngram=counts is not None)[target])
+            else:
+                p = _fixed_mix(math.exp(float(logprobs[target])), counts, store, context, target)
+            if store is not None:
+                store.extend((target,))
+            nats -= math.log(p)
+            chars += vocab.token_chars[target]
+        if recall is not None:
+            recall.add(output[None], (target,))
     return nats / LN2, chars
 
 
@@ -950,17 +988,18 @@ def _fixed_mix(
 
 
 def _scored_positions(
-    bundle: Bundle, ids: list[int], head: int, style_index: int, adapt: AdaptSettings
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(position, the model's log-probabilities (V,) for the token there) for every position from head on."""
+    bundle: Bundle, ids: list[int], head: int, style_index: int, adapt: AdaptSettings, *, story: bool = False
+) -> Iterator[tuple[int, np.ndarray, Tensor]]:
+    """(position, the model's log-probabilities (V,) for the token there, the output (H,) they came from)
+    for every position from head on; with ``story``, for the story's own positions (1 to head - 1) first."""
     if adapt.enabled:
         adapter = Adapter(bundle, adapt, style_index)
-        adapter.read(ids[:head])
-        position = head
-        for window in adapter.read(ids[head:], score=True):
-            for row in window.cpu().numpy():
-                yield position, row
-                position += 1
+        for begin, end in ((0, head), (head, len(ids))):  # the story, then the continuation, as the site reads them
+            position = max(begin, 1)  # the first token is read as the first input, not predicted
+            for logprobs, outputs in adapter.read(ids[begin:end], score=story or begin == head):
+                for row, output in zip(logprobs.cpu().numpy(), outputs.cpu(), strict=True):
+                    yield position, row, output
+                    position += 1
         return
     model = bundle.model
     model.eval()
@@ -970,10 +1009,11 @@ def _scored_positions(
         for begin in range(0, len(ids) - 1, FEED_CHUNK):
             out, hidden = model.run(tokens[:, begin : begin + FEED_CHUNK], hidden, style_index)  # (T, 1, H)
             logprobs = torch.log_softmax(model.project(out[:, 0]).float(), dim=-1).cpu().numpy()  # (T, V)
+            first = 1 if story else head
             for offset, row in enumerate(logprobs):
                 position = begin + offset + 1  # the token predicted
-                if head <= position < len(ids):
-                    yield position, row
+                if first <= position < len(ids):
+                    yield position, row, out[offset, 0]
 
 
 def unigram_bpc(train: Sequence[str], heldout: Sequence[str], *, alphabet: int) -> float:

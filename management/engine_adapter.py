@@ -80,6 +80,19 @@ def has_mixer(version: ModelVersion) -> bool:
     return _has_file(version, FILE)
 
 
+def gate_recalls(version: ModelVersion) -> bool:
+    """Whether the version's gate weighs the story's recall (engine/recall.py); one fitted before it does not."""
+    from engine.errors import CheckpointError
+    from engine.mixer import FILE, Mixer
+
+    if not _has_file(version, FILE):
+        return False
+    try:
+        return Mixer.load(checkpoint_path(version).parent / FILE).recalls
+    except CheckpointError:
+        return False
+
+
 def _has_file(version: ModelVersion, name: str) -> bool:
     """Whether training wrote this file beside the version's checkpoint."""
     return (model_root() / version.directory / name).is_file()
@@ -139,11 +152,13 @@ def _per_process(name: str, make: Callable[[], Any]) -> Any:
 
 
 def generation_options() -> dict:
-    """What the settings turn on or off in generation: the story's memory, the n-gram and the copy guard."""
+    """What the settings turn on or off in generation: the story's memory and recall, the n-gram and the copy guard."""
     from engine.generate import DEFAULT_MEMORY
     from engine.memory import MemorySettings
 
-    memory = MemorySettings(order=DEFAULT_MEMORY.order, weight=settings.ENGINE_STORY_MEMORY)
+    memory = MemorySettings(
+        order=DEFAULT_MEMORY.order, weight=settings.ENGINE_STORY_MEMORY, recall=settings.ENGINE_STORY_RECALL
+    )
     return {"memory": memory, "copy_guard": settings.ENGINE_COPY_GUARD, "ngram": settings.ENGINE_NGRAM}
 
 

@@ -47,7 +47,7 @@ def model_page(request: HttpRequest) -> HttpResponse:
 
 
 def writing_settings(active: ModelVersion | None) -> dict:
-    """What generation uses now, for the model page: the n-gram, memory, adaptation, candidates, the copy guard."""
+    """What generation uses now, for the model page: the n-gram, memory, recall, adaptation, candidates, the copy guard."""
     return {
         "memory_weight": settings.ENGINE_STORY_MEMORY,
         "adapt_lr": settings.ENGINE_STORY_ADAPT,
@@ -57,6 +57,8 @@ def writing_settings(active: ModelVersion | None) -> dict:
         "ngram": settings.ENGINE_NGRAM,
         "ngram_counted": active is not None and engine_adapter.has_ngram(active),
         "mixing_learned": active is not None and engine_adapter.has_mixer(active),
+        "recall": settings.ENGINE_STORY_RECALL if settings.ENGINE_STORY_MEMORY else 0,
+        "recall_fitted": active is not None and engine_adapter.gate_recalls(active),
     }
 
 

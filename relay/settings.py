@@ -255,6 +255,11 @@ ENGINE_DEVICE = os.environ.get("ENGINE_DEVICE", "auto")
 ENGINE_STORY_MEMORY = envfloat("ENGINE_STORY_MEMORY", 0.5)
 if not 0.0 <= ENGINE_STORY_MEMORY < 1.0:
     raise ImproperlyConfigured(f"ENGINE_STORY_MEMORY must be at least 0 and below 1, not {ENGINE_STORY_MEMORY}")
+# How many of the story's last positions the AI recalls moments like the present one from
+# (engine/recall.py: a neural cache, weighed by the gate of engine/mixer.py); 0 turns it off.
+ENGINE_STORY_RECALL = envint("ENGINE_STORY_RECALL", 4096)
+if not 0 <= ENGINE_STORY_RECALL <= 65536:
+    raise ImproperlyConfigured(f"ENGINE_STORY_RECALL must be between 0 and 65536, not {ENGINE_STORY_RECALL}")
 # How fast the model learns from the story before it writes (engine/adapt.py: a few
 # gradient steps on the story, kept per novel); 0 turns it off.
 ENGINE_STORY_ADAPT = envfloat("ENGINE_STORY_ADAPT", 0.1)

@@ -623,8 +623,8 @@ RUNNERS: dict[str, tuple[Runner, pytest.MarkDecorator | None] | str] = {
     "bench/engine.py --budget 240": BENCH_ENGINE,
     BENCH_ENGINE: (run_bench_engine, embedded_only),
     BENCH_QUALITY: (run_bench_quality, embedded_only),
-    'python -m engine generate --ckpt-dir save/ --prime "거위?" --memory 0 --adapt 0 --candidates 1 --no-copy-guard '
-    "--no-ngram": (
+    'python -m engine generate --ckpt-dir save/ --prime "거위?" --memory 0 --recall 0 --adapt 0 --candidates 1 '
+    "--no-copy-guard --no-ngram": (
         run_engine_synopsis,
         embedded_only,
     ),

@@ -96,6 +96,20 @@ def bundle(trained: TrainResult) -> Bundle:
     return load_checkpoint(trained.best_path)
 
 
+# The stories told many times over: enough validation text for the gate of engine/mixer.py.
+RETOLD = [Source("duck", (DUCK_STORY + "\n") * 16), Source("goose", (GOOSE_STORY + "\n") * 16)]
+
+
+@pytest.fixture(scope="session")
+def gated(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A tiny model trained with enough validation text for the gate, and its training log."""
+    out = tmp_path_factory.mktemp("gated")
+    lines: list[str] = []
+    config = tiny_train_config(epochs=1, val_fraction=0.4, block_sentences=10)
+    result = train(RETOLD, out_dir=out, model_config=tiny_model_config(), train_config=config, log=lines.append)
+    return result.best_path, lines
+
+
 @pytest.fixture
 def write(tmp_path: Path):
     """Write bytes or text to a file under tmp_path and return its path."""

@@ -93,9 +93,9 @@ def test_resume_uses_the_saved_state_instead_of_reading_the_text_again(bundle, t
     fed: list[int] = []
     real_feed = generation.feed
 
-    def counting_feed(bundle, ids, hidden, style_index):
+    def counting_feed(bundle, ids, hidden, style_index, **options):
         fed.append(len(ids))
-        return real_feed(bundle, ids, hidden, style_index)
+        return real_feed(bundle, ids, hidden, style_index, **options)
 
     monkeypatch.setattr(generation, "feed", counting_feed)
     cli.generate_to_file(ckpt_dir=save, epoch="best", prime="거위는", sentences=1, seed=1, resume=True, adapt_lr=0.0)

@@ -1,10 +1,10 @@
-"""The learned gate over the GRU, the n-gram and the story's memory (engine/mixer.py): its weights, file, fit and use."""
+"""The learned gate over the GRU, the n-gram, the story's memory and its recall (engine/mixer.py):
+its weights, file, fit and use."""
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,36 +13,60 @@ from engine.checkpoint import load_checkpoint
 from engine.errors import CheckpointError
 from engine.generate import DEFAULT_MEMORY, generate
 from engine.memory import OFF
-from engine.mixer import FILE, MIN_POSITIONS, STORY_LENGTHS, Guesses, Mixer, feature_count, features
+from engine.mixer import (
+    FILE,
+    MIN_POSITIONS,
+    PARTS,
+    RECALL_FEATURES,
+    STORY_LENGTHS,
+    Guesses,
+    Mixer,
+    feature_count,
+    features,
+)
 from engine.ngram import FILE as NGRAM_FILE
+from engine.recall import Recalled
 from engine.train import Source, TrainConfig, continuation_bpc, count_again, train
-from tests.engine.conftest import DUCK_STORY, GOOSE_STORY, tiny_model_config, tiny_train_config
+from tests.engine.conftest import DUCK_STORY, GOOSE_STORY, RETOLD, tiny_model_config, tiny_train_config
 
 ORDER = 5
 V = 6
-# The stories told many times over: enough validation text for the gate.
-RETOLD = [Source("duck", (DUCK_STORY + "\n") * 16), Source("goose", (GOOSE_STORY + "\n") * 16)]
 
 
-def guesses(*, story: bool, story_length: int = 2) -> Guesses:
+def guesses(*, story: bool, story_length: int = 2, similarity: float | None = None) -> Guesses:
     gru = np.full(V, 1 / V)
     ngram = np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])
     g = Guesses(gru, ngram, ngram_length=2, ngram_followers=3)
     if story:
         g.story, g.story_length, g.story_count = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0]), story_length, 4
+    if similarity is not None:
+        g.recall = Recalled(np.array([0.0, 0.0, 0.0, 0.8, 0.2, 0.0]), similarity, 0.8)
     return g
 
 
 def test_the_shares_sum_to_one_and_a_part_absent_or_off_gets_none():
     rng = np.random.default_rng(0)
-    mixer = Mixer(rng.normal(size=(feature_count(ORDER), 3)), ORDER)
-    shares = mixer.shares(guesses(story=True))
+    mixer = Mixer(rng.normal(size=(feature_count(ORDER), len(PARTS))), ORDER)
+    shares = mixer.shares(guesses(story=True, similarity=0.9))
     assert shares.sum() == pytest.approx(1.0) and (shares > 0).all()
-    assert mixer.shares(guesses(story=False))[2] == 0
-    assert mixer.shares(guesses(story=True), ngram=False)[1] == 0
-    assert mixer.shares(guesses(story=True), story=False)[2] == 0
-    mixed = mixer.mix(guesses(story=True))
+    assert mixer.shares(guesses(story=False, similarity=0.9))[2] == 0
+    assert mixer.shares(guesses(story=True))[3] == 0  # the recall holds nothing yet
+    assert mixer.shares(guesses(story=True, similarity=0.9), ngram=False)[1] == 0
+    assert mixer.shares(guesses(story=True, similarity=0.9), story=False)[2] == 0
+    mixed = mixer.mix(guesses(story=True, similarity=0.9))
     assert mixed.sum() == pytest.approx(1.0)
+
+
+def test_a_gate_fitted_before_the_recall_mixes_the_three_and_gives_the_recall_nothing():
+    rng = np.random.default_rng(2)
+    old = Mixer(rng.normal(size=(feature_count(ORDER) - RECALL_FEATURES, 3)), ORDER)
+    assert not old.recalls
+    g = guesses(story=True, similarity=0.9)
+    shares = old.shares(g)
+    assert shares.shape == (len(PARTS),) and shares[3] == 0 and shares.sum() == pytest.approx(1.0)
+    # The recall's features are not read: the three parts' shares are those without a recall at all.
+    assert np.allclose(shares, old.shares(guesses(story=True)))
+    assert np.array_equal(old.mix(g), old.mix(guesses(story=True)))
 
 
 def test_the_fit_trusts_the_story_where_it_knows_and_the_network_where_it_does_not():
@@ -54,8 +78,8 @@ def test_the_fit_trusts_the_story_where_it_knows_and_the_network_where_it_does_n
         rows.append(features(g, ORDER))
         # After a long match the story is right; after a one-token match it guesses badly.
         story = 0.9 if long_match else 0.01
-        chances.append((0.2, 0.1, story))
-        present.append((True, True, True))
+        chances.append((0.2, 0.1, story, 0.05))
+        present.append((True, True, True, False))
     mixer = Mixer.fit(np.array(rows), np.array(chances), np.array(present), ORDER)
     assert mixer.shares(guesses(story=True, story_length=4))[2] > 0.8
     assert mixer.shares(guesses(story=True, story_length=1))[2] < 0.2
@@ -63,8 +87,23 @@ def test_the_fit_trusts_the_story_where_it_knows_and_the_network_where_it_does_n
     assert features(guesses(story=True, story_length=40), ORDER)[ORDER + STORY_LENGTHS - 1] == 1.0
 
 
+def test_the_fit_trusts_the_recall_where_its_best_match_is_close():
+    rng = np.random.default_rng(3)
+    rows, chances, present = [], [], []
+    for _ in range(3000):
+        close = rng.random() < 0.5
+        g = guesses(story=True, story_length=1, similarity=0.95 if close else 0.3)
+        rows.append(features(g, ORDER))
+        chances.append((0.2, 0.1, 0.05, 0.9 if close else 0.01))
+        present.append((True, True, True, True))
+    mixer = Mixer.fit(np.array(rows), np.array(chances), np.array(present), ORDER)
+    assert mixer.recalls
+    assert mixer.shares(guesses(story=True, story_length=1, similarity=0.95))[3] > 0.7
+    assert mixer.shares(guesses(story=True, story_length=1, similarity=0.3))[3] < 0.2
+
+
 def test_the_file_gives_back_the_same_gate_and_a_damaged_one_is_refused(tmp_path):
-    weights = np.arange(feature_count(ORDER) * 3, dtype=np.float64).reshape(-1, 3) / 100
+    weights = np.arange(feature_count(ORDER) * len(PARTS), dtype=np.float64).reshape(-1, len(PARTS)) / 100
     Mixer(weights, ORDER).save(tmp_path / FILE)
     again = Mixer.load(tmp_path / FILE)
     assert again.ngram_order == ORDER and np.array_equal(again.weights, weights)
@@ -73,16 +112,6 @@ def test_the_file_gives_back_the_same_gate_and_a_damaged_one_is_refused(tmp_path
         Mixer.load(tmp_path / FILE)
     with pytest.raises(CheckpointError, match="shape"):
         Mixer(weights[:-1], ORDER)
-
-
-@pytest.fixture(scope="module")
-def gated(tmp_path_factory) -> tuple[Path, list[str]]:
-    """A tiny model trained with enough validation text for the gate: the stories told many times over."""
-    out = tmp_path_factory.mktemp("gated")
-    lines: list[str] = []
-    config = tiny_train_config(epochs=1, val_fraction=0.4, block_sentences=10)
-    result = train(RETOLD, out_dir=out, model_config=tiny_model_config(), train_config=config, log=lines.append)
-    return result.best_path, lines
 
 
 def test_training_fits_the_gate_and_loading_uses_it(gated):
@@ -116,7 +145,7 @@ def test_a_gate_fitted_for_other_counts_is_refused(gated, tmp_path):
     for path in gated[0].parent.iterdir():
         shutil.copy(path, tmp_path / path.name)
     mixer = Mixer.load(tmp_path / FILE)
-    Mixer(np.zeros((feature_count(ORDER - 1), 3)), ORDER - 1).save(tmp_path / FILE)
+    Mixer(np.zeros((feature_count(ORDER - 1), len(PARTS))), ORDER - 1).save(tmp_path / FILE)
     with pytest.raises(CheckpointError, match="order 4, not 5"):
         load_checkpoint(tmp_path / "best.pt")
     # Counted again for the same split, the model gets its files back.

@@ -86,19 +86,29 @@ def test_it_says_when_a_model_has_no_copy_index_yet(client, active_model, settin
 
 
 def test_it_says_whether_the_model_learned_how_far_to_trust_each_part(client, active_model, settings, tmp_path):
-    from engine.mixer import FILE, Mixer, feature_count
+    from engine.mixer import FILE, PARTS, RECALL_FEATURES, Mixer, feature_count
 
     page = client.get(reverse("models")).content.decode()
     assert 'data-mixing="fixed"' in page and "비중 0.50" in page  # the tiny model has too little text to fit it
+    assert 'data-recall="not-fitted"' in page  # no gate, so nothing weighs the recall
 
     shutil.copytree(settings.MODEL_DIR / active_model.directory, tmp_path / "gated")
-    Mixer(np.zeros((feature_count(5), 3)), 5).save(tmp_path / "gated" / FILE)
+    Mixer(np.zeros((feature_count(5), len(PARTS))), 5).save(tmp_path / "gated" / FILE)
     settings.MODEL_DIR = tmp_path
     active_model.directory = "gated"
     active_model.save()
 
     page = client.get(reverse("models")).content.decode()
     assert 'data-mixing="learned"' in page and "글자마다" in page
+    assert 'data-recall="on"' in page and "4096글자" in page
+
+    # A gate fitted before the recall existed: three parts, still learned, the recall not used.
+    Mixer(np.zeros((feature_count(5) - RECALL_FEATURES, 3)), 5).save(tmp_path / "gated" / FILE)
+    page = client.get(reverse("models")).content.decode()
+    assert 'data-mixing="learned"' in page and 'data-recall="not-fitted"' in page
+
+    settings.ENGINE_STORY_RECALL = 0
+    assert 'data-recall="off"' in client.get(reverse("models")).content.decode()
 
 
 def test_it_says_when_the_story_memory_and_copy_guard_are_turned_off(client, active_model, settings):

@@ -31,6 +31,13 @@ class Command(BaseCommand):
             help="how much the story's own text counts, 0 to <1 (default: ENGINE_STORY_MEMORY; 0 off)",
         )
         parser.add_argument(
+            "--recall",
+            type=int,
+            metavar="POSITIONS",
+            help="how many of the story's last positions the model recalls similar moments from "
+            "(default: ENGINE_STORY_RECALL; 0 off)",
+        )
+        parser.add_argument(
             "--adapt",
             type=float,
             metavar="LR",
@@ -71,6 +78,7 @@ class Command(BaseCommand):
                 device=options["device"],
                 on_piece=show,
                 memory_weight=settings.ENGINE_STORY_MEMORY if options["memory"] is None else options["memory"],
+                recall=settings.ENGINE_STORY_RECALL if options["recall"] is None else options["recall"],
                 copy_guard=settings.ENGINE_COPY_GUARD and not options["no_copy_guard"],
                 adapt_lr=settings.ENGINE_STORY_ADAPT if options["adapt"] is None else options["adapt"],
                 candidates=settings.ENGINE_CANDIDATES if options["candidates"] is None else options["candidates"],

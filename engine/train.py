@@ -354,9 +354,9 @@ def _fit_mixer(bundle: Bundle, counts: TokenNgram, dataset: Dataset, out_dir: Pa
         say(f"mixer not fitted: {len(rows)} validation positions, fewer than {MIN_POSITIONS}; fixed weights mix")
         return
     x, p, present_ = np.array(rows), np.array(chances), np.array(present)
-    mixer = Mixer.fit(x, p, present_, counts.order, recall_basis=basis)
-    # What the recall adds: the same gate over three parts, for the report only.
+    # The same gate over three parts, for positions without the recall (or with it off), and the report.
     without = Mixer.fit(x[:, :-RECALL_FEATURES], p[:, :3], present_[:, :3], counts.order)
+    mixer = Mixer.fit(x, p, present_, counts.order, recall_basis=basis).with_fallback(without)
     mixer.save(out_dir / MIXER_FILE)
     say(
         f"mixer fitted on {len(rows):,} validation positions read as stories: {fixed / LN2 / chars:.3f} bits/char "

@@ -69,6 +69,22 @@ def test_a_gate_fitted_before_the_recall_mixes_the_three_and_gives_the_recall_no
     assert np.array_equal(old.mix(g), old.mix(guesses(story=True)))
 
 
+def test_without_the_recall_a_four_part_gate_weighs_as_its_three_part_one(tmp_path):
+    rng = np.random.default_rng(4)
+    three = Mixer(rng.normal(size=(feature_count(ORDER) - RECALL_FEATURES, 3)), ORDER)
+    four = Mixer(rng.normal(size=(feature_count(ORDER), len(PARTS))), ORDER).with_fallback(three)
+    assert np.array_equal(four.shares(guesses(story=True)), three.shares(guesses(story=True)))
+    assert four.shares(guesses(story=True, similarity=0.9))[3] > 0
+    rows = np.array([features(guesses(story=True, similarity=s), ORDER) for s in (0.9, 0.5)])
+    present = np.array([[True, True, True, True], [True, True, True, False]])
+    both = four.shares_of(rows, present)  # one position with the recall, one without, in one call
+    assert np.allclose(both[1], three.shares_of(rows[1:], present[1:])[0]) and both[0, 3] > 0
+    four.save(tmp_path / FILE)
+    assert np.array_equal(Mixer.load(tmp_path / FILE).without_recall, three.weights)
+    with pytest.raises(CheckpointError, match="without the recall"):
+        Mixer(three.weights, ORDER, without_recall=three.weights)
+
+
 def test_the_fit_trusts_the_story_where_it_knows_and_the_network_where_it_does_not():
     rng = np.random.default_rng(1)
     rows, chances, present = [], [], []
@@ -120,6 +136,8 @@ def test_training_fits_the_gate_and_loading_uses_it(gated):
     assert any(line.startswith("mixer fitted on ") for line in lines), lines
     bundle = load_checkpoint(best)
     assert bundle.mixer is not None and bundle.mixer.ngram_order == bundle.ngram.order
+    assert bundle.mixer.recalls and bundle.mixer.without_recall is not None
+    assert any("with the story's recall too" in line for line in lines), lines
     story, more = DUCK_STORY, GOOSE_STORY
     with_gate = continuation_bpc(bundle, story, more, memory=DEFAULT_MEMORY, ngram=True)
     fixed = continuation_bpc(replace(bundle, mixer=None), story, more, memory=DEFAULT_MEMORY, ngram=True)

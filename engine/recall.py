@@ -143,7 +143,7 @@ class RowRecall:
 
     def __init__(self, base: Recall, rows: int) -> None:
         self.base = base
-        self.keys = np.zeros((rows, 64, base.keys.shape[1]), dtype=np.float32)  # (n, capacity, H), grown as needed
+        self.keys = np.zeros((rows, 64, base.keys.shape[1]), dtype=np.float32)  # (n, capacity, D), grown as needed
         self.nexts = np.zeros((rows, 64), dtype=np.int64)
         self.length = 0  # pairs each row has added (every row adds one per step)
         self.asked: np.ndarray | None = None  # the outputs of the latest ``guesses``, as compared (n, D)

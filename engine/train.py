@@ -37,7 +37,16 @@ from engine.copyguard import FILE as COPY_INDEX_FILE
 from engine.copyguard import CopyIndex
 from engine.data import Dataset, Layout, Run, bos_ids, build_dataset, make_layout, text_run
 from engine.errors import GenerationError
-from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, FEED_CHUNK, MEMORY_CONTEXT, gate_of, generate, story_ids
+from engine.generate import (
+    DEFAULT_ADAPT,
+    DEFAULT_MEMORY,
+    FEED_CHUNK,
+    MEMORY_CONTEXT,
+    gate_of,
+    generate,
+    recall_size,
+    story_ids,
+)
 from engine.memory import OFF, MemorySettings, StoryMemory
 from engine.mixer import FILE as MIXER_FILE
 from engine.mixer import MIN_POSITIONS, RECALL_FEATURES, Mixer, blank_tokens, features, guess
@@ -949,9 +958,8 @@ def _continuation_bits(
     counts = bundle.ngram if ngram else None
     gate = gate_of(bundle, store)
     word_start = blank_tokens(vocab) if gate is not None else None  # read by the gate only
-    recall = None
-    if gate is not None and gate[0].recalls and memory.recalls:
-        recall = bundle.new_recall(memory.recall)
+    size = recall_size(bundle, memory)  # what writing keeps, by the same rule
+    recall = bundle.new_recall(size) if size else None
     nats = 0.0
     chars = 0
     for position, logprobs, output in _scored_positions(bundle, ids, head, index, adapt, story=recall is not None):
@@ -1005,11 +1013,11 @@ def _scored_positions(
     model.eval()
     tokens = torch.tensor(ids, dtype=torch.long, device=model.head.weight.device).view(1, -1)  # (1, T)
     hidden = None
+    first = 1 if story else head
     with torch.no_grad():
         for begin in range(0, len(ids) - 1, FEED_CHUNK):
             out, hidden = model.run(tokens[:, begin : begin + FEED_CHUNK], hidden, style_index)  # (T, 1, H)
             logprobs = torch.log_softmax(model.project(out[:, 0]).float(), dim=-1).cpu().numpy()  # (T, V)
-            first = 1 if story else head
             for offset, row in enumerate(logprobs):
                 position = begin + offset + 1  # the token predicted
                 if first <= position < len(ids):

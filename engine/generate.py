@@ -26,7 +26,7 @@ from engine.copyguard import SPAN, CopyIndex, canonical
 from engine.data import encode_stream
 from engine.errors import GenerationError
 from engine.memory import MemorySettings, StoryMemory, log_softmax
-from engine.mixer import Mixer, blank_tokens, guess
+from engine.mixer import Mixer, blank_tokens, guess, softmax
 from engine.ngram import TokenNgram
 from engine.recall import Recall, Recalled, RowRecall
 from engine.text import ends_sentence, normalize, segments
@@ -215,8 +215,13 @@ class _Tables:
         self.banned = special.copy()
         self.banned[EOS] = False  # never write <unk> or a style token; </s> is how sentences end
         self.newline = np.array(["\n" in t for t in texts]) & ~special
-        self.terminal = np.array([ends_sentence(t) for t in texts]) & ~special
-        self.blank = np.array([not t.strip() for t in texts]) & ~special
+        terminal = np.array([ends_sentence(t) for t in texts]) & ~special
+        blank = np.array([not t.strip() for t in texts]) & ~special
+        # The sampler's rules name tokens by index: a few dozen, not a mask over the whole vocabulary.
+        self.banned_ids = np.flatnonzero(self.banned)
+        self.newline_ids = np.flatnonzero(self.newline)
+        self.terminal_ids = np.flatnonzero(terminal)
+        self.blank_ids = np.flatnonzero(blank)
         self.word_start = blank_tokens(vocab)  # what the mixer asks: does a new word start after this token?
         # Spaces and punctuation recur by nature; only tokens with letters are penalised.
         self.penalised = np.array([any(c.isalnum() for c in t) for t in texts]) & ~special
@@ -483,17 +488,21 @@ def _mix(
     With a learned gate (engine/mixer.py, ``gate_of``) they are mixed by its weights;
     without one, the n-gram by its weight per match length, then the memory by its own.
     """
-    logprobs = log_softmax(logits.astype(np.float64))
+    logits = logits.astype(np.float64)
+    logprobs = np.empty_like(logits)
     for i, row in enumerate(rows):
         if row.done:
+            logprobs[i] = logits[i]  # not read: the row has finished
             continue
-        probs = np.exp(logprobs[i])
         if gate is not None:
             mixer, counts = gate
+            probs, summary = softmax(logits[i])
             blank = bool(tables.word_start[row.context[-1]])
-            g = guess(probs, row.context, counts=counts, store=store, blank=blank, recalled=recalled and recalled[i])
+            recall = recalled and recalled[i]
+            g = guess(probs, row.context, counts=counts, store=store, blank=blank, recalled=recall, gru_summary=summary)
             probs = mixer.mix(g, ngram=grams is not None)
         else:
+            probs = np.exp(log_softmax(logits[i]))
             if grams is not None:
                 probs = grams.mix_probs(probs, row.context)
             prediction = store.predict(row.context) if store is not None else None
@@ -546,28 +555,35 @@ def _append_canonical(canon: str, text: str) -> str:
 def _adjust(
     logits: np.ndarray, rows: list[_Row], tables: _Tables, counts: np.ndarray, penalty: float, cap: int
 ) -> np.ndarray:
-    """Scores (n, V) with the rules applied: what may not be written now, the repetition penalty, the cap."""
+    """Scores (n, V) with the rules applied: what may not be written now, the repetition penalty, the cap.
+
+    Row by row, on the few tokens each rule names: at every character, a pass over the whole vocabulary per rule
+    would cost more than the rules.
+    """
     scores = logits.astype(np.float64)
-    if penalty != 1.0:
-        seen = (counts > 0) & tables.penalised
-        scores = np.where(seen, np.where(scores > 0, scores / penalty, scores * penalty), scores)
-    may_end = np.array([row.may_end() for row in rows])
-    after_eos = np.array([row.after_eos for row in rows])
-    # A new line starts only a new sentence; </s> only after a finished one.
-    blocked = tables.banned | (~after_eos[:, None] & tables.newline)  # (n, V)
-    blocked[:, EOS] |= ~may_end
     for i, row in enumerate(rows):
+        line = scores[i]
+        if penalty != 1.0:
+            seen = np.flatnonzero(counts[i])
+            seen = seen[tables.penalised[seen]]
+            values = line[seen]
+            line[seen] = np.where(values > 0, values / penalty, values * penalty)
         left = cap - row.produced
         if left < 40 and not row.after_eos:
             # Running out of room: steer toward ending the sentence, harder as the cap nears.
             push = 6.0 * (1 - max(left, 0) / 40)
-            scores[i, tables.terminal] += push
-            scores[i, EOS] += push
+            line[tables.terminal_ids] += push
+            line[EOS] += push
             if row.sentence.count('"') % 2 == 1 and tables.quote is not None:
-                scores[i, tables.quote] += push  # close the quotation too
+                line[tables.quote] += push  # close the quotation too
                 if ends_sentence(row.sentence):
-                    scores[i, tables.blank] = -np.inf  # not another sentence inside it: its closing quote next
-    scores[blocked] = -np.inf
+                    line[tables.blank_ids] = -np.inf  # not another sentence inside it: its closing quote next
+        # A new line starts only a new sentence; </s> only after a finished one.
+        line[tables.banned_ids] = -np.inf
+        if not row.after_eos:
+            line[tables.newline_ids] = -np.inf
+        if not row.may_end():
+            line[EOS] = -np.inf
     return scores
 
 
@@ -577,24 +593,27 @@ def _sample(
     """One token per row: temperature, then top-k, then top-p (nucleus) sampling."""
     if temperature == 0:
         return scores.argmax(axis=1)  # greedy: only when asked for explicitly
-    rows, size = scores.shape
+    draws = rng.random(len(scores))
+    return np.array(
+        [_sample_row(line, temperature, top_k, top_p, draw) for line, draw in zip(scores, draws, strict=True)]
+    )
+
+
+def _sample_row(scores: np.ndarray, temperature: float, top_k: int | None, top_p: float | None, draw: float) -> int:
+    """One token from scores (V,), given a uniform draw in [0, 1)."""
+    size = len(scores)
     k = min(top_k or size, size)
-    every = np.arange(rows)[:, None]
-    if k < size:
-        candidates = np.argpartition(scores, size - k, axis=1)[:, size - k :]
-    else:
-        candidates = np.tile(np.arange(size), (rows, 1))
-    candidates = candidates[every, np.argsort(-scores[every, candidates], axis=1, kind="stable")]  # largest first
-    values = scores[every, candidates] / temperature
-    probs = np.exp(values - values[:, :1])
-    probs /= probs.sum(axis=1, keepdims=True)
+    candidates = np.argpartition(scores, size - k)[size - k :] if k < size else np.arange(size)
+    candidates = candidates[np.argsort(-scores[candidates], kind="stable")]  # largest first
+    values = scores[candidates] / temperature
+    probs = np.exp(values - values[0])
     if top_p is not None and top_p < 1:
         # Keep the smallest set of tokens whose probability reaches top_p (the first always stays).
-        probs[probs.cumsum(axis=1) - probs > top_p] = 0.0
-    cumulative = probs.cumsum(axis=1)
-    draw = rng.random(rows) * cumulative[:, -1]
-    choice = np.minimum((cumulative < draw[:, None]).sum(axis=1), k - 1)
-    return candidates[np.arange(rows), choice]
+        probs /= probs.sum()
+        probs[probs.cumsum() - probs > top_p] = 0.0
+    cumulative = probs.cumsum()
+    choice = min(int(np.searchsorted(cumulative, draw * cumulative[-1])), k - 1)  # the first reaching the draw
+    return int(candidates[choice])
 
 
 def _apply_forced(tokens: np.ndarray, rows: list[_Row]) -> None:

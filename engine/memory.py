@@ -58,6 +58,7 @@ class MemorySettings:
 
 
 OFF = MemorySettings(weight=0.0)
+LOOKED = 4096  # contexts whose lookup is remembered until the story is read further
 
 
 class StoryMemory:
@@ -69,6 +70,8 @@ class StoryMemory:
         self.tail: list[int] = []  # the last `order` tokens read: the contexts of what comes next
         # tables[k]: context of k tokens -> {next token: count}
         self.tables: list[dict[tuple[int, ...], dict[int, int]]] = [{} for _ in range(settings.order + 1)]
+        # lookup's answers since the last extend, by context: (tokens, their probabilities, length, count), or ()
+        self._looked: dict[tuple[int, ...], tuple] = {}
 
     @classmethod
     def of(cls, ids: Sequence[int], settings: MemorySettings, vocab_size: int) -> StoryMemory | None:
@@ -83,6 +86,7 @@ class StoryMemory:
         """Read more of the story."""
         order = self.settings.order
         tail = self.tail
+        self._looked.clear()
         for token in ids:
             end = len(tail)
             for k in range(1, min(order, end) + 1):
@@ -117,10 +121,29 @@ class StoryMemory:
         return probs, self._weight(length, total)
 
     def lookup(self, context: Sequence[int]) -> tuple[np.ndarray, int, int] | None:
-        """The distribution (V,), the longest matching context's length and how often it was seen; None: no match."""
+        """The distribution (V,), the longest matching context's length and how often it was seen; None: no match.
+
+        Remembered per context until the story is read further: while the site writes, the memory stays as
+        it is and contexts recur.
+        """
+        key = tuple(context[max(0, len(context) - self.settings.order) :])
+        found = self._looked.get(key)
+        if found is None:
+            found = self._blend(key)
+            if len(self._looked) >= LOOKED:
+                self._looked.clear()
+            self._looked[key] = found
+        if not found:
+            return None
+        tokens, values, length, count = found
+        probs = np.zeros(self.vocab_size)
+        probs[tokens] = values
+        return probs, length, count
+
+    def _blend(self, context: tuple[int, ...]) -> tuple:
         matched = self._matched(context)
         if not matched:
-            return None
+            return ()
         probs = np.zeros(self.vocab_size)
         for followers, total in matched:  # shortest context first; each longer one refines it
             distinct = len(followers)
@@ -129,7 +152,10 @@ class StoryMemory:
             counts = np.fromiter(followers.values(), dtype=np.float64, count=distinct)
             probs[tokens] += counts / (total + distinct)
         probs /= probs.sum()
-        return probs, len(matched), matched[-1][1]
+        # What followed a longer context also followed its last token: the shortest context's followers
+        # hold every token with a probability.
+        support = np.fromiter(matched[0][0].keys(), dtype=np.intp, count=len(matched[0][0]))
+        return support, probs[support], len(matched), matched[-1][1]
 
     def prob(self, context: Sequence[int], token: int) -> tuple[float, float]:
         """``predict`` for one token: its probability under the memory and the mixing weight (0 when no match)."""

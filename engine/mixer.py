@@ -31,6 +31,7 @@ three parts; it still loads and mixes the three.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -52,6 +53,7 @@ RECALL_FEATURES = 2  # the last features, which a three-part gate (fitted before
 STORY_LENGTHS = 8  # the story's match lengths told apart; longer ones count as this long
 MIN_POSITIONS = 2000  # validation positions the gate needs before it is fitted at all
 L2 = 1e-4  # keeps the weights of rare features near zero
+TINY = 1e-300
 
 
 @dataclass
@@ -67,6 +69,8 @@ class Guesses:
     story_count: int = 0  # how often the story has seen its longest matching context
     blank: bool = False  # the previous token is a space, a line break or a sentence's end
     recall: Recalled | None = None  # None when the recall is off or holds nothing yet
+    gru_spread: float | None = None  # the GRU's entropy and largest probability,
+    gru_top: float | None = None  # when the caller has them already (``softmax``)
 
 
 def guess(
@@ -77,11 +81,15 @@ def guess(
     store: StoryMemory | None,
     blank: bool,
     recalled: Recalled | None = None,
+    gru_summary: tuple[float, float] | None = None,
 ) -> Guesses:
     """What each part guesses after ``context`` (the tokens so far), given the GRU's probabilities (V,)
-    and the recall's guess (engine/recall.py)."""
+    (with their entropy and largest probability, where the caller has them: ``softmax``) and the recall's guess
+    (engine/recall.py)."""
     ngram, ngram_length, followers = counts.lookup(context[max(0, len(context) - counts.order + 1) :])
     g = Guesses(gru, ngram, ngram_length, followers, blank=blank, recall=recalled)
+    if gru_summary is not None:
+        g.gru_spread, g.gru_top = gru_summary
     found = store.lookup(context[max(0, len(context) - store.settings.order) :]) if store is not None else None
     if found is not None:
         g.story, g.story_length, g.story_count = found
@@ -89,9 +97,18 @@ def guess(
 
 
 def entropy(probs: np.ndarray) -> float:
-    """In nats."""
-    nonzero = probs[probs > 0]
-    return float(-(nonzero * np.log(nonzero)).sum())
+    """In nats. (A zero probability adds 0 x log(tiny) = 0: no copy of the nonzero ones is needed.)"""
+    return float(-(probs @ np.log(np.maximum(probs, TINY))))
+
+
+def softmax(logits: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """Probabilities (V,) from logits (V,), with their entropy in nats and their largest, read off the logits:
+    H = log Z - sum p (x - max), one product instead of a logarithm of every probability, and max p = 1 / Z."""
+    shifted = logits - logits.max()
+    exps = np.exp(shifted)
+    total = float(exps.sum())
+    probs = exps / total
+    return probs, (math.log(total) - float(probs @ shifted), 1.0 / total)
 
 
 def blank_tokens(vocab: Vocab) -> np.ndarray:
@@ -110,13 +127,13 @@ def features(g: Guesses, ngram_order: int) -> np.ndarray:
     if g.story_length:
         f[at + min(g.story_length, STORY_LENGTHS) - 1] = 1.0
     at += STORY_LENGTHS
-    gru_spread = entropy(g.gru)
+    gru_spread = entropy(g.gru) if g.gru_spread is None else g.gru_spread
     f[at : at + 11] = (
-        np.log1p(g.story_count),
-        np.log1p(g.ngram_followers),
+        math.log1p(g.story_count),
+        math.log1p(g.ngram_followers),
         gru_spread,
         gru_spread * gru_spread / 10,
-        float(g.gru.max()),
+        float(g.gru.max()) if g.gru_top is None else g.gru_top,
         entropy(g.ngram) if g.ngram is not None else 0.0,
         entropy(g.story) if g.story is not None else 0.0,
         float(g.story.max()) if g.story is not None else 0.0,
@@ -169,8 +186,21 @@ class Mixer:
 
     def shares(self, g: Guesses, *, ngram: bool = True, story: bool = True) -> np.ndarray:
         """(4,) weights summing to one; a part that is absent or turned off gets none."""
-        present = np.array([True, ngram and g.ngram is not None, story and g.story is not None, g.recall is not None])
-        return self.shares_of(features(g, self.ngram_order)[None], present[None])[0]
+        return np.array(self._shares(g, ngram=ngram, story=story))
+
+    def _shares(self, g: Guesses, *, ngram: bool, story: bool) -> list[float]:
+        """``shares`` in plain floats: while the site writes, this runs at every character,
+        where the (N, 4) arrays of ``shares_of`` would cost more in NumPy's overhead than in arithmetic."""
+        present = (True, ngram and g.ngram is not None, story and g.story is not None, g.recall is not None)
+        weights = self.weights
+        if self.without_recall is not None and not present[-1]:
+            weights = self.without_recall
+        features_read = weights.shape[0]
+        logits = (features(g, self.ngram_order)[:features_read] @ weights).tolist()
+        top = max(value for value, there in zip(logits, present, strict=False) if there)
+        exps = [math.exp(value - top) if there else 0.0 for value, there in zip(logits, present, strict=False)]
+        total = sum(exps)
+        return [value / total for value in exps] + [0.0] * (len(PARTS) - len(exps))
 
     def shares_of(self, rows: np.ndarray, present: np.ndarray) -> np.ndarray:
         """(N, 4) weights from (N, F) features and (N, 4) bool presence."""
@@ -186,13 +216,14 @@ class Mixer:
 
     def mix(self, g: Guesses, *, ngram: bool = True, story: bool = True) -> np.ndarray:
         """The mixture's distribution (V,)."""
-        w = self.shares(g, ngram=ngram, story=story)
+        w = self._shares(g, ngram=ngram, story=story)
         probs = w[0] * g.gru
+        scratch = np.empty_like(probs)
         for share, part in zip(
             w[1:], (g.ngram, g.story, g.recall.probs if g.recall is not None else None), strict=True
         ):
             if share > 0:
-                probs = probs + share * part
+                probs += np.multiply(part, share, out=scratch)
         return probs
 
     @classmethod
@@ -254,6 +285,7 @@ def _shares(weights: np.ndarray, rows: np.ndarray, present: np.ndarray) -> np.nd
     """(N, 4) weights from (N, F) features and (N, 4) bool presence under a gate of 3 or 4 parts (F', P)."""
     features_read, parts = weights.shape
     logits = np.where(present[:, :parts], rows[:, :features_read] @ weights, -np.inf)
-    shares = np.exp(logits - logits.max(axis=1, keepdims=True))
-    shares = shares / shares.sum(axis=1, keepdims=True)
-    return np.pad(shares, ((0, 0), (0, len(PARTS) - parts)))
+    exps = np.exp(logits - logits.max(axis=1, keepdims=True))
+    shares = np.zeros((len(rows), len(PARTS)))
+    shares[:, :parts] = exps / exps.sum(axis=1, keepdims=True)
+    return shares

@@ -39,6 +39,7 @@ FILE = "ngram.npz"
 ORDER = 5  # tokens, the predicted one included; bench/quality.py compares it with 4 and 6
 MIN_BIN = 200  # validation positions a match length needs before it gets its own weight
 START_MIX = 0.3  # the n-gram's weight before (or without) fitting
+MEMO = 16384  # contexts whose matches are remembered (a few hundred bytes each)
 _LIMIT = 2**63  # keys are int64: V ** order must stay below
 
 
@@ -59,8 +60,10 @@ class _Order:
     def __init__(self, contexts, starts, tokens, weights, gammas) -> None:
         self.contexts = contexts  # (C,) int64, sorted
         self.starts = starts  # (C + 1,) int64: followers of context i are [starts[i], starts[i + 1])
-        self.tokens = tokens  # (F,) int32, sorted within each context
-        self.weights = weights  # (F,) float32: (count - D(count)) / total
+        # Followers are stored as int32 and float32 (``save``), and kept in memory as the fancy indexing of
+        # ``lookup`` wants them: converting a few hundred of them at every character cost more than the lookup.
+        self.tokens = np.asarray(tokens, dtype=np.int32).astype(np.intp)  # (F,), sorted within each context
+        self.weights = np.asarray(weights, dtype=np.float32).astype(np.float64)  # (F,): (count - D(count)) / total
         self.gammas = gammas  # (C,) float32: the discounts' sum / total, the mass left to the shorter context
 
     def find(self, key: int) -> int:
@@ -77,6 +80,7 @@ class TokenNgram:
         self.unigram = unigram  # (V,) float64
         self.orders = orders  # orders[k - 1]: contexts of k tokens, k = 1 .. order - 1
         self.mix = mix  # (order,) the n-gram's weight by the longest matching context (0 .. order - 1 tokens)
+        self._found: dict[tuple[int, ...], tuple[tuple[_Order, int, int], ...]] = {}  # _matches, remembered
 
     # -- building ------------------------------------------------------------------
 
@@ -148,8 +152,22 @@ class TokenNgram:
 
     # -- asking ----------------------------------------------------------------------
 
-    def _matches(self, context: Sequence[int]) -> Iterator[tuple[_Order, int, int]]:
-        """(order, context's row, its length) for each context of 1, 2, ... tokens the counts have, while they do."""
+    def _matches(self, context: Sequence[int]) -> tuple[tuple[_Order, int, int], ...]:
+        """(order, context's row, its length) for each context of 1, 2, ... tokens the counts have, while they do.
+
+        Remembered per context (up to MEMO of them, then forgotten all at once): a story's contexts recur, and
+        the binary searches cost more than the arithmetic that follows them.
+        """
+        context = tuple(context[max(0, len(context) - self.order + 1) :])  # what the counts can read
+        found = self._found.get(context)
+        if found is None:
+            found = tuple(self._search(context))
+            if len(self._found) >= MEMO:
+                self._found.clear()
+            self._found[context] = found
+        return found
+
+    def _search(self, context: Sequence[int]) -> Iterator[tuple[_Order, int, int]]:
         key = 0
         span = 1
         for k in range(1, min(self.order - 1, len(context)) + 1):
@@ -210,9 +228,11 @@ class TokenNgram:
             "unigram": self.unigram,
             "mix": self.mix,
         }
+        stored = {"tokens": np.int32, "weights": np.float32}
         for k, table in enumerate(self.orders, start=1):
             for name in _Order.__slots__:
-                arrays[f"{name}{k}"] = getattr(table, name)
+                value = getattr(table, name)
+                arrays[f"{name}{k}"] = value.astype(stored[name]) if name in stored else value
         atomic_write(Path(path), lambda f: np.savez(f, **arrays))
 
     @classmethod

@@ -122,7 +122,8 @@ class Recall:
         rows = np.asarray(outputs, dtype=np.float32)
         if self.basis is not None:
             rows = rows @ self.basis
-        return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
+        norms = np.sqrt(np.einsum("nd,nd->n", rows, rows))[:, None]
+        return rows / np.maximum(norms, 1e-12)
 
     def weigh(self, *parts: tuple[np.ndarray, np.ndarray]) -> Recalled | None:
         """The guess from parts of (similarities (K,) of kept outputs, the tokens (K,) that followed them)."""
@@ -132,7 +133,8 @@ class Recall:
         top = max(float(similarities.max()) for similarities, _ in parts)
         probs = np.zeros(self.vocab_size)
         for similarities, nexts in parts:  # each part on its own: no copy of the story's 4,096 into one array
-            weights = np.exp(self.sharpness * (similarities.astype(np.float64) - top))
+            # In single precision, as the similarities are: the weights run from 1 down to e^-40.
+            weights = np.exp(np.float32(self.sharpness) * (similarities - np.float32(top)))
             probs += np.bincount(nexts, weights=weights, minlength=self.vocab_size)
         probs /= probs.sum()
         return Recalled(probs, top, float(probs.max()))

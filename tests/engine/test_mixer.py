@@ -21,8 +21,10 @@ from engine.mixer import (
     STORY_LENGTHS,
     Guesses,
     Mixer,
+    entropy,
     feature_count,
     features,
+    softmax,
 )
 from engine.ngram import FILE as NGRAM_FILE
 from engine.recall import Recalled
@@ -55,6 +57,30 @@ def test_the_shares_sum_to_one_and_a_part_absent_or_off_gets_none():
     assert mixer.shares(guesses(story=True, similarity=0.9), story=False)[2] == 0
     mixed = mixer.mix(guesses(story=True, similarity=0.9))
     assert mixed.sum() == pytest.approx(1.0)
+
+
+def test_the_gru_read_off_its_logits_gives_the_features_of_its_probabilities():
+    logits = np.random.default_rng(3).normal(scale=3.0, size=50)
+    probs, (spread, top) = softmax(logits)
+    exact = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert np.allclose(probs, exact, rtol=1e-12) and spread == pytest.approx(entropy(exact), rel=1e-12)
+    assert top == pytest.approx(exact.max(), rel=1e-12)
+    g, read_off = guesses(story=True), guesses(story=True)
+    g.gru = read_off.gru = probs
+    read_off.gru_spread, read_off.gru_top = spread, top
+    assert np.allclose(features(read_off, ORDER), features(g, ORDER), rtol=1e-12, atol=0)
+
+
+def test_one_position_is_weighed_as_in_a_batch():
+    rng = np.random.default_rng(1)
+    three = Mixer(rng.normal(size=(feature_count(ORDER) - RECALL_FEATURES, 3)), ORDER)
+    four = Mixer(rng.normal(size=(feature_count(ORDER), len(PARTS))), ORDER).with_fallback(three)
+    for mixer in (three, four):
+        for story, similarity in ((True, 0.9), (True, None), (False, 0.5), (False, None)):
+            g = guesses(story=story, similarity=similarity)
+            present = np.array([[True, True, story, similarity is not None]])
+            batch = mixer.shares_of(features(g, ORDER)[None], present)[0]
+            assert np.allclose(mixer.shares(g), batch, rtol=1e-12, atol=0)
 
 
 def test_a_gate_fitted_before_the_recall_mixes_the_three_and_gives_the_recall_nothing():

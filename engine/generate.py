@@ -604,8 +604,9 @@ def _sample_row(scores: np.ndarray, temperature: float, top_k: int | None, top_p
     size = len(scores)
     k = min(top_k or size, size)
     candidates = np.argpartition(scores, size - k)[size - k :] if k < size else np.arange(size)
-    candidates = candidates[np.argsort(-scores[candidates], kind="stable")]  # largest first
-    values = scores[candidates] / temperature
+    values = scores[candidates]
+    order = np.argsort(-values, kind="stable")  # largest first
+    candidates, values = candidates[order], values[order] / temperature
     probs = np.exp(values - values[0])
     if top_p is not None and top_p < 1:
         # Keep the smallest set of tokens whose probability reaches top_p (the first always stays).

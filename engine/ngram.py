@@ -17,7 +17,9 @@ this, and adaptation (engine/adapt.py) changes only the GRU's side.
 The counts are interpolated modified Kneser-Ney (Chen and Goodman: three
 discounts per order, for n-grams seen once, twice, and more often); each order is a sorted array of context keys
 (the context's token ids read as one number in base V), so a lookup is a binary
-search and a model of a million characters stays a few megabytes.
+search (remembered for the contexts a story recurs to) and a model of a million
+characters stays a few megabytes on disk (about 1.6 times that in memory, where
+the followers are kept in the types the lookup indexes with).
 ``train`` writes it beside the checkpoints (``ngram.npz``) and
 ``load_checkpoint`` picks it up; a model trained before it has none and
 generates from the GRU alone.

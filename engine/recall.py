@@ -131,11 +131,13 @@ class Recall:
         if not parts:
             return None
         top = max(float(similarities.max()) for similarities, _ in parts)
-        probs = np.zeros(self.vocab_size)
+        probs = None
         for similarities, nexts in parts:  # each part on its own: no copy of the story's 4,096 into one array
             # In single precision, as the similarities are: the weights run from 1 down to e^-40.
-            weights = np.exp(np.float32(self.sharpness) * (similarities - np.float32(top)))
-            probs += np.bincount(nexts, weights=weights, minlength=self.vocab_size)
+            weights = similarities - np.float32(top)
+            weights *= np.float32(self.sharpness)
+            counted = np.bincount(nexts, weights=np.exp(weights, out=weights), minlength=self.vocab_size)
+            probs = counted if probs is None else np.add(probs, counted, out=probs)
         probs /= probs.sum()
         return Recalled(probs, top, float(probs.max()))
 

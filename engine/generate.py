@@ -212,14 +212,14 @@ class _Tables:
     def __init__(self, vocab: Vocab) -> None:
         texts = vocab.tokens
         special = np.array([vocab.is_special(i) for i in range(len(vocab))])
-        self.banned = special.copy()
-        self.banned[EOS] = False  # never write <unk> or a style token; </s> is how sentences end
-        self.newline = np.array(["\n" in t for t in texts]) & ~special
+        banned = special.copy()
+        banned[EOS] = False  # never write <unk> or a style token; </s> is how sentences end
+        newline = np.array(["\n" in t for t in texts]) & ~special
         terminal = np.array([ends_sentence(t) for t in texts]) & ~special
         blank = np.array([not t.strip() for t in texts]) & ~special
         # The sampler's rules name tokens by index: a few dozen, not a mask over the whole vocabulary.
-        self.banned_ids = np.flatnonzero(self.banned)
-        self.newline_ids = np.flatnonzero(self.newline)
+        self.banned_ids = np.flatnonzero(banned)
+        self.newline_ids = np.flatnonzero(newline)
         self.terminal_ids = np.flatnonzero(terminal)
         self.blank_ids = np.flatnonzero(blank)
         self.word_start = blank_tokens(vocab)  # what the mixer asks: does a new word start after this token?

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.model import GRUConfig, GRUModel
+from engine.model import HALF_KERNELS, GRUConfig, GRUModel, HalfStep, half_weights
 from engine.recurrence import gru_forward
 
 
@@ -58,11 +58,43 @@ def test_the_generation_step_matches_forward():
         model.style.weight.normal_()
         idx = torch.randint(0, 40, (2, 6))
         expected, _, _ = model(idx, style=2)
-        step = model.stepper(2)
+        step = model.stepper(2, half=False)
         hidden = list(model.init_hidden(2).unbind(0))
         for t in range(6):
             logits, hidden = step(idx[:, t], hidden)
             assert torch.allclose(logits, expected[:, t], atol=1e-5)
+
+
+needs_half = pytest.mark.skipif(not HALF_KERNELS, reason="this build of torch has no fbgemm")
+
+
+@needs_half
+@pytest.mark.parametrize(("layers", "tie_weights"), [(1, False), (2, False), (1, True)])
+def test_the_16_bit_step_matches_the_32_bit_one(layers, tie_weights):
+    model = small(layers=layers, hidden=32, tie_weights=tie_weights)  # tied: a projection down to the embedding
+    with torch.no_grad():
+        model.style.weight.normal_()
+        idx = torch.randint(0, 40, (3, 8))
+        expected, _, _ = model(idx, style=2)
+        step = model.stepper(2)
+        assert isinstance(step, HalfStep)
+        hidden = list(model.init_hidden(3).unbind(0))
+        for t in range(8):
+            logits, hidden = step(idx[:, t], hidden)
+            assert torch.allclose(logits, expected[:, t], rtol=2e-3, atol=2e-3)
+            assert not torch.equal(logits, expected[:, t])  # it is not the 32-bit step under another name
+
+
+@needs_half
+def test_the_16_bit_weights_are_packed_again_after_the_weights_change():
+    model = small()
+    token, hidden = torch.tensor([3]), list(model.init_hidden(1).unbind(0))
+    with torch.no_grad():
+        before, _ = model.stepper(0)(token, hidden)
+        assert half_weights(model) is half_weights(model)  # kept while nothing changes
+        model.head.bias.add_(1.0)  # as an adaptation step changes the weights, in place
+        after, _ = model.stepper(0)(token, hidden)
+    assert torch.allclose(after, before + 1.0, atol=1e-3)
 
 
 def test_styles_change_the_prediction():

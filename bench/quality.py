@@ -59,8 +59,9 @@ from engine.adapt import AdaptedStates  # noqa: E402
 from engine.checkpoint import Bundle, load_checkpoint  # noqa: E402
 from engine.cli import DEFAULT_CANDIDATES  # noqa: E402
 from engine.copyguard import longest_copy  # noqa: E402
-from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate, recall_size  # noqa: E402
+from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate, recall_size, story_ids  # noqa: E402
 from engine.memory import OFF  # noqa: E402
+from engine.model import HALF_KERNELS  # noqa: E402
 from engine.rerank import choose, keyword_stands, proper_nouns, repeated_share  # noqa: E402
 from engine.text import normalize, read_text, split_sentences  # noqa: E402
 from engine.train import Source, TrainConfig, continuation_bpc, count_again, train  # noqa: E402
@@ -70,6 +71,7 @@ KEYWORDS = ("그날", "밤", "어머니", "편지", "비", "길", "돈", "웃음
 OPENING_CHARS = 3000
 CONTINUATION_CHARS = 300
 SPEED_ROUNDS = 5  # 2,000-character runs of each mode, taking turns
+HALF_CHARS = 4000  # held-out characters the 16-bit step is compared on
 
 
 @dataclass
@@ -390,7 +392,35 @@ class Quality:
             self.say(f"    {texts[number]!r}")
         self.say()
 
+    def half_step(self, engine: Bundle) -> None:
+        """How far the step's 16-bit matrices (engine/model.py, ``HalfStep``) move the network's guesses from
+        those of its 32-bit matrices, reading the same held-out text."""
+        if not HALF_KERNELS:
+            self.rows.append(("the 16-bit step against the 32-bit one", "not in this build of torch", "", ""))
+            return
+        model = engine.model.eval()
+        ids = story_ids(engine.vocab, self.heldout[0][:HALF_CHARS], 0)
+        half_step, full_step = model.stepper(0), model.stepper(0, half=False)
+        half_state = full_state = list(model.init_hidden(1).unbind(0))
+        divergences, gaps = [], []
+        with torch.no_grad():
+            for token in ids:
+                tokens = torch.tensor([token])
+                half, half_state = half_step(tokens, half_state)
+                full, full_state = full_step(tokens, full_state)
+                p, q = torch.log_softmax(full[0], -1), torch.log_softmax(half[0], -1)
+                divergences.append(float((p.exp() * (p - q)).sum()))
+                gaps.append(float((full - half).abs().max()))
+        where = f"{len(ids):,} held-out tokens"
+        self.rows.append(
+            (f"16-bit step vs 32-bit: mean KL (nats), {where}", f"{statistics.mean(divergences):.1e}", "(reported)", "")
+        )
+        self.rows.append(
+            (f"16-bit step vs 32-bit: largest logit difference, {where}", f"{max(gaps):.1e}", "(reported)", "")
+        )
+
     def speed(self, engine: Bundle) -> None:
+        self.half_step(engine)
         story, keyword = self.openings()[0]
         turn = self.heldout[0][len(story) : len(story) + CONTINUATION_CHARS]
         ready = {}

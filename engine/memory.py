@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import GenerationError
+from engine.memo import Memo
 from engine.recall import MAX_RECALL
 from engine.recall import SIZE as RECALL_SIZE
 
@@ -71,7 +72,7 @@ class StoryMemory:
         # tables[k]: context of k tokens -> {next token: count}
         self.tables: list[dict[tuple[int, ...], dict[int, int]]] = [{} for _ in range(settings.order + 1)]
         # lookup's answers since the last extend, by context: (tokens, their probabilities, length, count), or ()
-        self._looked: dict[tuple[int, ...], tuple] = {}
+        self._looked: Memo[tuple[int, ...], tuple] = Memo(LOOKED)
 
     @classmethod
     def of(cls, ids: Sequence[int], settings: MemorySettings, vocab_size: int) -> StoryMemory | None:
@@ -127,12 +128,7 @@ class StoryMemory:
         it is and contexts recur.
         """
         key = tuple(context[max(0, len(context) - self.settings.order) :])
-        found = self._looked.get(key)
-        if found is None:
-            found = self._blend(key)
-            if len(self._looked) >= LOOKED:
-                self._looked.clear()
-            self._looked[key] = found
+        found = self._looked.get(key, self._blend)
         if not found:
             return None
         tokens, values, length, count = found

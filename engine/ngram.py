@@ -27,7 +27,7 @@ generates from the GRU alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -35,6 +35,7 @@ import numpy as np
 
 from engine.atomic import atomic_write
 from engine.errors import CheckpointError
+from engine.memo import Memo
 from engine.vocab import EOS
 
 FILE = "ngram.npz"
@@ -82,7 +83,7 @@ class TokenNgram:
         self.unigram = unigram  # (V,) float64
         self.orders = orders  # orders[k - 1]: contexts of k tokens, k = 1 .. order - 1
         self.mix = mix  # (order,) the n-gram's weight by the longest matching context (0 .. order - 1 tokens)
-        self._found: dict[tuple[int, ...], tuple[tuple[_Order, int, int], ...]] = {}  # _matches, remembered
+        self._found: Memo[tuple[int, ...], tuple[tuple[_Order, int, int], ...]] = Memo(MEMO)  # by _matches
 
     # -- building ------------------------------------------------------------------
 
@@ -161,15 +162,11 @@ class TokenNgram:
         the binary searches cost more than the arithmetic that follows them.
         """
         context = tuple(context[max(0, len(context) - self.order + 1) :])  # what the counts can read
-        found = self._found.get(context)
-        if found is None:
-            found = tuple(self._search(context))
-            if len(self._found) >= MEMO:
-                self._found.clear()
-            self._found[context] = found
-        return found
+        return self._found.get(context, self._search)
 
-    def _search(self, context: Sequence[int]) -> Iterator[tuple[_Order, int, int]]:
+    def _search(self, context: tuple[int, ...]) -> tuple[tuple[_Order, int, int], ...]:
+        """The binary searches that ``_matches`` remembers."""
+        found = []
         key = 0
         span = 1
         for k in range(1, min(self.order - 1, len(context)) + 1):
@@ -178,8 +175,9 @@ class TokenNgram:
             table = self.orders[k - 1]
             at = table.find(key)
             if at < 0:
-                return
-            yield table, at, k
+                break
+            found.append((table, at, k))
+        return tuple(found)
 
     def predict(self, context: Sequence[int]) -> tuple[np.ndarray, int]:
         """The distribution (V,) after ``context`` and the length of the longest context the counts have."""

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.recurrence import gru_forward
+from engine.recurrence import gru_forward, layer_weights
 
 IGNORE_INDEX = -1
 
@@ -163,11 +163,7 @@ class GRUModel(nn.Module):
             table = self.embed.weight + self.style.weight[style]  # (V, E): the style folded in once
         if half and table.device.type == "cpu" and HALF_KERNELS:
             return HalfStep(table, half_weights(self), self.config.hidden)
-        rnn = self.rnn
-        layers = [
-            tuple(getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-            for layer in range(self.config.layers)
-        ]
+        layers = [layer_weights(self.rnn, layer) for layer in range(self.config.layers)]
         head = (self.head.weight, self.head.bias)
         down = self.down.weight if self.down is not None else None
 
@@ -221,15 +217,12 @@ def half_weights(model: GRUModel) -> HalfWeights:
         return kept
     pack = torch.ops.quantized.linear_prepack_fp16
     with torch.no_grad():
-        layers = tuple(
-            (
-                pack(getattr(rnn, f"weight_ih_l{layer}").detach(), getattr(rnn, f"bias_ih_l{layer}").detach()),
-                pack(getattr(rnn, f"weight_hh_l{layer}").detach(), getattr(rnn, f"bias_hh_l{layer}").detach()),
-            )
-            for layer in range(model.config.layers)
-        )
+        layers = []
+        for layer in range(model.config.layers):
+            w_ih, w_hh, b_ih, b_hh = layer_weights(rnn, layer)
+            layers.append((pack(w_ih.detach(), b_ih.detach()), pack(w_hh.detach(), b_hh.detach())))
         down = pack(model.down.weight.detach(), None) if model.down is not None else None
-        kept = HalfWeights(versions, layers, down, pack(model.head.weight.detach(), model.head.bias.detach()))
+        kept = HalfWeights(versions, tuple(layers), down, pack(model.head.weight.detach(), model.head.bias.detach()))
     _packed[model] = kept
     return kept
 
@@ -251,9 +244,10 @@ class HalfStep:
         self.table = table
         self.weights = weights
         self.hidden = hidden
+        self.linear = torch.ops.quantized.linear_dynamic_fp16  # looked up once, as the stepper's weights are
 
     def __call__(self, tokens: Tensor, hidden: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        linear = torch.ops.quantized.linear_dynamic_fp16
+        linear = self.linear
         size = self.hidden
         x = self.table[tokens]  # (B, E)
         new = []

@@ -62,15 +62,23 @@ class GRURecurrence(torch.autograd.Function):
         return d_xi, dh, d_w, d_b
 
 
+def layer_weights(rnn: nn.GRU, layer: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One layer's (weight_ih, weight_hh, bias_ih, bias_hh) of an ``nn.GRU``: (3H, E), (3H, H), (3H,), (3H,)."""
+    return (
+        getattr(rnn, f"weight_ih_l{layer}"),
+        getattr(rnn, f"weight_hh_l{layer}"),
+        getattr(rnn, f"bias_ih_l{layer}"),
+        getattr(rnn, f"bias_hh_l{layer}"),
+    )
+
+
 def gru_forward(rnn: nn.GRU, x: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
     """``rnn(x, h0)`` for a time-major, unidirectional ``nn.GRU``, computed with GRURecurrence."""
     # x (T, B, E), h0 (L, B, H)
     last = []
     for layer in range(rnn.num_layers):
-        xi = F.linear(x, getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"bias_ih_l{layer}"))  # (T, B, 3H)
-        x, h = GRURecurrence.apply(
-            xi, h0[layer], getattr(rnn, f"weight_hh_l{layer}"), getattr(rnn, f"bias_hh_l{layer}")
-        )
+        w_ih, w_hh, b_ih, b_hh = layer_weights(rnn, layer)
+        x, h = GRURecurrence.apply(F.linear(x, w_ih, b_ih), h0[layer], w_hh, b_hh)  # xi = x W_ih^T + b_ih (T, B, 3H)
         last.append(h)
         if rnn.dropout and rnn.training and layer < rnn.num_layers - 1:
             x = F.dropout(x, rnn.dropout, training=True)

@@ -39,9 +39,9 @@ from bench import load  # noqa: E402
 from bench.harness import HttpPool, WsClient, ws_connect  # noqa: E402
 
 HOST = "127.0.0.1"
-PORTS = [8121, 8122]
+# The two daphne processes' ports: bound when the servers start (any free ones), read by everything after.
+PORTS: list[int] = []
 REDIS_PORT = 6390
-PROXY_PORT = 6543
 DATABASE_URL = os.environ.get("FAULTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/relay_faults")
 RESULTS = ROOT / "bench" / "results" / "faults.txt"
 VAR = ROOT / "var" / "bench" / "faults"
@@ -131,14 +131,14 @@ def cmd_setup(manifest: Path) -> None:
 
 class Servers:
     def __init__(self, database_url: str) -> None:
-        from run_scaled import Child, Supervisor
+        from run_scaled import Child, Supervisor, daphne_child, listen
 
-        daphne = str(Path(sys.executable).with_name("daphne"))
+        # Bound here and served by daphne (--fd): nothing else can take the port before the server runs.
+        listeners = [listen(HOST) for _ in range(2)]
+        PORTS[:] = [sock.getsockname()[1] for sock in listeners]
         children = [
-            Child(
-                name=f"daphne-{p}", argv=[daphne, "-v", "0", "-b", HOST, "-p", str(p), "relay.asgi:application"], port=p
-            )
-            for p in PORTS
+            daphne_child(f"daphne-{port}", sock, options=["-v", "0"])
+            for port, sock in zip(PORTS, listeners, strict=True)
         ]
         children.append(
             Child(name="relayworker", argv=[sys.executable, "manage.py", "relayworker", "--name", "faults"])
@@ -249,8 +249,8 @@ async def wait_for(check: Callable[[], bool], timeout: float, tick: Callable[[],
     return True
 
 
-async def api(method: str, path: str, *, token: str | None = None, body: dict | None = None, port: int = PORTS[0]):
-    pool = HttpPool(HOST, port, 1)
+async def api(method: str, path: str, *, token: str | None = None, body: dict | None = None, port: int | None = None):
+    pool = HttpPool(HOST, port or PORTS[0], 1)
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Token {token}"
@@ -261,7 +261,7 @@ async def api(method: str, path: str, *, token: str | None = None, body: dict | 
     return status, data
 
 
-async def vote(manifest: dict, voter: int, *, port: int = PORTS[0]) -> int:
+async def vote(manifest: dict, voter: int, *, port: int | None = None) -> int:
     status, _ = await api(
         "POST", f"/api/rounds/{manifest['round']}/vote/", token=manifest["voter_tokens"][voter],
         body={"proposal": manifest["proposals"][voter % len(manifest["proposals"])]}, port=port,
@@ -340,9 +340,9 @@ async def daphne_fault(manifest: dict, servers: Servers) -> bool:
     status = await vote(manifest, 150, port=PORTS[1])
     counted = await wait_for(lambda: all((p.last_total() or 0) >= before + 1 for p in pages), 10, servers.watch)
     say(f"a vote after the kill (HTTP {status}) reached all {len(pages)} pages: {counted}")
-    from run_scaled import port_answers
 
-    back = await wait_for(lambda: port_answers(HOST, PORTS[0]), 40, servers.watch)
+    # The port itself is held by the supervisor while daphne is down: ask for a page.
+    back = await wait_for_answer(PORTS[0], 40, servers.watch)
     say(f"the supervisor started daphne-{PORTS[0]} again and it answers: {back}")
     await close_pages(pages, stop, tasks)
     ok = moved and counted and status == 200
@@ -389,24 +389,39 @@ async def redis_fault(manifest: dict, servers: Servers) -> bool:
 
 
 class CuttableProxy:
-    """A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused) and restored."""
+    """A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones closed at once) and restored.
 
-    def __init__(self, port: int, target: tuple[str, int]) -> None:
-        self.port, self.target = port, target
+    It keeps its port (any free one, `port` once started) while cut: a port given up could be taken
+    by another socket on the machine before the proxy is restored."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
         self.server: asyncio.AbstractServer | None = None
         self.writers: set[asyncio.StreamWriter] = set()
+        self.is_cut = False
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self.handle, HOST, self.port)
+        if self.server is None:
+            self.server = await asyncio.start_server(self.handle, HOST, 0)
+            self.port = self.server.sockets[0].getsockname()[1]
+        self.is_cut = False
 
     async def cut(self) -> None:
-        self.server.close()
-        await self.server.wait_closed()
+        self.is_cut = True
         for writer in list(self.writers):
             writer.transport.abort()
         self.writers.clear()
 
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.is_cut:
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -430,9 +445,9 @@ class CuttableProxy:
 
 async def postgres_fault(manifest: dict) -> bool:
     say("\n## postgres: the database becomes unreachable, then returns")
-    proxy = CuttableProxy(PROXY_PORT, ("127.0.0.1", 5432))
+    proxy = CuttableProxy(("127.0.0.1", 5432))
     await proxy.start()
-    proxied = DATABASE_URL.replace(":5432/", f":{PROXY_PORT}/")
+    proxied = DATABASE_URL.replace(":5432/", f":{proxy.port}/")
     loop = asyncio.get_running_loop()
     servers = Servers(proxied)
     await loop.run_in_executor(None, servers.__enter__)
@@ -472,6 +487,22 @@ async def postgres_fault(manifest: dict) -> bool:
     finally:
         await loop.run_in_executor(None, servers.__exit__, None, None, None)
         await proxy.cut()
+        await proxy.close()
+
+
+async def wait_for_answer(port: int, timeout: float, tick: Callable[[], None]) -> bool:
+    """Whether the daphne on `port` answers a page within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tick()
+        try:
+            status, _ = await asyncio.wait_for(api("GET", "/api/novels/", port=port), 2)
+        except (OSError, TimeoutError):
+            status = 0
+        if status == 200:
+            return True
+        await asyncio.sleep(0.2)
+    return False
 
 
 async def wait_for_status(path: str, wanted: int, timeout: float) -> int:

@@ -1,6 +1,6 @@
 """The floor for bench/load.py: a bare ASGI websocket server that only broadcasts.
 
-Run under daphne (`daphne -p 8100 bench.floor_server:application`). It speaks
+Run under daphne (`daphne -p 8100 bench.floor_server:application`; bench/load.py binds a free port and hands it over). It speaks
 just enough of Relay Novel's protocol for the same client harness: a vote (over
 the socket, `{"type": "vote", "proposal": P}`, or over HTTP, `POST /vote/` with
 `proposal=P`) adds one to P's count, and a tally shaped like ours goes to every

@@ -96,7 +96,7 @@ ERROR_CODE = re.compile(rb'"code": "([a-z_]+)"')
 @dataclass
 class Profile:
     name: str
-    ports: list[int]
+    web: int  # daphne processes
     env: dict[str, str]
     app: str = "relay.asgi:application"
     workers: int = 0
@@ -104,14 +104,18 @@ class Profile:
     database_url: str = ""
     clients: int | None = None  # None: --clients
     label: str = ""
+    ports: list[int] = field(default_factory=list)  # the daphne processes', once children() has bound them
 
     def children(self):
-        from run_scaled import Child
+        """The processes to run: a daphne per port, each serving a socket bound here (any free port, taken
+        from this moment on), then the relay workers."""
+        from run_scaled import Child, daphne_child, listen
 
-        daphne = str(Path(sys.executable).with_name("daphne"))
+        listeners = [listen(HOST) for _ in range(self.web)]
+        self.ports = [sock.getsockname()[1] for sock in listeners]
         kids = [
-            Child(name=f"daphne-{port}", argv=[daphne, "-v", "0", "-b", HOST, "-p", str(port), self.app], port=port)
-            for port in self.ports
+            daphne_child(f"daphne-{port}", sock, app=self.app, options=["-v", "0"])
+            for port, sock in zip(self.ports, listeners, strict=True)
         ]
         kids += [
             Child(name=f"relayworker-{i}", argv=[sys.executable, "manage.py", "relayworker", "--name", f"bench-{i}"])
@@ -151,15 +155,14 @@ def make_profile(spec: str) -> Profile:
 def _make_profile(name: str) -> Profile:
     env = base_env()
     if name == "floor":
-        return Profile(name, [8100], env, app="bench.floor_server:application", relay=False)
+        return Profile(name, 1, env, app="bench.floor_server:application", relay=False)
     var = VAR / name
     env.update(VAR_DIR=str(var), MODEL_DIR=str(var / "models"))
     if name == "embedded":
         env.update(GENERATION_IN_PROCESS="1")
-        return Profile(name, [8101], env)
+        return Profile(name, 1, env)
     env.update(DATABASE_URL=SCALED_DATABASE_URL, REDIS_URL=SCALED_REDIS_URL, GENERATION_IN_PROCESS="0")
-    ports = [8111 + i for i in range(WEB_PROCESSES)]
-    return Profile(name, ports, env, workers=1, database_url=SCALED_DATABASE_URL)
+    return Profile(name, WEB_PROCESSES, env, workers=1, database_url=SCALED_DATABASE_URL)
 
 
 def reset_state(profile: Profile) -> None:

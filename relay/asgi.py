@@ -20,19 +20,23 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from relay.proxies import TrustedProxies  # noqa: E402
 from relay.routing import websocket_urlpatterns  # noqa: E402
 from relay.transport.wire import DirectFrames, leave_form_bodies_to_django  # noqa: E402
 
 leave_form_bodies_to_django()
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": DirectFrames(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-            enabled=settings.RELAY_DIRECT_FRAMES,
-        ),
-    }
+# The client's address from X-Forwarded-For on connections from TRUSTED_PROXIES alone (relay.proxies).
+application = TrustedProxies(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": DirectFrames(
+                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+                enabled=settings.RELAY_DIRECT_FRAMES,
+            ),
+        }
+    )
 )
 
 # Embedded profile: this process also runs generation and the round timers

@@ -59,7 +59,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "relay.admin_site.AdminConfig",  # Django's admin, its log-in limited as the site's (relay/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "relay.live",
     "novels",
     "voting",
     "management",
@@ -208,6 +209,10 @@ RELAY_TALLY_INTERVAL_MS = envint("RELAY_TALLY_INTERVAL_MS", 100)
 # Broadcast frames written straight to daphne's connections (relay.transport.wire); 0 sends each through ASGI.
 RELAY_DIRECT_FRAMES = envbool("RELAY_DIRECT_FRAMES", True)
 RELAY_WORKER_NICE = envint("RELAY_WORKER_NICE", 19)
+# Sockets one browser (session) and one address may have open at once, across every web process; one over is
+# closed with 4430 (relay.live.consumers). A classroom behind one address needs room for every pupil's tabs.
+SOCKETS_PER_SESSION = envint("SOCKETS_PER_SESSION", 12)
+SOCKETS_PER_ADDRESS = envint("SOCKETS_PER_ADDRESS", 120)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -233,6 +238,8 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # A Korean TrueType font for the PDF of a finished novel (novels/book.py); Debian's fonts-nanum has it.
 BOOK_FONT = os.environ.get("BOOK_FONT", "/usr/share/fonts/truetype/nanum/NanumMyeongjo.ttf")
+# A finished novel's files (EPUB, PDF, text), built once per state of the book (novels/book/files.py).
+BOOK_DIR = Path(os.environ.get("BOOK_DIR", VAR_DIR / "books"))
 
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
@@ -326,10 +333,12 @@ REST_FRAMEWORK = {
         "auth": os.environ.get("THROTTLE_AUTH", "20/min"),
         "login": os.environ.get("THROTTLE_LOGIN", "10/min"),
         "login_account": os.environ.get("THROTTLE_LOGIN_ACCOUNT", "5/min"),
+        "book": os.environ.get("THROTTLE_BOOK", "30/min"),
+        "signup": os.environ.get("THROTTLE_SIGNUP", "10/hour"),
     },
-    # Behind nginx set NUM_PROXIES=1, so that throttles count the client's
-    # address from X-Forwarded-For; 0 ignores that header (a client could forge it).
-    "NUM_PROXIES": envint("NUM_PROXIES", 0),
+    # REMOTE_ADDR is the client's own address: relay.asgi takes it from X-Forwarded-For
+    # on connections from TRUSTED_PROXIES alone. DRF must not read that header itself.
+    "NUM_PROXIES": 0,
     "EXCEPTION_HANDLER": "relay.common.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -385,9 +394,18 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# The proxies in front (nginx): addresses or networks, comma-separated, e.g. 127.0.0.1 or
+# 10.0.0.0/24. From a connection of theirs, and only theirs, the client's address and
+# scheme are read from X-Forwarded-For and X-Forwarded-Proto (relay.asgi).
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES", "")
+if os.environ.get("NUM_PROXIES"):
+    raise ImproperlyConfigured(
+        "NUM_PROXIES is gone: name the proxies whose X-Forwarded-For is trusted in TRUSTED_PROXIES instead."
+    )
+
 HTTPS = envbool("HTTPS", False)
 if HTTPS:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The scheme comes from the proxy's X-Forwarded-Proto (TRUSTED_PROXIES), as the address does.
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -409,5 +427,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
         "daphne": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        # fpdf2's font subsetting says a line per table of every PDF it writes.
+        "fontTools": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
     },
 }

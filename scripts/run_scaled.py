@@ -13,8 +13,13 @@ Supervision: Ctrl-C (or SIGTERM) stops every child. A child that dies is
 reported with its exit status and started again (with a back-off); one that
 keeps dying quickly stops the whole launcher instead of looping forever.
 
+Each daphne serves a socket the launcher bound itself and hands over (daphne's
+--fd): the port is taken from the first moment, a port in use is refused before
+anything starts, and a daphne started again serves the same socket (connections
+made meanwhile wait for it instead of being refused).
+
 Settings come from flags or the environment (flags win):
-  WEB_PROCESSES=2  BASE_PORT=8001  WORKERS=1  BIND=127.0.0.1
+  WEB_PROCESSES=2  BASE_PORT=8001 (0: any free ports)  WORKERS=1  BIND=127.0.0.1
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/relay  REDIS_URL=redis://127.0.0.1:6379/0
 """
 
@@ -129,13 +134,32 @@ def _die_with_parent() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def listen(host: str, port: int = 0) -> socket.socket:
+    """A listening TCP socket for a daphne child, which serves it through `--fd`.
+
+    Bound here, the port is the server's from this moment on: choosing a free port
+    and binding it later in the child leaves a gap in which any other socket on
+    the machine, an outgoing connection's included, can take it. Port 0: any free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 @dataclass
 class Child:
-    """One supervised process."""
+    """One supervised process; a web child serves `listener`, whose descriptor its argv names."""
 
     name: str
     argv: list[str]
     port: int | None = None
+    listener: socket.socket | None = None
     restart: bool = True
     process: subprocess.Popen | None = None
     deaths: deque = field(default_factory=deque)
@@ -145,6 +169,20 @@ class Child:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+
+def daphne_child(
+    name: str,
+    listener: socket.socket,
+    *,
+    app: str = "relay.asgi:application",
+    options: Sequence[str] = (),
+    python: str = sys.executable,
+) -> Child:
+    """A daphne process serving the socket `listener` (see listen)."""
+    daphne = str(Path(python).with_name("daphne"))
+    argv = [daphne, "--fd", str(listener.fileno()), *options, app]
+    return Child(name=name, argv=argv, port=listener.getsockname()[1], listener=listener)
 
 
 def describe_exit(code: int) -> str:
@@ -187,6 +225,7 @@ class Supervisor:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            pass_fds=(child.listener.fileno(),) if child.listener else (),
         )
         child.started += 1
         child.restart_at = None
@@ -285,19 +324,37 @@ class Supervisor:
                 child.process.wait()
         for child in running:
             say(f"stopped {child.name} ({describe_exit(child.process.returncode)})")
+        for child in self.children:
+            if child.listener is not None:
+                child.listener.close()
 
 
-def build_children(*, web: int, base_port: int, workers: int, bind: str, python: str = sys.executable) -> list[Child]:
-    """The processes of the scaled profile."""
-    daphne = str(Path(python).with_name("daphne"))
-    children = [
-        Child(
-            name=f"web-{port}",
-            argv=[daphne, "-b", bind, "-p", str(port), "--proxy-headers", "relay.asgi:application"],
-            port=port,
-        )
-        for port in range(base_port, base_port + web)
-    ]
+def bind_ports(bind: str, base_port: int, web: int) -> list[socket.socket]:
+    """One listening socket per web process: BASE_PORT, BASE_PORT+1, ... (0: any free ports).
+
+    OSError names the port already in use; nothing stays bound then."""
+    listeners: list[socket.socket] = []
+    try:
+        for offset in range(web):
+            port = base_port + offset if base_port else 0
+            try:
+                listeners.append(listen(bind, port))
+            except OSError as exc:
+                raise OSError(exc.errno, f"port {port} on {bind}: {exc.strerror}") from None
+    except OSError:
+        for sock in listeners:
+            sock.close()
+        raise
+    return listeners
+
+
+def build_children(*, listeners: Sequence[socket.socket], workers: int, python: str = sys.executable) -> list[Child]:
+    """The processes of the scaled profile: a daphne per listening socket, then the workers.
+
+    Proxy headers (X-Forwarded-For) are not daphne's to trust: relay.asgi trusts
+    them from TRUSTED_PROXIES alone, so a client that forges them is still
+    counted by its own address."""
+    children = [daphne_child(f"web-{sock.getsockname()[1]}", sock, python=python) for sock in listeners]
     children += [
         Child(name=f"worker-{i}", argv=[python, "manage.py", "relayworker", "--name", f"worker-{i}"])
         for i in range(1, workers + 1)
@@ -329,7 +386,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--web", type=int, default=int(env.get("WEB_PROCESSES", 2)), help="daphne processes")
-    parser.add_argument("--base-port", type=int, default=int(env.get("BASE_PORT", 8001)), help="first daphne port")
+    parser.add_argument(
+        "--base-port", type=int, default=int(env.get("BASE_PORT", 8001)), help="first daphne port (0: any free ports)"
+    )
     parser.add_argument("--workers", type=int, default=int(env.get("WORKERS", 1)), help="relayworker processes")
     parser.add_argument("--bind", default=env.get("BIND", "127.0.0.1"), help="address daphne listens on")
     parser.add_argument("--database-url", default=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
@@ -366,12 +425,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("bootstrap_demo failed; not starting", stream=sys.stderr)
         return 1
 
-    busy = [p for p in range(args.base_port, args.base_port + args.web) if port_answers(args.bind, p)]
-    if busy:
-        say(f"port(s) {', '.join(map(str, busy))} already in use; choose another --base-port", stream=sys.stderr)
+    try:
+        listeners = bind_ports(args.bind, args.base_port, args.web)
+    except OSError as exc:
+        say(f"{exc.strerror}; choose another --base-port (0: any free ports)", stream=sys.stderr)
         return 1
 
-    supervisor = Supervisor(build_children(**_child_args(args)), env=env)
+    supervisor = Supervisor(build_children(listeners=listeners, workers=args.workers), env=env)
 
     def request_stop(signum: int, _frame) -> None:
         if not supervisor.stopping.is_set():
@@ -389,10 +449,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         supervisor.stop_all()
         return 1
     return supervisor.run(duration_s=args.duration)
-
-
-def _child_args(args: argparse.Namespace) -> dict:
-    return {"web": args.web, "base_port": args.base_port, "workers": args.workers, "bind": args.bind}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import unicodedata
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -22,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from relay.common.errors import DomainError, InvalidField
+from relay.common.numbers import whole_number
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,29 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn domain and DRF errors into the API's one error format."""
+    response = _error_answer(exc)
+    if response is not None:
+        # A message may quote the input ("\\ud800" is not a valid choice), and a lone
+        # surrogate has no UTF-8: the answer must still be one.
+        response.data = printable(response.data)
+    return response
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(value: Any) -> Any:
+    """The value with every string made encodable (a lone surrogate becomes U+FFFD)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {printable(key): printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(item) for item in value]
+    return value
+
+
+def _error_answer(exc: Exception) -> Response | None:
     if isinstance(exc, InvalidField):
         body = {"code": exc.code, "detail": f"{exc.field}: {exc.message}", "fields": {exc.field: [exc.message]}}
         return Response(body, status=exc.status)
@@ -157,6 +183,8 @@ def add_common_error_responses(result: dict, generator: Any, request: Any, publi
                     parameter["schema"].update({"minimum": 0, "maximum": 2**63 - 1})
             responses = operation.setdefault("responses", {})
             common = ("401", "415", "429") if "requestBody" in operation else ("401", "429")
+            if any(parameter["name"] == "page_size" for parameter in operation.get("parameters", [])):
+                common = (*common, "400")  # a page size outside what the parameter states
             for status in common:
                 responses.setdefault(
                     status,
@@ -187,8 +215,19 @@ class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_size(self, request: Request) -> int:
+        """The page size asked for: 1 to max_page_size, else a 400 naming the field (the schema says so)."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        size = whole_number(raw, minimum=1, maximum=self.max_page_size)
+        if size is None:
+            message = f"한 쪽의 결과 수는 1에서 {self.max_page_size} 사이의 정수로 적어 주세요."
+            raise exceptions.ValidationError({self.page_size_query_param: [message]})
+        return size
+
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        """DRF's parameters, with the page size's bounds stated (a larger one is cut to the maximum)."""
+        """DRF's parameters, with the page size's bounds stated (outside them: 400)."""
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
@@ -225,44 +264,65 @@ class UserThrottle(RateFromSettings, throttling.UserRateThrottle):
     pass
 
 
-class LoginThrottle(RateFromSettings, throttling.SimpleRateThrottle):
-    """Token requests per client address, so passwords cannot be guessed in bulk."""
-
-    scope = "auth"
-
-    def get_cache_key(self, request: Request, view: APIView) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
-class LoginAddressThrottle(RateFromSettings, throttling.SimpleRateThrottle):
-    """Log-in attempts on the page per client address."""
-
-    scope = "login"
+class AddressThrottle(RateFromSettings, throttling.SimpleRateThrottle):
+    """Requests of one kind (`scope`) per client address, logged in or not."""
 
     def get_cache_key(self, request: Any, view: Any) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
+class LoginThrottle(AddressThrottle):
+    """Token requests per client address, so passwords cannot be guessed in bulk."""
+
+    scope = "auth"
+
+
+class LoginAddressThrottle(AddressThrottle):
+    """Log-in attempts on the page and the admin's per client address."""
+
+    scope = "login"
+
+
 class LoginAccountThrottle(RateFromSettings, throttling.SimpleRateThrottle):
-    """Log-in attempts on the page per account, from any address: one name cannot be guessed at from many."""
+    """Log-in attempts per account, from any address and at every door (the page, the admin, the API's
+    token): one name cannot be guessed at from many addresses, nor through another door."""
 
     scope = "login_account"
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
-        username = request.POST.get("username", "")
+        # The API's request has parsed its body, JSON or a form; a page's has its form.
+        data = request.data if hasattr(request, "data") else request.POST
+        username = data.get("username", "") if isinstance(data, Mapping) else ""
         if not isinstance(username, str) or not username.strip():
             return None  # nothing to guess at: the form refuses it anyway
         ident = hashlib.sha256(unicodedata.normalize("NFKC", username.strip()).casefold().encode()).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-def login_wait(request: Any) -> float | None:
-    """None if this log-in attempt may go on; else the seconds until one may (both limits counted)."""
+class BookDownloadThrottle(AddressThrottle):
+    """A finished book's files downloaded per client address."""
+
+    scope = "book"
+
+
+class SignupThrottle(AddressThrottle):
+    """New accounts per client address: accounts are what votes are counted by."""
+
+    scope = "signup"
+
+
+def throttled_wait(request: Any, *throttles: throttling.SimpleRateThrottle) -> float | None:
+    """None if the request may go on; else the seconds until it may (every throttle counts it)."""
     waits = []
-    for throttle in (LoginAddressThrottle(), LoginAccountThrottle()):
+    for throttle in throttles:
         if not throttle.allow_request(request, None):
             waits.append(throttle.wait() or 60.0)
     return max(waits) if waits else None
+
+
+def login_wait(request: Any) -> float | None:
+    """None if this log-in attempt (the page's or the admin's) may go on; else the seconds until one may."""
+    return throttled_wait(request, LoginAddressThrottle(), LoginAccountThrottle())
 
 
 class NFCCharField(serializers.CharField):

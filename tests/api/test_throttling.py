@@ -45,10 +45,44 @@ def test_it_is_not_fooled_by_a_forged_forwarded_address(anon, low_rates):
     assert codes == [200, 200, 429]
 
 
-def test_it_tells_clients_apart_behind_a_proxy(anon, low_rates, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
-    codes = [anon.get("/api/novels/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(3)]
-    assert codes == [200, 200, 200]
+async def get_through_the_server(peer: str, forwarded_for: str) -> int:
+    """GET /api/novels/ through the ASGI application, from a connection of `peer`, naming a client in
+    X-Forwarded-For; the status."""
+    from channels.testing import ApplicationCommunicator
+
+    from relay.asgi import application
+
+    scope = {
+        "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/api/novels/",
+        "raw_path": b"/api/novels/", "query_string": b"", "root_path": "", "client": (peer, 40000),
+        "server": ("127.0.0.1", 8000),
+        "headers": [(b"host", b"localhost"), (b"x-forwarded-for", forwarded_for.encode())],
+    }  # fmt: skip
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await communicator.receive_output(10)
+    while (await communicator.receive_output(10)).get("more_body"):
+        pass
+    return start["status"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_behind_a_trusted_proxy_clients_are_told_apart_by_their_forwarded_address(low_rates, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+
+    codes = [await get_through_the_server("127.0.0.1", f"10.0.0.{i}") for i in range(3)]
+    again = [await get_through_the_server("127.0.0.1", "10.0.0.7") for _ in range(3)]
+
+    assert codes == [200, 200, 200] and again == [200, 200, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_forwarded_address_from_anyone_but_a_trusted_proxy_is_ignored(low_rates, settings):
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+
+    codes = [await get_through_the_server("10.1.1.1", f"10.0.0.{i}") for i in range(3)]
+
+    assert codes == [200, 200, 429]
 
 
 def test_a_vote_goes_through_while_the_cache_that_counts_is_unreachable(as_alice, round_, proposal, caplog):

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.conftest import SCALED
+from tests.serving import listen
 from tests.sessions import session_cookie
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +41,6 @@ def pytest_collection_modifyitems(config, items) -> None:
         for item in items:
             if "browser" in item.keywords:
                 item.add_marker(skip)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_database_url() -> str:
@@ -75,11 +70,13 @@ def server_env(model_dir: Path, *, in_process: bool) -> dict[str, str]:
     return env
 
 
-def wait_until_up(base_url: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+def wait_until_up(
+    base_url: str, process: subprocess.Popen, timeout_s: float = 60, log: str = "test-artifacts/"
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server for {base_url} exited with {process.returncode} (see test-artifacts/)")
+            raise RuntimeError(f"server for {base_url} exited with {process.returncode} (see {log})")
         try:
             with urllib.request.urlopen(base_url + "/", timeout=2) as response:
                 if response.status == 200:
@@ -90,28 +87,38 @@ def wait_until_up(base_url: str, process: subprocess.Popen, timeout_s: float = 6
 
 
 @pytest.fixture(scope="module")
-def servers(django_db_setup, tiny_model_dir) -> Iterator[list[str]]:
+def servers(request, django_db_setup, tiny_model_dir) -> Iterator[list[str]]:
     """Base URLs of the running daphne servers: one (embedded) or two plus a relay worker (scaled).
 
+    Each daphne serves a socket bound here and handed over (`--fd`): a port chosen
+    first and bound later by the server could be taken in between by any other
+    socket on the machine. Their logs are the module's own, in test-artifacts/.
     Module-scoped: their workers poll the test database, so they must be gone
     before other test modules run jobs of their own."""
     ARTIFACTS.mkdir(exist_ok=True)
+    module = request.module.__name__.rsplit(".", 1)[-1]
     processes: list[subprocess.Popen] = []
+    listeners: list[socket.socket] = []
     urls = []
     env = server_env(tiny_model_dir, in_process=not SCALED)
     try:
         for n in range(2 if SCALED else 1):
-            port = free_port()
-            log = open(ARTIFACTS / f"daphne-{n}.log", "w")  # noqa: SIM115 (closed with the process)
-            command = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "relay.asgi:application"]
-            processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
-            urls.append(f"http://127.0.0.1:{port}")
+            listener = listen("127.0.0.1")
+            listeners.append(listener)
+            log = open(ARTIFACTS / f"{module}-daphne-{n}.log", "w")  # noqa: SIM115 (closed with the process)
+            command = [str(ROOT / ".venv/bin/daphne"), "--fd", str(listener.fileno()), "relay.asgi:application"]
+            processes.append(
+                subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()]
+                )
+            )
+            urls.append(f"http://127.0.0.1:{listener.getsockname()[1]}")
         if SCALED:
-            log = open(ARTIFACTS / "relayworker.log", "w")  # noqa: SIM115
+            log = open(ARTIFACTS / f"{module}-relayworker.log", "w")  # noqa: SIM115
             command = [sys.executable, "manage.py", "relayworker", "--name", "browser-tests"]
             processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
         for url, process in zip(urls, processes, strict=False):
-            wait_until_up(url, process)
+            wait_until_up(url, process, log=f"test-artifacts/{module}-daphne-*.log")
         yield urls
     finally:
         for process in processes:
@@ -121,6 +128,8 @@ def servers(django_db_setup, tiny_model_dir) -> Iterator[list[str]]:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
+        for listener in listeners:
+            listener.close()
 
 
 @pytest.fixture(scope="module")

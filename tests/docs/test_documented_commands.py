@@ -28,6 +28,7 @@ import pytest
 from tests.conftest import SCALED
 from tests.docs.commands import ROOT, Command, documented_commands
 from tests.engine.conftest import DUCK_STORY, GOOSE_STORY
+from tests.serving import listen
 from tests.waiting import wait_until
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
@@ -101,26 +102,19 @@ def bootstrapped_site(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def free_port(count: int = 1) -> int:
-    """The first of `count` consecutive free ports (run-scaled listens on BASE_PORT, BASE_PORT+1, ...).
-
-    Looked for below Linux's ephemeral range (32768-60999): a port next to one the kernel
-    hands out can be any outgoing connection's a moment later (run 4 of this session's CI
-    met exactly that)."""
+def free_port() -> int:
+    """A port nothing listens on now, below Linux's ephemeral range (32768-60999), for a command that takes a
+    port and binds it itself (make run). Something else may still take it before the command binds it:
+    serve_on_a_free_port tries again then."""
     for _ in range(200):
-        base = random.randrange(20000, 30000 - count)
-        if all(_bindable(base + offset) for offset in range(count)):
-            return base
-    raise AssertionError(f"no {count} consecutive free ports between 20000 and 30000")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+        port = random.randrange(20000, 30000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no free port between 20000 and 30000")
 
 
 def answers(url: str) -> bool:
@@ -131,16 +125,20 @@ def answers(url: str) -> bool:
         return False
 
 
+ADDRESS_IN_USE = "Address already in use"
+
+
 def serve_until_answering(
     script: str,
     *,
-    urls: list[str],
     env: dict[str, str],
+    urls: list[str] | None = None,
+    urls_in_output: Callable[[str], list[str] | None] | None = None,
     timeout_s: float = 300,
-    check: Callable[[], None] | None = None,
+    check: Callable[[list[str]], None] | None = None,
 ) -> str:
-    """Start a server command, wait until every url answers 200, run `check` while it serves,
-    stop it with Ctrl-C; its output."""
+    """Start a server command, wait until every url answers 200 (`urls`, or the ones `urls_in_output` finds in
+    what it printed), run `check` on them while it serves, stop it with Ctrl-C; its output."""
     log = Path(env["VAR_DIR"]) / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -152,14 +150,19 @@ def serve_until_answering(
             start_new_session=True,
         )
         try:
-            wait_until(
-                lambda: process.poll() is not None or all(answers(url) for url in urls),
-                timeout_s=timeout_s,
-                what=f"{urls} answering",
-            )
+            serving: list[list[str]] = []
+
+            def up() -> bool:
+                found = urls if urls is not None else urls_in_output(log.read_text())
+                if found and all(answers(url) for url in found):
+                    serving.append(found)
+                    return True
+                return process.poll() is not None
+
+            wait_until(up, timeout_s=timeout_s, what=f"{urls or 'the servers it names'} answering")
             assert process.poll() is None, f"{script} exited with {process.returncode}:\n{log.read_text()}"
             if check is not None:
-                check()
+                check(serving[0])
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGINT)
@@ -175,17 +178,27 @@ def serve_until_answering(
 
 
 def run_make_run(command: Command, tmp_path: Path) -> None:
-    """The quickstart: migrate, demo novel and model, serve; the demo novel is on the front page."""
-    port = free_port()
+    """The quickstart: migrate, demo novel and model, serve; the demo novel is on the front page.
+
+    `make run` binds the port it is given itself: on a busy machine another socket may take a free
+    port first, and the run is tried again on another."""
     env = scratch_site(tmp_path)
-    script = substituted(command.text, [("make run", f"make run PORT={port}")])
     pages: list[str] = []
 
-    def front_page() -> None:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+    def front_page(urls: list[str]) -> None:
+        with urllib.request.urlopen(urls[0], timeout=10) as response:
             pages.append(response.read().decode())
 
-    output = serve_until_answering(script, urls=[f"http://127.0.0.1:{port}/"], env=env, check=front_page)
+    for _ in range(3):
+        port = free_port()
+        script = substituted(command.text, [("make run", f"make run PORT={port}")])
+        try:
+            output = serve_until_answering(script, urls=[f"http://127.0.0.1:{port}/"], env=env, check=front_page)
+        except AssertionError:
+            if ADDRESS_IN_USE in (Path(env["VAR_DIR"]) / "server.log").read_text():
+                continue
+            raise
+        break
     assert "등대가 보이는 마을" in pages[0], output
 
 
@@ -245,8 +258,8 @@ def run_curl_block(command: Command, tmp_path: Path) -> None:
         env=env,
     )
     assert created.returncode == 0, created.stderr
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    listener = listen("127.0.0.1")  # the port is the server's from now on: daphne serves this socket
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
     shown = command.text
     changes = [(host, base) for host in ("http://127.0.0.1:8000", "http://localhost:8000") if host in shown]
     if '"password": "…"' in shown:
@@ -258,12 +271,14 @@ def run_curl_block(command: Command, tmp_path: Path) -> None:
     log = Path(env["VAR_DIR"]) / "server.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "relay.asgi:application"],
+            [PYTHON, "-m", "daphne", "--fd", str(listener.fileno()), "relay.asgi:application"],
             cwd=ROOT,
             env=without_empty(env),
             stdout=out,
             stderr=subprocess.STDOUT,
+            pass_fds=[listener.fileno()],
         )
+        listener.close()  # (the server has its own copy)
         try:
             wait_until(lambda: server.poll() is not None or answers(base + "/"), timeout_s=120, what="the site up")
             assert server.poll() is None, log.read_text()
@@ -525,8 +540,8 @@ def run_bench_load(command: Command, tmp_path: Path) -> None:
 
 
 def run_run_scaled(command: Command, tmp_path: Path) -> None:
-    """make run-scaled on a scratch database: every daphne it starts answers, then Ctrl-C stops them all."""
-    port = free_port(3)
+    """make run-scaled on a scratch database, on any free ports (BASE_PORT=0; the launcher binds them and its
+    ready line names them): every daphne it starts answers, then Ctrl-C stops them all."""
     env = {
         **scratch_site(tmp_path),
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/relay_docs",
@@ -536,19 +551,28 @@ def run_run_scaled(command: Command, tmp_path: Path) -> None:
     text = command.text
     processes = 2
     if "WEB_PROCESSES=3" in text:
-        text = substituted(text, [("BASE_PORT=9001", f"BASE_PORT={port}")])
+        text = substituted(text, [("BASE_PORT=9001", "BASE_PORT=0")])
         processes = 3
     else:
-        text = text + f" BASE_PORT={port}"
+        text = text + " BASE_PORT=0"
     text = substituted(
         text,
         [("postgres://relay:pw@db:5432/relay", env["DATABASE_URL"]), ("redis://cache:6379/0", env["REDIS_URL"])]
         if "@db:5432" in text
         else [],
     )
-    urls = [f"http://127.0.0.1:{port + i}/" for i in range(processes)]
-    output = serve_until_answering(text, urls=urls, env=env, timeout_s=300)
+    served: list[list[str]] = []
+    output = serve_until_answering(text, env=env, urls_in_output=ready_urls, timeout_s=300, check=served.append)
+    assert len(served[0]) == processes, output
     assert "stopped worker-1" in output  # the generation worker ran, and Ctrl-C stopped it with the rest
+
+
+def ready_urls(output: str) -> list[str] | None:
+    """The daphne URLs the launcher's ready line names ("ready: http://…/, http://…/  (Ctrl-C …)")."""
+    for line in output.splitlines():
+        if "ready: " in line:
+            return [url.strip() for url in line.split("ready: ", 1)[1].split("  (")[0].split(",")]
+    return None
 
 
 def run_bench_abuse(command: Command, tmp_path: Path) -> None:

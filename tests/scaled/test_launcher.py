@@ -48,14 +48,31 @@ def test_it_hides_the_password_in_what_it_prints():
     assert run_scaled.redact("postgres://relay:s3cret@db:5432/relay") == "postgres://relay:***@db:5432/relay"
 
 
-def test_it_builds_n_daphne_processes_on_consecutive_ports_and_m_workers():
-    children = run_scaled.build_children(web=3, base_port=9001, workers=2, bind="127.0.0.1")
-    assert [c.port for c in children if c.port] == [9001, 9002, 9003]
-    workers = [c for c in children if not c.port]
-    assert [c.argv[-3:] for c in workers] == [
-        ["relayworker", "--name", "worker-1"],
-        ["relayworker", "--name", "worker-2"],
-    ]
+def test_it_binds_n_ports_and_builds_a_daphne_for_each_and_m_workers():
+    listeners = run_scaled.bind_ports("127.0.0.1", 0, 3)
+    try:
+        children = run_scaled.build_children(listeners=listeners, workers=2)
+        web = [c for c in children if c.port]
+        assert [c.port for c in web] == [sock.getsockname()[1] for sock in listeners]
+        assert all(c.argv[1:3] == ["--fd", str(c.listener.fileno())] for c in web)
+        assert not any("--proxy-headers" in c.argv for c in web)  # relay.asgi trusts TRUSTED_PROXIES alone
+        workers = [c for c in children if not c.port]
+        assert [c.argv[-3:] for c in workers] == [
+            ["relayworker", "--name", "worker-1"],
+            ["relayworker", "--name", "worker-2"],
+        ]
+    finally:
+        for sock in listeners:
+            sock.close()
+
+
+def test_a_port_in_use_is_refused_before_anything_starts():
+    taken = run_scaled.listen("127.0.0.1")
+    try:
+        with pytest.raises(OSError, match=f"port {taken.getsockname()[1]}"):
+            run_scaled.bind_ports("127.0.0.1", taken.getsockname()[1], 2)
+    finally:
+        taken.close()
 
 
 def test_a_child_that_dies_is_reported_and_started_again(capsys):
@@ -80,6 +97,27 @@ def test_a_child_that_keeps_dying_stops_the_launcher_instead_of_looping(monkeypa
     assert "giving up" in supervisor.failed
 
 
+def log_in_with_forged_address(base: str, address: str) -> int:
+    """A wrong password on the log-in page, sent with a forged X-Forwarded-For (and the form's CSRF token)."""
+    import http.cookiejar
+    import re
+    import urllib.error
+    import urllib.parse
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    headers = {"X-Forwarded-For": address, "Referer": f"{base}/accounts/login/"}
+    page = opener.open(urllib.request.Request(f"{base}/accounts/login/", headers=headers), timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "nobody", "password": "wrong"}).encode()
+    try:
+        return opener.open(
+            urllib.request.Request(f"{base}/accounts/login/", data=form, headers=headers), timeout=10
+        ).status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
 @pytest.mark.scaled
 def test_it_starts_web_and_worker_and_ctrl_c_stops_them_all(tmp_path):
     suffix = os.environ.get("TEST_DB_SUFFIX", "")
@@ -87,9 +125,9 @@ def test_it_starts_web_and_worker_and_ctrl_c_stops_them_all(tmp_path):
     database_url = f"{base}/relay_launcher{suffix}"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL"}}
     env.update(VAR_DIR=str(tmp_path), MODEL_DIR=str(tmp_path / "models"))
-    port = 18700 + os.getpid() % 200
+    env.update(THROTTLE_LOGIN="3/min")
     proc = subprocess.Popen(
-        [*LAUNCHER, "--web", "1", "--workers", "1", "--base-port", str(port), "--no-demo", "--duration", "120",
+        [*LAUNCHER, "--web", "1", "--workers", "1", "--base-port", "0", "--no-demo", "--duration", "120",
          "--database-url", database_url],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -99,9 +137,14 @@ def test_it_starts_web_and_worker_and_ctrl_c_stops_them_all(tmp_path):
             lines.append(line)
             if "ready:" in line or proc.poll() is not None:
                 break
-        assert any("ready:" in line for line in lines), "".join(lines)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/novels/", timeout=10) as answer:
+        ready = [line for line in lines if "ready:" in line]
+        assert ready, "".join(lines)
+        base = ready[0].split("ready: ", 1)[1].split("/ ", 1)[0].split(",")[0].rstrip("/")
+        with urllib.request.urlopen(f"{base}/api/novels/", timeout=10) as answer:
             assert answer.status == 200
+        # A client naming a new address each time is still one client: nothing in front is trusted.
+        codes = [log_in_with_forged_address(base, f"10.0.9.{i}") for i in range(5)]
+        assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429], codes
         pids = [int(line.split("(pid ")[1].split(")")[0]) for line in lines if "started" in line and "(pid " in line]
         assert len(pids) == 2
         proc.send_signal(signal.SIGINT)

@@ -62,7 +62,16 @@ _INVISIBLE = re.compile(
 )
 # Every horizontal space (tab, NBSP, ideographic space, ...) becomes " ".
 _HSPACE = re.compile(r"[^\S\n]+")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+# C0 and C1 control characters, but the tab and line breaks that normalize turns into a space and breaks.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Code points that are no characters at all: Unicode's 66 noncharacters (U+FDD0-U+FDEF and the last two of
+# every plane, U+FFFE and U+FFFF among them) and lone surrogates (JSON's "\\ud800" decodes to one). XML, and
+# with it an EPUB, may hold none of them, and a lone surrogate has no UTF-8.
+_NONCHARACTER = re.compile(
+    "[\ufdd0-\ufdef\ud800-\udfff"
+    + "".join(chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17))
+    + "]"
+)
 _DOTS = re.compile(r"\.{3,}")
 _MANY_BREAKS = re.compile(r"\n{3,}")
 
@@ -106,14 +115,21 @@ def read_text(path: str | PathLike[str]) -> str:
 
 
 def visible(text: str) -> str:
-    """NFC, without the characters that show nothing (see _INVISIBLE): for names, titles and keywords."""
-    return _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
+    """NFC, without the characters that show nothing (see _INVISIBLE) or are no text (control characters
+    become spaces, noncharacters go): for names, titles and keywords."""
+    text = _NONCHARACTER.sub("", text)
+    return _CONTROL.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text)))
+
+
+def has_non_text(text: str) -> bool:
+    """Whether the text holds a control character (tab and line breaks aside) or a noncharacter."""
+    return bool(_CONTROL.search(text) or _NONCHARACTER.search(text))
 
 
 def normalize(text: str) -> str:
     """NFC, one form of quotes and spaces; line breaks and paragraph breaks (blank lines) kept."""
     # NFC first: decomposed jamo (from macOS files) would otherwise be 2-3 "characters" per syllable.
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", _NONCHARACTER.sub("", text))
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)

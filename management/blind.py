@@ -27,7 +27,14 @@ from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
 from management.services import model_version_activate
 from novels.models import Novel, Turn
 from novels.selectors import story_text
-from relay.common.errors import Duplicate, InvalidAction, NotAuthenticated, NotFound, RoundClosed
+from relay.common.errors import DomainError, Duplicate, InvalidAction, NotAuthenticated, NotFound, RoundClosed
+
+
+class JoinedTooLate(DomainError):
+    code = "joined_too_late"
+    status = 403
+    message = "이 비교가 열린 뒤에 가입한 계정은 고를 수 없습니다. 다음 비교에 참여해 주세요."
+
 
 STORY_CHARS = 600  # the end of the story both texts continue, shown above them
 DEFAULT_KEYWORD = "그때"
@@ -84,6 +91,9 @@ def blind_round_vote(*, round_id: int, user: Any, choice: str) -> BlindRound:
             raise NotFound("없는 비교입니다.")
         if blind.status != BlindRound.Status.OPEN:
             raise RoundClosed("이미 판정이 끝난 비교입니다.")
+        if user.date_joined >= blind.created_at:
+            # A handful of accounts made for the occasion must not decide which model writes.
+            raise JoinedTooLate()
         try:
             with transaction.atomic():
                 BlindVote.objects.create(round=blind, user=user, choice=choice)

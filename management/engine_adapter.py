@@ -25,6 +25,7 @@ from engine.errors import CheckpointError as CheckpointError
 from engine.morph import pos as pos
 from engine.text import TextDecodeError as TextDecodeError
 from engine.text import decode_bytes as decode_bytes
+from engine.text import has_non_text as has_non_text
 from engine.text import normalize as normalize
 from engine.text import read_text as read_text
 from engine.text import segments as segments

@@ -19,6 +19,7 @@ from typing import Any
 
 from management import engine_adapter
 from novels.models import Novel, SourceText
+from relay.common.numbers import whole_number
 
 # The same for every version: what changes between two versions' texts is the model alone.
 PROMPTS: tuple[tuple[str, str], ...] = (
@@ -57,8 +58,9 @@ def source_titles(styles: Sequence[str]) -> dict[str, str]:
     ids = {"novel": [], "source": []}
     for style in styles:
         kind, _, pk = style.partition("-")
-        if kind in ids and pk.isdigit():
-            ids[kind].append(int(pk))
+        number = whole_number(pk, minimum=1)
+        if kind in ids and number is not None:
+            ids[kind].append(number)
     titles = {
         f"novel-{pk}": f"소설 「{title}」"
         for pk, title in Novel.objects.filter(pk__in=ids["novel"]).values_list("pk", "title")

@@ -14,6 +14,7 @@ from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
 from management.services import model_version_rollback
 from relay.common.answers import domain_error_answer, login_required_action
 from relay.common.errors import DomainError
+from relay.common.numbers import whole_number
 
 VERSIONS_SHOWN = 50
 RUNS_SHOWN = 30
@@ -24,8 +25,9 @@ def model_page(request: HttpRequest) -> HttpResponse:
     versions = list(ModelVersion.objects.select_related("parent", "activated_by")[:VERSIONS_SHOWN])
     active = next((v for v in versions if v.is_active), None) or engine_adapter.active_version()
     shown = active
-    if request.GET.get("v", "").isdigit():
-        shown = ModelVersion.objects.filter(pk=int(request.GET["v"])).first() or active
+    wanted = whole_number(request.GET.get("v"), minimum=1)
+    if wanted is not None:
+        shown = ModelVersion.objects.filter(pk=wanted).first() or active
     for version in versions:
         version.files_present = engine_adapter.checkpoint_path(version).is_file()
     runs = TrainingRun.objects.select_related("version")[:RUNS_SHOWN]
@@ -117,7 +119,7 @@ def model_compare(request: HttpRequest) -> HttpResponse:
 
 
 def _pick(value: str | None, by_id: dict[int, ModelVersion]) -> ModelVersion | None:
-    return by_id.get(int(value)) if value and value.isdigit() else None
+    return by_id.get(whole_number(value, minimum=1))
 
 
 JUDGED_SHOWN = 10

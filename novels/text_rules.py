@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from management.engine_adapter import normalize, pos, visible
+from management.engine_adapter import has_non_text, normalize, pos, visible
 from novels.models import BannedWord
 from relay.common.errors import BannedWordUsed, InvalidKeyword
 
@@ -21,8 +21,6 @@ MASK = "○"
 # particles (J…), endings (E…), suffixes (XS…) and punctuation. SL (Latin),
 # SH (Hanja) and SN (numbers) are content, so they stay.
 _DROPPED_TAG_PREFIXES = ("J", "E", "XS", "SF", "SE", "SS", "SP", "SO", "SW", "SY", "SC")
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def plain(text: str) -> str:
@@ -40,8 +38,8 @@ def clean_keyword(raw: str) -> str:
     """The keyword as shown: NFC, one space between words, checked for form."""
     if not isinstance(raw, str):
         raise InvalidKeyword()
-    if _CONTROL.search(raw):
-        raise InvalidKeyword()
+    if has_non_text(raw) or "\n" in raw or "\t" in raw:
+        raise InvalidKeyword("키워드에 글자가 아닌 것(제어 문자)이 들어 있습니다.")
     # The engine's normal form, as the text it will start is written: the keyword as
     # proposed is then the keyword in the passage (“ becomes ", invisible characters go).
     keyword = " ".join(normalize(raw).split())

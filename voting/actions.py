@@ -16,19 +16,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from novels.models import SourceText
+from relay.common import numbers
 from relay.common.errors import InvalidField
 from voting import services
 from voting.models import Round, Vote
 
 
 def whole_number(data: object, name: str) -> int:
-    """The field as an int: a whole number (not true or false), or its digits as text.
+    """The field as an int: a whole number (not true or false) a 64-bit field holds, or its digits as text
+    (relay.common.numbers).
 
     `data` is what the door received; one that is not an object (a JSON list, say) has no field."""
-    value = data.get(name) if isinstance(data, Mapping) else None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    if not isinstance(value, int) or isinstance(value, bool):
+    value = numbers.whole_number(data.get(name) if isinstance(data, Mapping) else None)
+    if value is None:
         raise InvalidField(name, f"'{name}' 값이 올바르지 않습니다.")
     return value
 

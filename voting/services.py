@@ -40,6 +40,7 @@ from relay.common.errors import (
     ReviewPending,
     RoundClosed,
 )
+from relay.common.numbers import BIGINT_MAX, whole_number
 from relay.live import events
 from voting.models import CandidateVote, GenerationJob, Proposal, Round, Vote
 from voting.selectors import (
@@ -51,7 +52,6 @@ from voting.selectors import (
     round_participants,
 )
 
-BIGINT_MAX = 2**63 - 1
 NO_ACTIVE_MODEL = "활성 모델이 없습니다 (no active model). 관리자가 모델을 학습하거나 적용해야 합니다."
 
 
@@ -162,13 +162,8 @@ def round_open(*, novel: Novel) -> Round:
 
 
 def _clean_sentences(novel: Novel, sentences) -> int:
-    if isinstance(sentences, bool):
-        raise InvalidLength()
-    try:
-        value = int(sentences)
-    except (TypeError, ValueError):
-        raise InvalidLength() from None
-    if value != sentences and not (isinstance(sentences, str) and sentences.strip().isdigit()):
+    value = whole_number(sentences)
+    if value is None:
         raise InvalidLength()
     if not novel.min_sentences <= value <= novel.max_sentences:
         raise InvalidLength(f"문장 수는 {novel.min_sentences}~{novel.max_sentences} 사이로 골라 주세요.")

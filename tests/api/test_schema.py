@@ -73,10 +73,14 @@ def test_the_token_endpoint_answers_as_the_schema_and_the_docs_say(anon, alice):
     assert "wrong username or password → 400 `invalid`" in docs
 
 
-def test_a_page_size_over_the_maximum_is_cut_to_it(anon, editor):
+def test_a_page_size_outside_what_the_schema_states_is_refused_with_the_field_named(anon, editor):
     from novels.services import novel_create
 
     for i in range(3):
         novel_create(title=f"소설 {i}", created_by=editor)
 
-    assert len(anon.get("/api/novels/?page_size=100000").json()["results"]) == 3
+    assert len(anon.get("/api/novels/?page_size=100").json()["results"]) == 3
+    for size in ("101", "0", "-1", "abc", "²", "9" * 5000):
+        answer = anon.get(f"/api/novels/?page_size={size}")
+        assert answer.status_code == 400, size
+        assert answer.json()["code"] == "invalid" and "page_size" in answer.json()["fields"], size

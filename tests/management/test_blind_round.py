@@ -11,7 +11,7 @@ from django.utils.html import escape
 from rest_framework.test import APIClient
 
 from management import engine_adapter
-from management.blind import blind_round_open, blind_round_vote, blind_rounds_decide_due
+from management.blind import JoinedTooLate, blind_round_open, blind_round_vote, blind_rounds_decide_due
 from management.models import BlindRound, ModelVersion, TrainingRun
 from management.retraining import EXIT_ACTIVATED, EXIT_AWAITING_VERDICT
 from novels.selectors import story_text
@@ -182,6 +182,36 @@ def test_bad_votes_are_refused_and_change_nothing(two_models, alice, bob, settin
         BlindRound.objects.filter(pk=blind.pk).update(status=BlindRound.Status.OPEN)
         blind_round_vote(round_id=blind.pk, user=alice, choice="b")
     assert BlindRound.objects.get().votes.count() == 1
+
+
+def test_accounts_made_after_the_round_opened_do_not_count(two_models, alice, django_user_model, settings):
+    settings.BLIND_ROUND_QUORUM = 5
+    makedata(**PASSES)
+    blind = BlindRound.objects.get()
+    newcomers = [
+        django_user_model.objects.create_user(username=f"new{i}", password="a-long-pass-8472") for i in range(5)
+    ]
+
+    for user in newcomers:
+        answer = api(user).post(f"/api/blind-rounds/{blind.pk}/vote/", {"choice": "a"}, format="json")
+        assert answer.status_code == 403 and answer.json()["code"] == "joined_too_late"
+    with pytest.raises(JoinedTooLate):
+        blind_round_vote(round_id=blind.pk, user=newcomers[0], choice="b")
+    blind.refresh_from_db()
+    assert blind.status == BlindRound.Status.OPEN and blind.votes.count() == 0
+    assert api(alice).post(f"/api/blind-rounds/{blind.pk}/vote/", {"choice": "a"}, format="json").status_code == 200
+
+
+def test_a_choice_that_is_not_text_is_a_400_not_a_500(two_models, alice):
+    makedata(**PASSES)
+    blind = BlindRound.objects.get()
+
+    answer = api(alice).post(
+        f"/api/blind-rounds/{blind.pk}/vote/", b'{"choice": "\\ud800"}', content_type="application/json"
+    )
+
+    assert answer.status_code == 400 and answer.json()["code"] == "invalid"
+    assert "choice" in answer.json()["fields"] and BlindRound.objects.get().votes.count() == 0
 
 
 def test_the_judge_page_takes_a_vote_from_a_reader(client, two_models, alice):

@@ -47,11 +47,12 @@ SOCKET_FRAMES = [
     ('{"type": "vote", "proposal": 1.5}', "bad_message"),
     ('{"type": "vote", "proposal": -1}', "not_found"),
     ('{"type": "vote", "proposal": 0}', "not_found"),
-    ('{"type": "vote", "proposal": 100000000000000000000000000000}', "not_found"),
+    ('{"type": "vote", "proposal": 100000000000000000000000000000}', "bad_message"),  # more than an id holds
+    ('{"type": "vote", "proposal": "' + "9" * 4000 + '"}', "bad_message"),
     ('{"type": "propose", "keyword": "바다", "sentences": -1}', "invalid_length"),
     ('{"type": "propose", "keyword": "바다", "sentences": 0}', "invalid_length"),
     ('{"type": "propose", "keyword": "바다", "sentences": 1000000000}', "invalid_length"),
-    ('{"type": "propose", "keyword": "바다", "sentences": 100000000000000000000000000}', "invalid_length"),
+    ('{"type": "propose", "keyword": "바다", "sentences": 100000000000000000000000000}', "bad_message"),
     ('{"type": "propose", "keyword": "", "sentences": 2}', "invalid_keyword"),
     ('{"type": "propose", "keyword": "바다\\u0000", "sentences": 2}', "invalid_keyword"),
     (json.dumps({"type": "propose", "keyword": "가" * 200, "sentences": 2}), "invalid_keyword"),
@@ -133,6 +134,65 @@ def test_a_length_out_of_range_or_not_a_number_is_refused_on_the_form(alice_brow
     assert propose_form(alice_browser, novel, "2") == 201  # and the server goes on
 
 
+HUGE = "9" * 4301  # one digit more than Python's int() reads
+NOT_ASCII_DIGITS = ["²", "①", "٣"]  # str.isdigit() says yes, int() says no
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", [HUGE, "9" * 20, *NOT_ASCII_DIGITS])
+def test_a_number_no_field_can_hold_is_the_fields_error_at_every_api_door(alice, novel, round_, proposal, value):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(alice)
+    before = saved_state(novel.pk)
+    answers = {
+        "proposal": client.post(f"/api/rounds/{round_.pk}/vote/", {"proposal": value}, format="json"),
+        "sentences": client.post(
+            f"/api/rounds/{round_.pk}/proposals/", {"keyword": "바다", "sentences": value}, format="json"
+        ),
+        "style": client.post(
+            f"/api/rounds/{round_.pk}/proposals/", {"keyword": "바다", "sentences": 2, "style": value}, format="json"
+        ),
+        "index": client.post(f"/api/rounds/{round_.pk}/candidate-vote/", {"index": value}, format="json"),
+    }
+
+    for field, refused in answers.items():
+        assert refused.status_code == 400, (field, refused.status_code)
+        assert refused.json()["code"] == "invalid" and field in refused.json()["fields"], (field, refused.json())
+    assert saved_state(novel.pk) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", [HUGE, *NOT_ASCII_DIGITS])
+def test_a_number_no_field_can_hold_is_refused_by_the_page_forms(alice_browser, novel, round_, proposal, value):
+    before = saved_state(novel.pk)
+    forms = {
+        f"/novels/{novel.pk}/vote/": {"proposal": value},
+        f"/novels/{novel.pk}/propose/": {"keyword": "바다", "sentences": value},
+        f"/novels/{novel.pk}/candidate/": {"index": value},
+    }
+
+    for path, fields in forms.items():
+        refused = alice_browser.post(path, fields, HTTP_ACCEPT="application/json")
+        assert refused.status_code in (400, 409) and refused.json()["code"], (path, refused.status_code)
+        plain = alice_browser.post(path, fields)
+        assert plain.status_code in (200, 302, 400, 409), (path, plain.status_code)
+    assert saved_state(novel.pk) == before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["v=²", "v=①", f"v={HUGE}", "v=-3"])
+def test_the_model_page_reads_any_version_number_without_a_500(query):
+    assert Client().get(f"/models/?{query}").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["a=²", "b=①", f"a={HUGE}", f"b={HUGE}&a=1"])
+def test_the_comparison_page_reads_any_version_number_without_a_500(query):
+    assert Client().get(f"/models/compare/?{query}").status_code == 200
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("sentences", [-1, 0, 10**30, "두"])
 def test_a_length_out_of_range_is_refused_by_the_api(alice, novel, round_, proposal, sentences):
@@ -186,7 +246,9 @@ def test_a_passage_with_emoji_and_mixed_scripts_is_kept_as_written(alice_browser
 
 @pytest.mark.django_db
 def test_a_title_made_of_markup_is_shown_escaped(alice_browser):
-    response = alice_browser.post("/novels/new/", {"title": MARKUP, "first_passage": "바다는 조용했다. 수아가 웃었다."})
+    response = alice_browser.post(
+        "/novels/new/", {"title": MARKUP, "first_passage": "바다는 조용했다. 수아가 웃었다.", "submission": "k"}
+    )
     assert response.status_code == 302
     assert Novel.objects.filter(title=MARKUP).exists()
     home = Client().get("/")

@@ -91,6 +91,13 @@ class NovelAdmin(StaffReviews, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).annotate(turn_total=Count("turns"))
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a novel is started on the site, where its first round opens with it
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Novel | None = None) -> list[str]:
+        # Its rules and status change through the services (finishing, reverting), not by hand.
+        return [field.name for field in Novel._meta.fields]
+
     @admin.display(description="이어쓰기 수", ordering="turn_total")
     def turn_count(self, obj: Novel) -> int:
         return obj.turn_total

@@ -96,7 +96,7 @@ class NovelListView(generics.ListAPIView):
         given = NovelCreateSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         data = dict(given.validated_data)
-        novel = services.novel_create(created_by=request.user, **data)
+        novel = services.novel_create(created_by=request.user, submission_key=data.pop("submission"), **data)
         first_turn = novel.turns.order_by("position").first()
         job = started_job(novel, data["continue_with_ai"], since_id=0)
         body = NovelCreatedSerializer(

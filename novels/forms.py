@@ -39,7 +39,13 @@ class NovelForm(forms.Form):
     )
     continue_with_ai = forms.BooleanField(label="AI에게 바로 이어쓰기 부탁하기", required=False)
     # A new key each time the form is shown: sent twice (a double click, a retry), it makes one novel.
-    submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64, initial=new_submission_key)
+    # Required: a form sent without it (not from the page) could make a novel each time.
+    submission = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=64,
+        initial=new_submission_key,
+        error_messages={"required": "이 양식을 다시 열어 주세요 (한 번만 보내는 표시가 없습니다)."},
+    )
 
 
 class PassageForm(forms.Form):

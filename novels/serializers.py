@@ -120,6 +120,13 @@ class NovelCreateSerializer(serializers.Serializer):
     max_sentences = serializers.IntegerField(required=False, min_value=1, max_value=20)
     review_first = serializers.BooleanField(required=False)
     candidates = serializers.IntegerField(required=False, min_value=0, max_value=5)
+    submission = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=64,
+        help_text="한 번만 만들기 위한 열쇠 (선택): 같은 열쇠로 다시 보내면 새 소설 대신 처음 만든 소설이 옵니다",
+    )
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         low, high = data.get("min_sentences"), data.get("max_sentences")

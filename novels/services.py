@@ -15,6 +15,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from management import engine_adapter
+from novels.book import files as book_files
 from novels.models import Novel, SourceText, SourceTextVote, Turn
 from novels.selectors import last_story_turn
 from novels.text_rules import clean_passage, plain, refuse_banned
@@ -244,7 +245,15 @@ def novel_finish(*, novel: Novel, by) -> Novel:
     novel.finished_by = by
     novel.save(update_fields=["status", "finished_at", "finished_by"])
     events.novel_finished(novel)
+    _make_book_files(novel)
     return novel
+
+
+def _make_book_files(novel: Novel) -> None:
+    """Once the change commits, have the finished novel's files written for what its book now holds."""
+    if novel.status == Novel.Status.FINISHED:
+        novel_id = novel.pk
+        transaction.on_commit(lambda: book_files.schedule(novel_id))
 
 
 # Review.
@@ -293,6 +302,7 @@ def turn_review(*, turn: Turn, reviewer, action: str, text: str | None = None, n
     if turn.author_id is not None and turn.kind == Turn.Kind.HUMAN and turn.status in REVIEW_VERDICTS:
         events.notify([turn.author_id], turn.novel_id, "reviewed", REVIEW_VERDICTS[turn.status](turn))
     voting_services.maybe_open_round(novel)
+    _make_book_files(novel)  # a finished novel's book holds its approved passages
     return turn
 
 
@@ -301,6 +311,8 @@ def turn_revert_last(*, novel: Novel, reviewer, note: str = "") -> Turn:
     """Take the last turn out of the story (kept, rejected, with the note); the relay continues without it."""
     _require_staff(reviewer)
     novel = Novel.objects.select_for_update().get(pk=novel.pk)
+    if not novel.is_open:
+        raise NovelFinished("완결된 소설은 되돌릴 수 없습니다.")
     _refuse_while_generating(novel)
     turn = last_story_turn(novel)
     if turn is None:

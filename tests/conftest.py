@@ -73,6 +73,23 @@ def fresh_cache():
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def book_builders(request, monkeypatch, tmp_path) -> list[int]:
+    """The novels whose book files a test asked to have built: the builder process is not started.
+
+    A builder is a process of its own on the database; most tests' rows are never committed for it
+    to read. The tests of the book build in the test's own process (novels.book.files.build), and
+    one test starts the real process. (Nothing to do where Django is not loaded: engine tests.)"""
+    asked: list[int] = []
+    if not request.config.pluginmanager.hasplugin("django"):
+        return asked
+    from novels.book import files
+
+    request.getfixturevalue("settings").BOOK_DIR = tmp_path / "books"
+    monkeypatch.setattr(files, "start_builder", asked.append)
+    return asked
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="alice-password-1")
@@ -189,12 +206,22 @@ def proposal(round_, bob):
 ORIGIN = "http://localhost"
 
 
+def from_address(application, address: str):
+    """The application, its connections coming from `address` (as daphne puts the peer into the scope)."""
+
+    async def app(scope, receive, send):
+        return await application({**scope, "client": (address, 50000)}, receive, send)
+
+    return app
+
+
 @pytest.fixture
 async def sockets():
-    """sockets(novel_id or path, user=None, *, cookie=None, origin=ORIGIN, expect_snapshot=True) -> a communicator.
+    """sockets(novel_id or path, user=None, *, cookie=None, origin=ORIGIN, expect_snapshot=True,
+    address="127.0.0.1") -> a communicator.
 
     The socket is opened on the real routing as a browser on the site would
-    open it (an origin and a host; `origin=None` sends none). `accepted` says
+    open it (an origin and a host; `origin=None` sends none), from `address`. `accepted` says
     whether the server let it in; when it did and `expect_snapshot`, the first
     frame, the snapshot, is read into `snapshot`. Every socket is disconnected
     at the end, and the connections Channels' threads opened are closed so that
@@ -217,6 +244,7 @@ async def sockets():
         cookie: str | None = None,
         origin: str | None = ORIGIN,
         expect_snapshot: bool = True,
+        address: str = "127.0.0.1",
     ) -> RelayCommunicator:
         path = target if isinstance(target, str) else f"/ws/novels/{target}/"
         headers = [(b"host", b"localhost")]
@@ -226,7 +254,7 @@ async def sockets():
             cookie = await sync_to_async(session_cookie)(user)
         if cookie is not None:
             headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-        communicator = RelayCommunicator(application, path, headers=headers)
+        communicator = RelayCommunicator(from_address(application, address), path, headers=headers)
         opened.append(communicator)
         communicator.accepted, _ = await communicator.connect(timeout=5)
         communicator.snapshot = None

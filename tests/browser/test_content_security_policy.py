@@ -62,3 +62,32 @@ def test_the_api_docs_render_swagger_ui_from_this_site_without_violation(reader)
 
     assert blocked == []
     expect(who.page.locator(".swagger-ui .info .title")).to_contain_text("Relay Novel API")
+
+
+def test_the_browsable_api_reports_no_violation(reader, editor):
+    novel = off_loop(
+        novel_create, title="정책 아래의 등대", created_by=editor, first_passage="바다는 조용했다. 수아가 웃었다."
+    )
+    for path in ["/api/novels/", f"/api/novels/{novel.pk}/", "/api/blind-rounds/", "/api/review/turns/"]:
+        who = reader(editor)
+        who.context.set_extra_http_headers({"Accept": "text/html"})
+        assert violations(who, path, ".content-main") == [], path
+        assert who.errors == [], path
+
+
+def test_the_page_of_a_form_that_failed_its_csrf_check_reports_no_violation(reader):
+    who = reader()
+    assert violations(who, "/accounts/login/", "form") == []
+
+    who.page.evaluate(
+        """() => {
+          const form = document.querySelector("form");
+          form.querySelector("[name=csrfmiddlewaretoken]").value = "forged";
+          form.querySelector("[name=username]").value = "nobody";
+          form.querySelector("[name=password]").value = "nothing";
+          form.submit();
+        }"""
+    )
+
+    expect(who.page.locator("h1")).to_have_text("요청을 확인하지 못했습니다", timeout=15000)
+    assert who.page.evaluate("window.__violations") == []

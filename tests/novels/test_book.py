@@ -14,9 +14,11 @@ from django.urls import reverse
 
 from management.models import ModelVersion
 from novels import book
+from novels.book import files
 from novels.models import Novel, Turn
 from novels.services import novel_finish
 from relay.common.errors import NotAuthenticated, NovelFinished, PermissionDenied
+from tests.waiting import wait_until
 from voting.models import Proposal, Round
 from voting.selectors import current_round
 from voting.services import proposal_create
@@ -29,6 +31,12 @@ AI_TEXT = "등대지기는 불을 켜고 바다를 오래 바라보았다."
 
 def squeeze(text: str) -> str:
     return re.sub(r"\s+", "", text)
+
+
+def download(client, novel, fmt: str):
+    """The book's file as a reader downloads it once it is built (here, in the test's process)."""
+    files.build(novel.pk)
+    return client.get(reverse("novel-book-file", args=[novel.pk, fmt]))
 
 
 @pytest.fixture
@@ -95,7 +103,7 @@ def test_the_book_page_marks_each_passage_and_carries_a_share_card(client, finis
 
 
 def test_the_text_file_carries_every_passage_with_its_attribution(client, finished):
-    response = client.get(reverse("novel-book-file", args=[finished.pk, "txt"]))
+    response = download(client, finished, "txt")
 
     text = response.content.decode("utf-8")
     assert response["Content-Type"] == "text/plain; charset=utf-8"
@@ -104,7 +112,7 @@ def test_the_text_file_carries_every_passage_with_its_attribution(client, finish
 
 
 def test_the_epub_is_a_valid_book_with_the_text(client, finished):
-    response = client.get(reverse("novel-book-file", args=[finished.pk, "epub"]))
+    response = download(client, finished, "epub")
 
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     first = archive.infolist()[0]
@@ -121,7 +129,7 @@ def test_the_epub_is_a_valid_book_with_the_text(client, finished):
 def test_the_pdf_holds_the_korean_text(client, finished):
     from pypdf import PdfReader
 
-    response = client.get(reverse("novel-book-file", args=[finished.pk, "pdf"]))
+    response = download(client, finished, "pdf")
 
     assert response["Content-Type"] == "application/pdf"
     extracted = squeeze("".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages))
@@ -132,7 +140,7 @@ def test_the_pdf_holds_the_korean_text(client, finished):
 
 def test_without_the_font_the_pdf_is_refused_clearly(client, finished, settings):
     settings.BOOK_FONT = "/nonexistent/font.ttf"
-    response = client.get(reverse("novel-book-file", args=[finished.pk, "pdf"]))
+    response = download(client, finished, "pdf")
     assert (response.status_code, response.json()["code"]) == (503, "no_book_font")
 
 
@@ -151,7 +159,7 @@ def test_exporting_a_novel_that_is_missing_or_not_finished_is_a_clear_error(clie
 def test_a_title_that_breaks_file_names_gives_a_safe_one(client, finished):
     Novel.objects.filter(pk=finished.pk).update(title='../../비밀/:*?"<>|\n\t제목.')
 
-    response = client.get(reverse("novel-book-file", args=[finished.pk, "txt"]))
+    response = download(client, finished, "txt")
 
     disposition = response["Content-Disposition"]
     assert disposition.startswith("attachment;")
@@ -163,13 +171,13 @@ def test_a_title_that_breaks_file_names_gives_a_safe_one(client, finished):
 def test_a_passage_of_2000_emoji_exports_without_losing_the_book(client, finished):
     Turn.objects.create(novel=finished, position=3, text="😀" * 2000, kind=Turn.Kind.HUMAN, status=Turn.Status.APPROVED)
 
-    text = client.get(reverse("novel-book-file", args=[finished.pk, "txt"])).content.decode()
-    epub = client.get(reverse("novel-book-file", args=[finished.pk, "epub"]))
+    text = download(client, finished, "txt").content.decode()
+    epub = download(client, finished, "epub")
 
     assert "😀" * 2000 in text
     assert epub.status_code == 200 and zipfile.ZipFile(io.BytesIO(epub.content)).testzip() is None
     if Path(settings.BOOK_FONT).is_file():  # a font without emoji: the PDF still comes, with the Korean text
-        pdf = client.get(reverse("novel-book-file", args=[finished.pk, "pdf"]))
+        pdf = download(client, finished, "pdf")
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
@@ -185,3 +193,115 @@ def test_a_finished_novel_is_told_to_every_page(novel, editor):
     finally:
         listener.close()
     assert finished == [{"type": "novel.finished", "novel": novel.pk, "title": "등대 이야기"}]
+
+
+def test_a_download_before_its_file_is_made_asks_for_it_and_says_to_come_back(client, finished, book_builders):
+    answer = client.get(reverse("novel-book-file", args=[finished.pk, "epub"]))
+
+    assert answer.status_code == 503 and answer.json()["code"] == "book_preparing"
+    assert answer["Retry-After"] == "3" and book_builders == [finished.pk]
+    files.build(finished.pk)
+    assert client.get(reverse("novel-book-file", args=[finished.pk, "epub"])).status_code == 200
+
+
+def test_each_file_is_made_once_for_each_state_of_the_book(finished, editor):
+    made = files.build(finished.pk)
+    first = {fmt: files.path_of(made, fmt).stat().st_mtime_ns for fmt in files.formats_of(made)}
+
+    again = files.build(finished.pk)
+    assert again.digest == made.digest
+    assert {fmt: files.path_of(again, fmt).stat().st_mtime_ns for fmt in first} == first
+
+    Turn.objects.create(novel=finished, position=3, text="새벽이 왔다.", kind=Turn.Kind.HUMAN, author=editor,
+                        status=Turn.Status.APPROVED)  # fmt: skip
+    changed = files.build(finished.pk)
+    assert changed.digest != made.digest and "새벽이 왔다." in files.path_of(changed, "txt").read_text()
+    assert not any(files.path_of(made, fmt).exists() for fmt in first)  # the earlier state's files are gone
+
+
+def test_the_book_holds_only_approved_passages_and_says_how_many_wait(client, finished, alice, editor):
+    from novels.services import turn_review
+
+    waiting = Turn.objects.create(
+        novel=finished, position=3, text="아직 검토를 기다리는 글이다.", kind=Turn.Kind.HUMAN, author=alice
+    )
+    page = client.get(reverse("novel-book", args=[finished.pk])).content.decode()
+    assert "아직 검토를 기다리는 글이다." not in download(client, finished, "txt").content.decode()
+    assert "아직 검토를 기다리는 글이다." not in page and "검토를 기다리는 글 1편" in page
+
+    turn_review(turn=waiting, reviewer=editor, action="approve")
+
+    assert "아직 검토를 기다리는 글이다." in download(client, finished, "txt").content.decode()
+
+
+def test_a_finished_novel_refuses_a_revert_and_keeps_its_last_passage(finished, editor):
+    from novels.services import turn_revert_last
+
+    last = finished.turns.order_by("-position").first()
+    with pytest.raises(NovelFinished):
+        turn_revert_last(novel=finished, reviewer=editor)
+    last.refresh_from_db()
+    assert last.status == Turn.Status.APPROVED
+
+
+HOSTILE_TITLE = "책\u0001제목\x1b\x85"
+
+
+def test_control_characters_and_noncharacters_make_a_well_formed_epub(client, finished, editor):
+    from lxml import etree
+
+    Novel.objects.filter(pk=finished.pk).update(title=HOSTILE_TITLE, premise="머리말\ufffe\uffff")
+    Turn.objects.create(novel=finished, position=3, text="끝\uffff\ufffe\u0007 문장.", kind=Turn.Kind.HUMAN,
+                        author=editor, status=Turn.Status.APPROVED)  # fmt: skip
+
+    response = download(client, finished, "epub")
+
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert archive.read("mimetype") == b"application/epub+zip"
+    strict = etree.XMLParser(recover=False, resolve_entities=False)
+    container = etree.fromstring(archive.read("META-INF/container.xml"), strict)
+    package_path = container.find(".//{*}rootfile").get("full-path")
+    package = etree.fromstring(archive.read(package_path), strict)
+    folder = package_path.rsplit("/", 1)[0] + "/" if "/" in package_path else ""
+    items = package.findall(".//{*}manifest/{*}item")
+    assert items and all(folder + item.get("href") in archive.namelist() for item in items)
+    assert package.findtext(".//{*}metadata/{*}title") == "책제목"
+    for name in archive.namelist():
+        if name.endswith((".xhtml", ".opf", ".ncx")):
+            etree.fromstring(archive.read(name), strict)  # every document is well-formed XML
+    story = "".join(
+        "".join(etree.fromstring(archive.read(name), strict).itertext())
+        for name in archive.namelist()
+        if name.endswith(".xhtml")
+    )
+    assert "끝 문장." in story
+
+
+def test_downloads_are_limited_per_address(client, finished, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "book": "2/min"},
+    }
+    files.build(finished.pk)
+
+    codes = [client.get(reverse("novel-book-file", args=[finished.pk, "txt"])).status_code for _ in range(3)]
+
+    assert codes == [200, 200, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_finishing_starts_a_builder_process_that_makes_every_file(
+    editor, monkeypatch, django_capture_on_commit_callbacks
+):
+    from novels.services import novel_create, novel_finish
+
+    monkeypatch.undo()  # the real builder: `manage.py buildbook`, a process of its own
+    novel = novel_create(title="한 권", created_by=editor, first_passage="바다는 조용했다. 수아는 편지를 읽었다.")
+    with django_capture_on_commit_callbacks(execute=True):
+        novel_finish(novel=novel, by=editor)
+    the_book = book.book_of(novel.pk)
+
+    wait_until(lambda: all(files.ready(the_book)[fmt] for fmt in files.formats_of(the_book)), timeout_s=120,
+               what="the builder's files")  # fmt: skip
+    assert "수아는 편지를 읽었다." in files.path_of(the_book, "txt").read_text(encoding="utf-8")

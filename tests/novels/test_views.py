@@ -38,7 +38,12 @@ def test_a_logged_in_user_starts_a_novel_from_a_first_passage(client, alice):
 
     response = client.post(
         reverse("novel-new"),
-        {"title": "비 오는 정류장", "premise": "", "first_passage": "버스는 오지 않았다. 지우는 우산을 접었다."},
+        {
+            "title": "비 오는 정류장",
+            "premise": "",
+            "first_passage": "버스는 오지 않았다. 지우는 우산을 접었다.",
+            "submission": "key-1",
+        },
     )
 
     novel = Novel.objects.get(title="비 오는 정류장")
@@ -54,7 +59,12 @@ def test_starting_a_novel_with_ai_continuation_queues_a_job_instead_of_a_round(c
 
     client.post(
         reverse("novel-new"),
-        {"title": "바다", "first_passage": "파도가 높았다. 배는 떠나지 못했다.", "continue_with_ai": "on"},
+        {
+            "title": "바다",
+            "first_passage": "파도가 높았다. 배는 떠나지 못했다.",
+            "continue_with_ai": "on",
+            "submission": "key-2",
+        },
     )
 
     novel = Novel.objects.get(title="바다")
@@ -70,6 +80,17 @@ def test_a_novel_form_without_a_first_passage_is_shown_again_with_an_error(clien
     assert response.status_code == 400
     assert "필수 항목" in response.content.decode()
     assert not Novel.objects.filter(title="제목만").exists()
+
+
+def test_the_novel_form_without_its_one_time_key_makes_no_novel_however_often_it_is_sent(client, alice):
+    client.force_login(alice)
+    form = {"title": "열쇠 없이", "first_passage": "버스는 오지 않았다. 지우는 우산을 접었다."}
+
+    answers = [client.post(reverse("novel-new"), form) for _ in range(20)]
+
+    assert {answer.status_code for answer in answers} == {400}
+    assert "양식을 다시 열어 주세요" in answers[0].content.decode()
+    assert not Novel.objects.filter(title="열쇠 없이").exists()
 
 
 def test_an_anonymous_visitor_is_sent_to_log_in_to_start_a_novel(client):

@@ -84,3 +84,12 @@ def test_staff_see_a_link_to_the_review_queue(client, alice, editor):
 
     client.force_login(editor)
     assert queue in client.get(reverse("home")).content.decode()
+
+
+def test_the_pages_that_stand_alone_carry_no_inline_style_or_script():
+    from django.template.loader import render_to_string
+
+    for template in ("503.html", "403_csrf.html"):
+        page = render_to_string(template)
+        assert "<style" not in page and "style=" not in page and "<script>" not in page, template
+        assert "relay/site.css" in page, template

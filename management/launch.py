@@ -12,19 +12,17 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
 from management import engine_adapter
 from management.models import TrainingRun
-from management.retraining import makedata_lock
+from management.retraining import HELD_LOCK_ENV, makedata_lock, take_makedata_lock
 from management.services import training_run_finish
 from relay.common.errors import DomainError, PermissionDenied
+from relay.common.processes import start_command
 
 
 class CannotStop(DomainError):
@@ -44,15 +42,6 @@ def _require_staff(user: Any) -> None:
         raise PermissionDenied("관리자만 학습을 시작하거나 멈출 수 있습니다.")
 
 
-def database_url() -> str:
-    """The database this process uses, for the child to use the same one."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def lock_is_held() -> bool:
     """Whether a makedata run holds its lock now."""
     with makedata_lock(engine_adapter.model_root()) as locked:
@@ -60,22 +49,22 @@ def lock_is_held() -> bool:
 
 
 def start_run(*, by: Any) -> int:
-    """Start `manage.py makedata` (SITE_RUN_OPTIONS) in a process of its own; its pid."""
+    """Start `manage.py makedata` (SITE_RUN_OPTIONS) in a process of its own; its pid.
+
+    The run's lock is taken here and handed to the child (MAKEDATA_HELD_LOCK_FD), so
+    that a second start a moment later finds it taken (TrainingBusy) instead of
+    starting a second process before the first has taken the lock itself."""
     _require_staff(by)
-    if lock_is_held():
+    root = engine_adapter.model_root()
+    held = take_makedata_lock(root)
+    if held is None:
         raise TrainingBusy()
-    env = {**os.environ, "DATABASE_URL": database_url(), "MODEL_DIR": str(engine_adapter.model_root())}
-    log_path = Path(settings.VAR_DIR) / "makedata.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "makedata", *settings.SITE_RUN_OPTIONS],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # it outlives the request, and a signal to the server does not reach it
+    with held:  # closing our copy leaves the lock with the child
+        process = start_command(
+            ["makedata", *settings.SITE_RUN_OPTIONS],
+            log_name="makedata.log",
+            env={"MODEL_DIR": str(root), HELD_LOCK_ENV: str(held.fileno())},
+            pass_fds=[held.fileno()],
         )
     return process.pid
 

@@ -15,7 +15,6 @@ the same idea is made safe for cron:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import re
@@ -25,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -45,6 +44,7 @@ from management.services import (
     training_runs_mark_interrupted,
 )
 from novels.selectors import approved_sources, training_passages
+from relay.common.locks import try_lock
 
 # Exit codes of `manage.py makedata` (docs/makedata.md explains them).
 EXIT_ACTIVATED = 0  # a new model is live (a dry run that would train also exits 0)
@@ -252,20 +252,39 @@ def collect_training_data() -> TrainingData:
 # -- the lock and what dead runs left behind -----------------------------------
 
 
+# A web process that starts a run takes the lock itself and hands it to the child in this variable
+# (management.launch): a second start a moment later then finds it taken.
+HELD_LOCK_ENV = "MAKEDATA_HELD_LOCK_FD"
+
+
+def take_makedata_lock(root: Path) -> BinaryIO | None:
+    """MODEL_DIR/makedata.lock, taken: an open file whose last copy, closed, lets it go; None when it is held."""
+    return try_lock(root / LOCK_NAME)
+
+
+def inherited_lock(root: Path) -> BinaryIO | None:
+    """The lock the starting web process took for this run (HELD_LOCK_ENV), if it is that lock file's."""
+    fd = os.environ.pop(HELD_LOCK_ENV, "")
+    if not fd.isascii() or not fd.isdigit():
+        return None
+    try:
+        given, ours = os.fstat(int(fd)), os.stat(root / LOCK_NAME)
+    except OSError:
+        return None
+    if (given.st_dev, given.st_ino) != (ours.st_dev, ours.st_ino):
+        return None
+    return os.fdopen(int(fd), "a+b")
+
+
 @contextmanager
 def makedata_lock(root: Path) -> Iterator[bool]:
     """Hold MODEL_DIR/makedata.lock for the run; yields False when another process has it."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_NAME, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    handle = inherited_lock(root) or take_makedata_lock(root)
+    if handle is None:
+        yield False
+        return
+    with handle:
+        yield True
 
 
 def clean_leftovers(root: Path, say: Callable[[str], None]) -> None:

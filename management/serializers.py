@@ -129,11 +129,31 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# Where a run's process lives: for staff, who may stop it; nobody else needs to know the servers.
+STAFF_ONLY_OPTIONS = ("host", "pid")
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "makedata의 설정 (time_budget_s, size, …); host와 pid는 관리자에게만",
+    }
+)
+class OptionsField(serializers.JSONField):
+    def to_representation(self, value: dict) -> dict:
+        request = self.context.get("request")
+        if request is not None and getattr(request.user, "is_staff", False):
+            return value
+        return {key: item for key, item in value.items() if key not in STAFF_ONLY_OPTIONS}
+
+
 class TrainingRunDetailSerializer(TrainingRunSerializer):
     """A run with its loss curve as it grew and the samples written after every epoch."""
 
     points = CurveField(read_only=True)
     samples = SamplesField(read_only=True)
+    options = OptionsField(read_only=True)
 
     class Meta(TrainingRunSerializer.Meta):
         fields = [*TrainingRunSerializer.Meta.fields, "options", "points", "samples"]

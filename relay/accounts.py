@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from novels.models import Turn
-from relay.common.api import login_wait
+from relay.common.api import SignupThrottle, login_wait, throttled_wait
 from voting.models import Proposal, Vote
 
 
@@ -62,6 +62,15 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(next_url or "home")
     form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        wait = throttled_wait(request, SignupThrottle())
+        if wait is not None:
+            minutes = max(1, math.ceil(wait / 60))
+            refused = f"이 주소에서 너무 많은 계정이 만들어졌습니다. {minutes}분 뒤에 다시 해 보세요."
+            context = {"form": SignupForm(), "next": next_url, "refused": refused}
+            response = render(request, "relay/signup.html", context, status=429)
+            response["Retry-After"] = str(math.ceil(wait))
+            return response
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():

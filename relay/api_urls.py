@@ -9,7 +9,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 
 from management import api_views as models_api
 from novels import api_views as novels_api
-from relay.common.api import LoginThrottle, errors, not_found
+from relay.common.api import LoginAccountThrottle, LoginThrottle, errors, not_found
 from voting import api_views as voting_api
 
 
@@ -20,7 +20,8 @@ class TokenSerializer(serializers.Serializer):
 class TokenView(ObtainAuthToken):
     """Trade a username and password for an API token (scripts)."""
 
-    throttle_classes = [LoginThrottle]
+    # Per address, and per account at every door (the log-in page and the admin count the same attempts).
+    throttle_classes = [LoginThrottle, LoginAccountThrottle]
 
     @extend_schema(
         summary="API 토큰 받기",

@@ -10,6 +10,7 @@ to the site-wide events, for the pages that list novels, sources and models.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from functools import partial
@@ -17,6 +18,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 
@@ -28,6 +30,7 @@ from relay.live.presence import ACTIVITIES, presence
 from relay.live.snapshot import build_snapshot
 from relay.live.throttle import FloodGuard
 from relay.transport import fanout, layer_watch
+from relay.transport.publish import end_sockets
 from relay.transport.wire import SCOPE_KEY as WIRE_KEY
 from relay.transport.wire import Connection
 from voting import actions
@@ -38,9 +41,12 @@ from voting.services import proposal_create, vote_withdraw
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 4096
+CLOSE_LOGGED_OUT = 4401  # the browser's session logged out: the page connects again, as nobody
 CLOSE_NOT_FOUND = 4404
 CLOSE_ABUSE = 4429
+CLOSE_TOO_MANY = 4430  # this browser or address has SOCKETS_PER_SESSION / SOCKETS_PER_ADDRESS open already
 CLOSE_INTERNAL_ERROR = 1011
+TOO_MANY_SOCKETS = "이 브라우저(또는 주소)에서 열린 연결이 너무 많습니다. 다른 탭을 닫고 잠시 후 다시 시도해 주세요."
 DATABASE_UNAVAILABLE = "데이터베이스에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요."
 SERVER_ERROR = "이 요청을 처리하지 못했습니다. 잠시 후 다시 시도해 주세요."
 
@@ -116,16 +122,54 @@ def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) 
 ACTIONS = {"propose": propose, "vote": vote, "withdraw": withdraw, "candidate_vote": candidate_vote_action}
 
 
-def own_groups(user: Any) -> tuple[str, ...]:
-    """The logged-in person's own group: notices meant for them alone (relay.live.events.notify)."""
-    return (user_group(user.pk),) if user is not None and user.is_authenticated else ()
+def own_groups(user: Any, session_key: str | None) -> tuple[str, ...]:
+    """The logged-in person's own group (notices meant for them alone, relay.live.events.notify) and their
+    browser session's (its sockets end when it logs out)."""
+    if user is None or not user.is_authenticated:
+        return ()
+    return (user_group(user.pk), *((session_group(session_key),) if session_key else ()))
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def session_group(session_key: str) -> str:
+    """The group of one browser session's sockets (the key itself never leaves the session store)."""
+    return f"session-{short_hash(session_key)}"
+
+
+def session_key_of(scope: dict[str, Any]) -> str | None:
+    """The socket's browser session, if its cookie named one that exists (a forged one is None)."""
+    session = scope.get("session")
+    return getattr(session, "session_key", None) if session is not None else None
+
+
+def address_of(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def reader_of(scope: dict[str, Any]) -> str:
+    """Who reads, for the counts: the browser session, or the address of a socket without one."""
+    key = session_key_of(scope)
+    return f"s{short_hash(key)[:16]}" if key else f"a{short_hash(address_of(scope))[:16]}"
+
+
+def end_sockets_of_session(sender: Any, request: Any, **kwargs: Any) -> None:
+    """A browser session logged out (user_logged_out): its sockets end on every process, and its page
+    connects again as nobody, no longer hearing that person's notices."""
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        end_sockets(session_group(key))
 
 
 NO_CHANNEL_LAYER = "no-layer"  # never a key of settings.CHANNEL_LAYERS (tests/relay/test_settings.py)
 
 
 class HubListener(AsyncJsonWebsocketConsumer):
-    """A socket that hears broadcasts through its process's hub (relay.transport.fanout)."""
+    """A socket that hears broadcasts through its process's hub (relay.transport.fanout), counted against
+    its browser's and its address's open sockets."""
 
     # No channel of its own: broadcasts come through the process's hub, and
     # nothing is sent to one socket through the layer. This spares a channel, a
@@ -137,9 +181,43 @@ class HubListener(AsyncJsonWebsocketConsumer):
     # socket and nothing is held back for it any more.
     wire: Connection | None = None
 
+    counted: list[str] = []  # the keys this socket is counted against (relay.live.presence)
+
     async def forward(self, text: str) -> None:
         """A broadcast from relay.live.events, handed over by the hub: pass on its JSON, encoded once for all sockets."""
         await self.send(text_data=text)
+
+    async def end(self) -> None:
+        """The socket's browser session logged out: close; the page connects again as nobody."""
+        await self.close(code=CLOSE_LOGGED_OUT)
+
+    async def admit(self) -> bool:
+        """Count this socket against its browser and its address; over either cap it is told why and closed."""
+        keys = [f"address:{short_hash(address_of(self.scope))}"]
+        caps = [settings.SOCKETS_PER_ADDRESS]
+        session_key = session_key_of(self.scope)
+        if session_key:
+            keys.append(f"session:{short_hash(session_key)}")
+            caps.append(settings.SOCKETS_PER_SESSION)
+        try:
+            admitted = await presence().open_socket(keys, caps)
+        except Exception:  # the count is the store's trouble (Redis away): let the socket in
+            log.warning("counting the sockets of a browser failed; letting it in", exc_info=True)
+            return True
+        if not admitted:
+            await self.send_json({"type": "error", "code": "too_many_sockets", "message": TOO_MANY_SOCKETS})
+            await self.close(code=CLOSE_TOO_MANY)
+            return False
+        self.counted = keys
+        return True
+
+    async def release(self) -> None:
+        counted, self.counted = self.counted, []
+        if counted:
+            try:
+                await presence().close_socket(counted)
+            except Exception:
+                log.warning("uncounting a socket failed", exc_info=True)
 
     @classmethod
     async def encode_json(cls, content: dict[str, Any]) -> str:
@@ -162,12 +240,15 @@ class NovelConsumer(HubListener):
         # Accept first: a close before accepting is a bare HTTP 403, and the
         # page could not tell "no such novel" from "refused".
         await self.accept()
+        if not await self.admit():
+            return
         try:
             if not await in_pool(novel_exists)(self.novel_id):
                 await self.close(code=CLOSE_NOT_FOUND)
                 return
             # Join before reading the snapshot, so no event falls between the two.
-            for group in (novel_group(self.novel_id), SITE_GROUP, *own_groups(self.user)):
+            own = own_groups(self.user, session_key_of(self.scope))
+            for group in (novel_group(self.novel_id), SITE_GROUP, *own):
                 await fanout.hub().join(group, self)
                 self.joined.append(group)
         except (OperationalError, InterfaceError):
@@ -175,7 +256,8 @@ class NovelConsumer(HubListener):
             return
         if await self.send_snapshot():
             layer_watch.watch(self)
-            presence().join(self.novel_id)
+            self.reader = reader_of(self.scope)
+            presence().join(self.novel_id, self.reader)
             self.present = True
 
     async def send_snapshot(self) -> bool:
@@ -211,9 +293,10 @@ class NovelConsumer(HubListener):
         if getattr(self, "present", False):
             self.present = False
             try:
-                await presence().leave(self.novel_id)
+                await presence().leave(self.novel_id, self.reader)
             except Exception:  # the count is the store's trouble; the socket is gone either way
                 log.warning("presence of novel %s: leaving failed", self.novel_id, exc_info=True)
+        await self.release()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Refuse floods, binary frames, oversized and non-JSON messages without closing."""
@@ -310,10 +393,12 @@ class SiteConsumer(HubListener):
 
     async def connect(self) -> None:
         self.guard = FloodGuard()
-        await self.accept()
-        self.wire = self.scope.get(WIRE_KEY)
         self.joined = []
-        for group in (SITE_GROUP, *own_groups(self.scope.get("user"))):
+        await self.accept()
+        if not await self.admit():
+            return
+        self.wire = self.scope.get(WIRE_KEY)
+        for group in (SITE_GROUP, *own_groups(self.scope.get("user"), session_key_of(self.scope))):
             await fanout.hub().join(group, self)
             self.joined.append(group)
         training_watch.watch(fanout.hub())
@@ -321,6 +406,7 @@ class SiteConsumer(HubListener):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
             await fanout.hub().leave(group, self)
+        await self.release()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Answer a ping; refuse anything else, and close a connection that floods."""

@@ -1,15 +1,22 @@
-"""Who is here: how many pages are open on each novel, and whether someone is proposing or writing now.
+"""Who is here: how many people read each novel, and whether someone is proposing or writing now.
 
 Only counts, never names: nobody learns who reads, proposes or votes.
 
-Each event loop that serves sockets (daphne has one per process) counts its
-own novel pages. The counts are added up in a store: in the scaled profile
-Redis, where each counter (one per loop, `owner`) writes its numbers into a hash
-per novel and renews a key of its own every RENEW_S; a process killed without a
-word (kill -9) drops out of every sum once that key expires (OWNER_TTL_S). A
-browser that is killed closes its TCP connection and daphne ends its socket; one
-that vanishes from the network stops answering daphne's pings and is closed
-then. Either way the count follows at the next tick.
+A reader is a browser (its session: the novel page gives an anonymous visitor
+one), or, for a socket that comes without a session, its address: a client
+that opens forty sockets is one reader, not forty. Each event loop that serves
+sockets (daphne has one per process) keeps the readers of its own novel pages,
+as short hashes (never the session key itself). They are added up in a store: in the
+scaled profile Redis, where each loop (`owner`) writes its readers of each
+novel into a hash per novel and renews a key of its own every RENEW_S; a
+process killed without a word (kill -9) drops out of every sum once that key
+expires (OWNER_TTL_S). A browser that is killed closes its TCP connection and
+daphne ends its socket; one that vanishes from the network stops answering
+daphne's pings and is closed then. Either way the count follows at the next tick.
+
+The same store counts each browser's and each address's open sockets across
+processes, so that neither can open more than SOCKETS_PER_SESSION or
+SOCKETS_PER_ADDRESS (relay.live.consumers closes the one over with 4430).
 
 A logged-in page says, while its person types a keyword or a passage, that
 someone is proposing or writing (`{"type": "typing", "what": "proposing"}`,
@@ -67,22 +74,46 @@ class Here:
 
 
 class LocalStore:
-    """One process's counts (embedded profile): the sums are the loops' own counts."""
+    """One process's counts (embedded profile): the sums are the loops' own."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._readers: dict[int, dict[str, int]] = {}  # novel -> owner -> pages
+        self._readers: dict[int, dict[str, frozenset[str]]] = {}  # novel -> owner -> readers
         self._activity: dict[tuple[int, str], dict[str, float]] = {}  # (novel, what) -> person -> until
         self._sent: dict[int, Here] = {}
+        self._sockets: dict[str, dict[str, int]] = {}  # browser or address -> owner -> sockets
 
-    async def put(self, owner: str, counts: dict[int, int]) -> None:
+    async def put(self, owner: str, readers: dict[int, frozenset[str]]) -> None:
         with self._lock:
-            for novel_id, count in counts.items():
+            for novel_id, here in readers.items():
                 owners = self._readers.setdefault(novel_id, {})
-                if count:
-                    owners[owner] = count
+                if here:
+                    owners[owner] = here
                 else:
                     owners.pop(owner, None)
+
+    def _count(self, novel_id: int) -> int:
+        return len(set().union(*self._readers.get(novel_id, {}).values()))
+
+    async def open_socket(self, owner: str, key: str, cap: int) -> bool:
+        with self._lock:
+            owners = self._sockets.setdefault(key, {})
+            if sum(owners.values()) >= cap:
+                return False
+            owners[owner] = owners.get(owner, 0) + 1
+            return True
+
+    async def close_socket(self, owner: str, key: str) -> None:
+        with self._lock:
+            owners = self._sockets.get(key, {})
+            owners[owner] = owners.get(owner, 0) - 1
+            if owners[owner] <= 0:
+                owners.pop(owner, None)
+            if not owners:
+                self._sockets.pop(key, None)
+
+    async def renew_sockets(self, owner: str, counts: dict[str, int]) -> None:
+        return None  # nothing expires in one process
 
     async def active(self, novel_id: int, what: str, who: str) -> None:
         with self._lock:
@@ -93,7 +124,7 @@ class LocalStore:
         with self._lock:
             return {
                 novel_id: Here(
-                    sum(self._readers.get(novel_id, {}).values()),
+                    self._count(novel_id),
                     *(
                         sum(1 for until in self._activity.get((novel_id, what), {}).values() if until > now)
                         for what in ACTIVITIES
@@ -110,7 +141,7 @@ class LocalStore:
 
     def readers(self, novel_ids: list[int]) -> dict[int, int]:
         with self._lock:
-            return {novel_id: sum(self._readers.get(novel_id, {}).values()) for novel_id in novel_ids}
+            return {novel_id: self._count(novel_id) for novel_id in novel_ids}
 
 
 class RedisStore:
@@ -142,15 +173,43 @@ class RedisStore:
     def _activity_key(self, novel_id: int, what: str) -> str:
         return f"{self.prefix}:novel:{novel_id}:{what}"
 
-    async def put(self, owner: str, counts: dict[int, int]) -> None:
+    def _sockets_key(self, key: str) -> str:
+        return f"{self.prefix}:sockets:{key}"
+
+    async def put(self, owner: str, readers: dict[int, frozenset[str]]) -> None:
         async with self._client().pipeline(transaction=False) as pipe:
             pipe.set(self._owner_key(owner), 1, px=int(OWNER_TTL_S * 1000))
-            for novel_id, count in counts.items():
+            for novel_id, here in readers.items():
                 key = self._readers_key(novel_id)
-                if count:
-                    pipe.hset(key, owner, count).expire(key, int(OWNER_TTL_S * 4))
+                if here:
+                    pipe.hset(key, owner, ",".join(sorted(here))).expire(key, int(OWNER_TTL_S * 4))
                 else:
                     pipe.hdel(key, owner)
+            await pipe.execute()
+
+    async def open_socket(self, owner: str, key: str, cap: int) -> bool:
+        """Count one more socket of a browser or an address, unless the living processes' sum is at the cap."""
+        client, name = self._client(), self._sockets_key(key)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.set(self._owner_key(owner), 1, px=int(OWNER_TTL_S * 1000))
+            pipe.hincrby(name, owner, 1).expire(name, int(OWNER_TTL_S * 4)).hgetall(name)
+            *_, counts = await pipe.execute()
+        owners = sorted(counts)
+        alive = living(owners, await client.mget([self._owner_key(o.decode()) for o in owners]))
+        if sum(int(n) for o, n in counts.items() if o in alive) > cap:
+            await client.hincrby(name, owner, -1)
+            return False
+        return True
+
+    async def close_socket(self, owner: str, key: str) -> None:
+        await self._client().hincrby(self._sockets_key(key), owner, -1)
+
+    async def renew_sockets(self, owner: str, counts: dict[str, int]) -> None:
+        """Keep this loop's socket counts from expiring while its sockets stay open."""
+        async with self._client().pipeline(transaction=False) as pipe:
+            for key, count in counts.items():
+                name = self._sockets_key(key)
+                pipe.hset(name, owner, count).expire(name, int(OWNER_TTL_S * 4))
             await pipe.execute()
 
     async def active(self, novel_id: int, what: str, who: str) -> None:
@@ -178,7 +237,7 @@ class RedisStore:
             if gone:
                 await client.hdel(self._readers_key(novel_id), *gone)
             activity = (int(n) for n in answers[i * width + 1 : (i + 1) * width])
-            result[novel_id] = Here(pages_of(counts[i], alive), *activity)
+            result[novel_id] = Here(readers_of(counts[i], alive), *activity)
         return result
 
     async def announce(self, novel_id: int, here: Here) -> bool:
@@ -194,10 +253,10 @@ class RedisStore:
             counts = pipe.execute()
         owners = owners_in(counts)
         alive = living(owners, self._sync.mget([self._owner_key(o.decode()) for o in owners]) if owners else [])
-        return {novel_id: pages_of(each, alive) for novel_id, each in zip(novel_ids, counts, strict=True)}
+        return {novel_id: readers_of(each, alive) for novel_id, each in zip(novel_ids, counts, strict=True)}
 
 
-# The sums both of RedisStore's readings make: each novel's hash holds owner -> pages.
+# The sums both of RedisStore's readings make: each novel's hash holds owner -> its readers, comma-separated.
 
 
 def owners_in(counts: list[dict[bytes, bytes]]) -> list[bytes]:
@@ -210,9 +269,13 @@ def living(owners: list[bytes], flags: list[bytes | None]) -> set[bytes]:
     return {owner for owner, flag in zip(owners, flags, strict=True) if flag is not None}
 
 
-def pages_of(counts: dict[bytes, bytes], alive: set[bytes]) -> int:
-    """A novel's open pages: the sum over the owners still alive."""
-    return sum(int(count) for owner, count in counts.items() if owner in alive)
+def readers_of(counts: dict[bytes, bytes], alive: set[bytes]) -> int:
+    """A novel's readers: the distinct readers of the owners still alive (one browser on two processes is one)."""
+    readers: set[bytes] = set()
+    for owner, here in counts.items():
+        if owner in alive and here:
+            readers.update(here.split(b","))
+    return len(readers)
 
 
 _store: LocalStore | RedisStore | None = None
@@ -238,11 +301,12 @@ def readers(novel_ids: list[int]) -> dict[int, int]:
 
 
 class Presence:
-    """The novel pages of one event loop, and the task that sends their sums."""
+    """The novel pages and the sockets of one event loop, and the task that sends their sums."""
 
     def __init__(self) -> None:
         self.owner = uuid.uuid4().hex
-        self.counts: Counter[int] = Counter()
+        self.pages: dict[int, Counter[str]] = {}  # novel -> reader -> pages open here
+        self.sockets: Counter[str] = Counter()  # browser or address -> sockets open here
         self.dirty: set[int] = set()  # novels whose sums may have changed
         self.fresh: set[int] = set()  # novels a page joined since the last tick: it needs the sums even if unchanged
         self.busy: set[int] = set()  # novels last announced with someone proposing or writing
@@ -250,27 +314,59 @@ class Presence:
         self.task: asyncio.Task | None = None
         self.lock = asyncio.Lock()
 
-    def join(self, novel_id: int) -> None:
-        self.counts[novel_id] += 1
+    def join(self, novel_id: int, reader: str) -> None:
+        self.pages.setdefault(novel_id, Counter())[reader] += 1
         self.dirty.add(novel_id)
         self.fresh.add(novel_id)
         self._start()
 
-    async def leave(self, novel_id: int) -> None:
-        self.counts[novel_id] -= 1
-        if self.counts[novel_id] <= 0:
-            del self.counts[novel_id]
+    async def leave(self, novel_id: int, reader: str) -> None:
+        readers = self.pages.get(novel_id, Counter())
+        readers[reader] -= 1
+        if readers[reader] <= 0:
+            del readers[reader]
+        if not readers:
+            self.pages.pop(novel_id, None)
         self.dirty.add(novel_id)
-        if not self.counts:
-            # The loop's last page left: send its sums now and stop (a test's loop must end with nothing pending).
-            if self.task is not None:
-                self.task.cancel()
-                self.task = None
-            await self.tick()
+        await self._stop_if_idle()
+
+    async def open_socket(self, keys: list[str], caps: list[int]) -> bool:
+        """Count a socket against each of its keys (its browser, its address); False, counting nothing,
+        where one is at its cap."""
+        opened: list[str] = []
+        for key, cap in zip(keys, caps, strict=True):
+            if not await store().open_socket(self.owner, key, cap):
+                for done in opened:
+                    await self.close_socket([done])
+                return False
+            opened.append(key)
+            self.sockets[key] += 1
+        self._start()
+        return True
+
+    async def close_socket(self, keys: list[str]) -> None:
+        for key in keys:
+            self.sockets[key] -= 1
+            if self.sockets[key] <= 0:
+                del self.sockets[key]
+            await store().close_socket(self.owner, key)
+        await self._stop_if_idle()
+
+    async def _stop_if_idle(self) -> None:
+        if self.pages or self.sockets:
+            return
+        # The loop's last socket left: send its sums now and stop (a test's loop must end with nothing pending).
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        await self.tick()
 
     async def active(self, novel_id: int, what: str, who: str) -> None:
         await store().active(novel_id, what, who)
         self.dirty.add(novel_id)
+
+    def readers_here(self, novel_id: int) -> frozenset[str]:
+        return frozenset(self.pages.get(novel_id, ()))
 
     def _start(self) -> None:
         if self.task is None or self.task.done():
@@ -290,14 +386,16 @@ class Presence:
         async with self.lock:
             now = time.monotonic()
             renew = now - self.renewed >= RENEW_S
-            novels = self.dirty | self.busy | (set(self.counts) if renew else set())
+            novels = self.dirty | self.busy | (set(self.pages) if renew else set())
             fresh, self.dirty, self.fresh = self.fresh, set(), set()
             if not novels and not renew:
                 return
             the_store = store()
-            await the_store.put(self.owner, {novel_id: self.counts.get(novel_id, 0) for novel_id in novels})
+            await the_store.put(self.owner, {novel_id: self.readers_here(novel_id) for novel_id in novels})
             if renew:
                 self.renewed = now
+                if self.sockets:
+                    await the_store.renew_sockets(self.owner, dict(self.sockets))
             for novel_id, here in (await the_store.here(novels)).items():
                 if here.proposing or here.writing:
                     self.busy.add(novel_id)

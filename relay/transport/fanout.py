@@ -62,6 +62,8 @@ class Listener(Protocol):
 
     async def forward(self, text: str) -> None: ...
 
+    async def end(self) -> None: ...
+
 
 class Hub:
     """The groups this loop's sockets listen to; one task receives their messages, another fans them out."""
@@ -123,6 +125,9 @@ class Hub:
                 await asyncio.sleep(1)
                 continue
             group, text = message.get("group"), message.get("text")
+            if message.get("type") == "relay.end":
+                asyncio.get_running_loop().create_task(self.end(group))
+                continue
             if message.get("type") != "relay.event" or not isinstance(text, str):
                 log.warning("not a relay event, dropped: %r", message.get("type"))
                 continue
@@ -175,6 +180,14 @@ class Hub:
             if time.monotonic() - since >= YIELD_AFTER_S:
                 await asyncio.sleep(0)
                 since = time.monotonic()
+
+    async def end(self, group: str) -> None:
+        """Close every socket of the group here (relay.transport.publish.end_sockets)."""
+        for socket in list(self.members.get(group, ())):
+            try:
+                await socket.end()
+            except Exception:
+                log.warning("ending a socket of %s failed", group, exc_info=True)
 
     async def renew(self, channel: str) -> None:
         while True:

@@ -62,6 +62,21 @@ def publish(
         log.exception("broadcast to %s failed", group)
 
 
+def end_sockets(group: str) -> None:
+    """Close every socket of the group, in every web process (a browser session that logged out)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "relay.end", "group": group}
+    try:
+        if settings.REDIS_URL:
+            _thread_loop().run_until_complete(layer.group_send(group, message))
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        log.exception("ending the sockets of %s failed", group)
+
+
 async def publish_from_loop(group: str, payload: dict[str, Any], *, hold_s: float = 0.0) -> None:
     """publish(), for a coroutine running on the server's loop."""
     layer = get_channel_layer()

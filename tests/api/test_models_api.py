@@ -58,3 +58,14 @@ def test_it_offers_no_way_to_change_a_model(as_editor, older):
     assert as_editor.post("/api/models/", {}).status_code == 405
     assert as_editor.delete(f"/api/models/{older.pk}/").status_code == 405
     assert ModelVersion.objects.filter(pk=older.pk).exists()
+
+
+def test_where_a_training_run_runs_is_shown_to_staff_only(anon, as_alice, as_editor):
+    from management.services import training_run_start
+
+    run = training_run_start(options={"pid": 4321, "host": "web-7", "size": "tiny", "time_budget_s": 60})
+
+    for client in (anon, as_alice):
+        options = client.get(f"/api/training-runs/{run.pk}/").json()["options"]
+        assert options == {"size": "tiny", "time_budget_s": 60}
+    assert as_editor.get(f"/api/training-runs/{run.pk}/").json()["options"]["host"] == "web-7"

@@ -11,9 +11,9 @@ import time
 import pytest
 from django.conf import settings
 
-from management.launch import database_url
 from management.models import ModelVersion, TrainingRun
 from management.retraining import EXIT_FAILED
+from relay.common.processes import database_url
 
 
 @pytest.mark.django_db(transaction=True)

@@ -82,10 +82,14 @@ def test_staff_start_a_real_run_and_stop_it(client, model_dir, approved_novel, s
     client.force_login(editor)
 
     assert client.post(reverse("training-run-start")).status_code == 302
+    # A second start a moment later finds the run's lock taken, before the child has even begun.
+    again = api(editor).post("/api/training-runs/start/")
+    assert again.status_code == 409 and again.json()["code"] == "training_busy"
     # The child is a makedata of its own, on this test database and model folder.
     running = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING)
     wait_until(running.exists, timeout_s=120, what="the child's run")
     run = running.get()
+    assert TrainingRun.objects.count() == 1
     assert run.options["size"] == "tiny" and run.options["pid"] != launch.os.getpid()
     wait_until(lambda: TrainingRun.objects.get(pk=run.pk).progress.get("step", 0) > 0, timeout_s=120)
     page = client.get(reverse("models")).content.decode()

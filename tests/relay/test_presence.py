@@ -79,13 +79,13 @@ async def test_typing_needs_a_login_and_a_known_activity(sockets, novel, alice):
 async def test_a_process_that_died_without_a_word_drops_out_of_the_sum(settings, monkeypatch, novel):
     store = presence.RedisStore(settings.REDIS_URL, f"relay{settings.TEST_DB_SUFFIX}-{uuid.uuid4().hex[:8]}")
     monkeypatch.setattr(presence, "OWNER_TTL_S", 0.3)
-    await store.put("killed", {novel.pk: 5})  # a process that will never renew (kill -9)
-    await store.put("alive", {novel.pk: 2})
+    await store.put("killed", {novel.pk: frozenset({"r1", "r2", "r3", "r4", "r5"})})  # it will never renew (kill -9)
+    await store.put("alive", {novel.pk: frozenset({"r5", "r6", "r7"})})  # r5: one browser on both processes
     assert (await store.here({novel.pk}))[novel.pk].readers == 7
 
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        await store.put("alive", {novel.pk: 2})  # the living process renews
+        await store.put("alive", {novel.pk: frozenset({"r6", "r7"})})  # the living process renews
         if (await store.here({novel.pk}))[novel.pk].readers == 2:
             break
         await asyncio.sleep(0.1)

@@ -118,6 +118,7 @@ def cmd_pdf_seconds(novel_id: int, out: Path) -> None:
     """How long the book's PDF takes to write in one process (what each download cost before)."""
     load.django_setup()
     from novels.book import Book, credit
+
     try:
         from novels.book.formats import as_pdf
     except ImportError:  # the code before novels/book/
@@ -179,8 +180,13 @@ async def measure(manifest: dict, port: int, args: argparse.Namespace) -> list[s
     novel = manifest["novel"]
     pinger.clients = [
         await ws_connect(
-            HOST, port, f"/ws/novels/{novel}/", pinger.on_text, origin=f"http://{HOST}:{port}",
-            cookie=f"sessionid={manifest['session']}", ident=i,
+            HOST,
+            port,
+            f"/ws/novels/{novel}/",
+            pinger.on_text,
+            origin=f"http://{HOST}:{port}",
+            cookie=f"sessionid={manifest['session']}",
+            ident=i,
         )  # fmt: skip
         for i in range(PINGING_SOCKETS)
     ]
@@ -209,7 +215,9 @@ async def measure(manifest: dict, port: int, args: argparse.Namespace) -> list[s
         if "none" in ready:
             lines.append("no files are built ahead: each download writes its file in the web process")
         else:
-            lines.append(f"every file built by the builder process: {all(ready.values())}, {built_s:.1f} s after finishing")
+            lines.append(
+                f"every file built by the builder process: {all(ready.values())}, {built_s:.1f} s after finishing"
+            )
         pinger.phase = "idle again"
         await asyncio.sleep(2)
 

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,7 +37,7 @@ from novels.serializers import (
     TurnWriteSerializer,
     TurnWrittenSerializer,
 )
-from relay.common.api import IsStaff, errors
+from relay.common.api import IsStaff, JSONParser, errors
 from relay.common.errors import NoExplanation
 from voting.models import GenerationJob
 
@@ -160,7 +160,7 @@ class TurnDetailView(generics.RetrieveAPIView):
     summary="검토할 글 (검토자)",
     parameters=[
         OpenApiParameter("status", enum=Turn.Status.values, description="기본: pending"),
-        OpenApiParameter("novel", int, description="한 소설의 글만"),
+        OpenApiParameter("novel", {"type": "integer", "minimum": 1, "maximum": 2**62}, description="한 소설의 글만"),
     ],
     responses={200: TurnSerializer(many=True), **errors(400, 403, 404)},
 )
@@ -283,7 +283,7 @@ def visible_sources(request: Request) -> QuerySet[SourceText]:
 )
 class SourceListView(generics.ListAPIView):
     serializer_class = SourceTextSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [JSONParser, MultiPartParser]  # a text pasted as JSON, or a .txt file uploaded
 
     def get_queryset(self) -> QuerySet[SourceText]:
         wanted = status_filter(self.request, SourceText.Status.choices)
@@ -331,7 +331,7 @@ class SourceVoteView(APIView):
     @extend_schema(
         summary="학습 원문에 한 표 (제안 중인 글에만)",
         request=None,
-        responses={200: SourceVotesSerializer, **errors(400, 403, 404)},
+        responses={200: SourceVotesSerializer, **errors(403, 404, 409)},
     )
     def post(self, request: Request, pk: int) -> Response:
         source = get_object_or_404(visible_sources(request), pk=pk)

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from novels.models import Novel, SourceText, Turn
 from novels.selectors import story_text, story_turns
-from relay.common.api import NFCCharField, stated_rules
+from relay.common.api import JSONBooleanField, NFCCharField, stated_rules
 from voting.selectors import active_job, current_round
 from voting.serializers import JobLinkSerializer, RoundBriefSerializer, absolute
 
@@ -111,16 +111,16 @@ class NovelCreateSerializer(serializers.Serializer):
     first_passage = NFCCharField(
         required=False, allow_blank=True, default="", trim_whitespace=True, help_text="첫 글 (원래 API의 is_first)"
     )
-    continue_with_ai = serializers.BooleanField(
+    continue_with_ai = JSONBooleanField(
         required=False, default=False, help_text="true면 AI가 곧바로 이어 씁니다 (생성 작업이 답에 실립니다)"
     )
     round_seconds = serializers.IntegerField(required=False, min_value=10, max_value=7 * 24 * 3600)
     vote_quorum = serializers.IntegerField(required=False, min_value=0, max_value=100_000)
     min_sentences = serializers.IntegerField(required=False, min_value=1, max_value=20)
     max_sentences = serializers.IntegerField(required=False, min_value=1, max_value=20)
-    review_first = serializers.BooleanField(required=False)
+    review_first = JSONBooleanField(required=False)
     candidates = serializers.IntegerField(required=False, min_value=0, max_value=5)
-    submission = serializers.CharField(
+    submission = NFCCharField(
         required=False,
         allow_blank=True,
         default="",
@@ -141,7 +141,13 @@ class NovelCreatedSerializer(serializers.Serializer):
     job = JobLinkSerializer(allow_null=True, help_text="AI의 이어쓰기 작업 (continue_with_ai일 때)")
 
 
-@extend_schema_field(stated_rules(minLength=settings.RELAY_TURN_MIN_CHARS, maxLength=settings.RELAY_TURN_MAX_CHARS))
+# Text that must say something: a character that is not a space.
+NOT_BLANK = "\\S"
+
+
+@extend_schema_field(
+    stated_rules(minLength=settings.RELAY_TURN_MIN_CHARS, maxLength=settings.RELAY_TURN_MAX_CHARS, pattern=NOT_BLANK)
+)
 class PassageField(NFCCharField):
     """A passage: the services check its length (RELAY_TURN_MIN_CHARS..MAX_CHARS, after cleaning); the schema says so."""
 
@@ -151,7 +157,7 @@ class TurnWriteSerializer(serializers.Serializer):
         trim_whitespace=True,
         help_text=f"사람이 쓴 글 ({settings.RELAY_TURN_MIN_CHARS}~{settings.RELAY_TURN_MAX_CHARS}자, 보이지 않는 문자는 지워집니다)",
     )
-    continue_with_ai = serializers.BooleanField(required=False, default=False, help_text="true면 AI가 이어 씁니다")
+    continue_with_ai = JSONBooleanField(required=False, default=False, help_text="true면 AI가 이어 씁니다")
 
 
 class TurnWrittenSerializer(serializers.Serializer):
@@ -159,8 +165,13 @@ class TurnWrittenSerializer(serializers.Serializer):
     job = JobLinkSerializer(allow_null=True, help_text="AI의 이어쓰기 작업 (continue_with_ai일 때)")
 
 
+@extend_schema_field(stated_rules(minLength=1, pattern=NOT_BLANK))
+class EditedPassageField(NFCCharField):
+    """A reviewer's edit of a passage: something to approve."""
+
+
 class TurnApproveSerializer(serializers.Serializer):
-    text = NFCCharField(
+    text = EditedPassageField(
         required=False, trim_whitespace=True, help_text="고친 글: 주면 고쳐서 승인하고 원문은 original_text에 남습니다"
     )
     note = NFCCharField(required=False, allow_blank=True, default="", max_length=2000)

@@ -21,6 +21,7 @@ from novels.selectors import last_story_turn
 from novels.text_rules import clean_passage, plain, refuse_banned
 from novels.turns import turn_append
 from relay.common.errors import (
+    AlreadyReviewed,
     Duplicate,
     FileTooLarge,
     GenerationBusy,
@@ -141,6 +142,7 @@ def novel_create(*, created_by, submission_key: str = "", **fields) -> Novel:
 
     `submission_key`: the form's one-time key. The same person sending it again (a double
     click, a retried request, at the same moment or later) gets the novel it made."""
+    submission_key = plain(submission_key or "").strip()[:64]
     if not submission_key:
         return _novel_create(created_by=created_by, **fields)
     earlier = _novel_of_submission(created_by, submission_key)
@@ -386,7 +388,7 @@ def source_text_vote(*, source: SourceText, user) -> int:
     _require_user(user)
     source = SourceText.objects.select_for_update().get(pk=source.pk)
     if source.status != SourceText.Status.PROPOSED:
-        raise InvalidAction("검토가 끝난 글입니다.")
+        raise AlreadyReviewed()
     SourceTextVote.objects.get_or_create(source=source, user=user)
     votes = _vote_count(source)
     events.source_voted(source, votes=votes)

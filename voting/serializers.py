@@ -91,7 +91,11 @@ class ProposalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field(stated_rules(minLength=1, maxLength=KEYWORD_MAX_CHARS))
+# No control characters or noncharacters (novels.text_rules.clean_keyword refuses them).
+KEYWORD_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\ufdd0-\\ufdef\\ufffe\\uffff]*$"
+
+
+@extend_schema_field(stated_rules(minLength=1, maxLength=KEYWORD_MAX_CHARS, pattern=KEYWORD_PATTERN))
 class KeywordField(NFCCharField):
     """A keyword: the services check its form (novels.text_rules.clean_keyword); the schema says so."""
 

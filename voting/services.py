@@ -27,6 +27,7 @@ from novels.selectors import last_story_turn
 from novels.text_rules import clean_keyword, keyword_key, refuse_banned
 from novels.turns import turn_append
 from relay.common.errors import (
+    CandidatesNotOpen,
     DomainError,
     GenerationBusy,
     InvalidCandidate,
@@ -336,7 +337,7 @@ def candidate_vote(*, round: Round, user, index: int) -> None:
     _require_user(user)
     novel, round_ = _lock_round(round)
     if round_.status == Round.Status.OPEN:
-        raise InvalidCandidate("아직 후보 투표가 시작되지 않았습니다.")
+        raise CandidatesNotOpen()
     _refuse_unless_taking_votes(round_, Round.Status.CANDIDATES, timezone.now())
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(candidate_texts(round_)):
         raise InvalidCandidate()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.validators import ProhibitNullCharactersValidator
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, pagination, parsers, permissions, serializers, throttling
@@ -184,7 +185,7 @@ def add_common_error_responses(result: dict, generator: Any, request: Any, publi
             responses = operation.setdefault("responses", {})
             common = ("401", "415", "429") if "requestBody" in operation else ("401", "429")
             if any(parameter["name"] == "page_size" for parameter in operation.get("parameters", [])):
-                common = (*common, "400")  # a page size outside what the parameter states
+                common = (*common, "400")  # a page or page size outside what the parameters state
             for status in common:
                 responses.setdefault(
                     status,
@@ -215,12 +216,28 @@ class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def get_page_number(self, request: Request, paginator: Any) -> int | str:
+        """The page asked for: one whole number from 1 (beyond the last page: 404, as DRF answers), else a 400
+        naming the field; "last" as DRF allows."""
+        given = request.query_params.getlist(self.page_query_param)
+        if not given:
+            return 1
+        if len(given) == 1 and given[0] in self.last_page_strings:
+            return given[0]
+        digits = given[0].strip() if len(given) == 1 else ""
+        if not (digits.isascii() and digits.isdigit() and digits.lstrip("0")):
+            raise exceptions.ValidationError({self.page_query_param: ["쪽 번호는 1 이상의 정수 하나로 적어 주세요."]})
+        number = whole_number(digits, minimum=1)
+        if number is None:
+            raise exceptions.NotFound("그런 쪽이 없습니다.")  # more pages than any list has
+        return number
+
     def get_page_size(self, request: Request) -> int:
         """The page size asked for: 1 to max_page_size, else a 400 naming the field (the schema says so)."""
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
+        given = request.query_params.getlist(self.page_size_query_param)
+        if not given:
             return self.page_size
-        size = whole_number(raw, minimum=1, maximum=self.max_page_size)
+        size = whole_number(given[0], minimum=1, maximum=self.max_page_size) if len(given) == 1 else None
         if size is None:
             message = f"한 쪽의 결과 수는 1에서 {self.max_page_size} 사이의 정수로 적어 주세요."
             raise exceptions.ValidationError({self.page_size_query_param: [message]})
@@ -230,6 +247,8 @@ class Pagination(pagination.PageNumberPagination):
         """DRF's parameters, with the page size's bounds stated (outside them: 400)."""
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"].update({"minimum": 1})
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
                 parameter["description"] = f"한 쪽의 결과 수 (기본 {self.page_size}, 최대 {self.max_page_size})"
@@ -326,10 +345,31 @@ def login_wait(request: Any) -> float | None:
 
 
 class NFCCharField(serializers.CharField):
-    """Text input, NFC-normalised so that one Hangul syllable is one character."""
+    """Text input, NFC-normalised so that one Hangul syllable is one character. Only a string is text: DRF's
+    CharField would take the number 0 as "0", which the schema (type string) does not allow."""
+
+    default_error_messages = {"not_text": "글자(문자열)로 보내 주세요."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # A NUL is a control character like any other: the services' one rule removes or refuses those
+        # (engine.text), at every door, so DRF's own refusal of it alone is not needed here.
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
 
     def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_text")
         return unicodedata.normalize("NFC", super().to_internal_value(data))
+
+
+class JSONBooleanField(serializers.BooleanField):
+    """true or false, as JSON writes them: DRF's BooleanField also takes 0, 1, "yes" and "off", which the schema
+    (type boolean) does not allow."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
 
 
 MIN_LENGTH_MARK = "x-relay-min-length"

@@ -112,6 +112,12 @@ class InvalidCandidate(DomainError):
     message = "없는 후보입니다."
 
 
+class CandidatesNotOpen(DomainError):
+    code = "candidates_not_open"
+    status = 409
+    message = "아직 후보 투표가 시작되지 않았습니다."
+
+
 # Passages.
 
 
@@ -150,6 +156,12 @@ class NothingToRevert(DomainError):
 
 
 # Source texts.
+
+
+class AlreadyReviewed(DomainError):
+    code = "already_reviewed"
+    status = 409
+    message = "검토가 끝난 글입니다."
 
 
 class Duplicate(DomainError):

@@ -52,8 +52,8 @@ def test_it_refuses_a_candidate_that_does_not_exist(as_bob, candidates_round):
 
 def test_it_refuses_a_candidate_vote_before_the_candidates(as_bob, current_round):
     response = as_bob.post(f"/api/rounds/{current_round.pk}/candidate-vote/", {"index": 0})
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid_candidate"
+    assert response.status_code == 409  # the round's state, not the request, is what refuses it
+    assert response.json()["code"] == "candidates_not_open"
 
 
 def test_it_refuses_a_candidate_vote_when_not_logged_in(anon, candidates_round):

@@ -122,8 +122,8 @@ def test_it_lets_staff_reject_a_source_and_hides_it_from_others(as_editor, as_bo
 def test_it_refuses_votes_for_a_reviewed_source(as_editor, as_bob, source):
     as_editor.post(f"/api/sources/{source.pk}/approve/")
     response = as_bob.post(f"/api/sources/{source.pk}/vote/")
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid_action"
+    assert response.status_code == 409
+    assert response.json()["code"] == "already_reviewed"
 
 
 def test_it_refuses_reviews_to_other_users(as_bob, source):

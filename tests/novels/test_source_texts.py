@@ -7,7 +7,15 @@ import pytest
 from novels.models import SourceText
 from novels.selectors import approved_sources
 from novels.services import source_text_propose, source_text_review, source_text_unvote, source_text_vote
-from relay.common.errors import Duplicate, FileTooLarge, InvalidAction, InvalidFile, NotAuthenticated, PermissionDenied
+from relay.common.errors import (
+    AlreadyReviewed,
+    Duplicate,
+    FileTooLarge,
+    InvalidAction,
+    InvalidFile,
+    NotAuthenticated,
+    PermissionDenied,
+)
 
 STORY = "옛날 옛적에 바닷가 마을에 할머니가 살았다.\n할머니는 날마다 등대를 닦았다."
 
@@ -89,7 +97,7 @@ def test_it_approves_a_source_as_training_data_and_style(alice, editor):
     assert (reviewed.status, reviewed.reviewed_by, reviewed.review_note) == ("approved", editor, "좋은 글")
     assert list(approved_sources()) == [source]
     assert reviewed.style_name == f"source-{source.pk}"
-    with pytest.raises(InvalidAction):
+    with pytest.raises(AlreadyReviewed):
         source_text_vote(source=reviewed, user=alice)
 
 

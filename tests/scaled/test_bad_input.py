@@ -56,7 +56,7 @@ SOCKET_FRAMES = [
     ('{"type": "propose", "keyword": "", "sentences": 2}', "invalid_keyword"),
     ('{"type": "propose", "keyword": "바다\\u0000", "sentences": 2}', "invalid_keyword"),
     (json.dumps({"type": "propose", "keyword": "가" * 200, "sentences": 2}), "invalid_keyword"),
-    ('{"type": "candidate_vote", "index": -5}', "invalid_candidate"),
+    ('{"type": "candidate_vote", "index": -5}', "candidates_not_open"),
 ]
 
 
@@ -295,3 +295,43 @@ def test_an_upload_over_the_size_limit_is_refused(alice_browser, settings):
     assert response.status_code in (400, 413)
     assert not SourceText.objects.exists()
     assert upload(alice_browser, "바다는 조용했다. 수아가 웃었다. ".encode() * 10).status_code == 302
+
+
+@pytest.mark.django_db
+def test_control_characters_and_noncharacters_never_enter_what_is_stored_at_any_door(alice, editor, alice_browser):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(alice)
+    hostile = "\u0000\u0001\x1b\x85\ufffe\uffff"
+    made = client.post(
+        "/api/novels/",
+        {
+            "title": f"책{hostile}제목",
+            "premise": f"머리{hostile}말",
+            "first_passage": f"바다는 조용했다.{hostile} 수아는 편지를 읽었다.",
+            "submission": f"k{hostile}",
+        },
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    novel = Novel.objects.get(pk=made.json()["novel"]["id"])
+    turn = novel.turns.get()
+    form = alice_browser.post(
+        "/novels/new/",
+        {"title": f"양식{hostile}", "first_passage": "버스는 오지 않았다. 지우가 웃었다.", "submission": "x"},
+    )
+    staff = APIClient()
+    staff.force_authenticate(editor)
+    approved = staff.post(f"/api/turns/{turn.pk}/approve/", {"note": f"좋아요{hostile}"}, format="json")
+
+    stored = [novel.title, novel.premise, turn.text, Turn.objects.get(pk=turn.pk).review_note]
+    stored += list(Novel.objects.filter(title__startswith="양식").values_list("title", flat=True))
+    assert form.status_code in (302, 400) and approved.status_code == 200  # the page's form refuses a NUL
+    for text in stored:
+        assert not any(ch in text for ch in hostile), repr(text)
+    assert stored[0] == "책 제목" and "바다는 조용했다." in stored[2]
+    keyword = client.post(
+        f"/api/rounds/{novel.rounds.get().pk}/proposals/", {"keyword": f"바다{hostile}", "sentences": 2}, format="json"
+    )
+    assert keyword.status_code == 400 and keyword.json()["code"] == "invalid_keyword"

@@ -40,7 +40,7 @@ async def test_the_socket_the_form_and_the_api_answer_a_vote_with_the_same_names
         by_form = form.post(reverse("round-vote", args=[novel.pk]), {"proposal": str(proposal.pk)}, headers=JSON)
         api = APIClient()
         api.force_authenticate(charlie)
-        by_api = api.post(f"/api/rounds/{round_.pk}/vote/", {"proposal": str(proposal.pk)}, format="multipart")
+        by_api = api.post(f"/api/rounds/{round_.pk}/vote/", {"proposal": str(proposal.pk)}, format="json")
         return by_form.json()["voted"], by_api.json()
 
     ws = await sockets(novel.pk, alice)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from novels.models import Turn
 from novels.services import novel_create, turn_revert_last, turn_write
-from relay.common.errors import GenerationBusy, InvalidCandidate, RoundClosed
+from relay.common.errors import CandidatesNotOpen, GenerationBusy, InvalidCandidate, RoundClosed
 from voting.jobs import run_next_job
 from voting.models import CandidateVote, GenerationJob, Round
 from voting.selectors import candidate_tally, current_round
@@ -79,7 +79,7 @@ def test_it_refuses_a_candidate_that_does_not_exist_and_votes_outside_the_second
     with pytest.raises(RoundClosed):
         candidate_vote(round=round_, user=alice, index=0)
     following = current_round(round_.novel)
-    with pytest.raises(InvalidCandidate):
+    with pytest.raises(CandidatesNotOpen):
         candidate_vote(round=following, user=alice, index=0)
     assert not CandidateVote.objects.filter(round=following).exists()
 

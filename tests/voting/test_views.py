@@ -159,7 +159,7 @@ def test_a_candidate_vote_outside_the_candidates_phase_is_refused(client, novel,
 
     status, body = post_json(client, "round-candidate", novel, {"index": 0})
 
-    assert (status, body["code"]) == (400, "invalid_candidate")
+    assert (status, body["code"]) == (409, "candidates_not_open")
 
 
 def test_staff_close_the_round_and_the_winner_becomes_a_job(client, novel, round_, alice, editor, active_model):

@@ -4,6 +4,7 @@
 
 const CLOSE_NOT_FOUND = 4404;
 const CLOSE_ABUSE = 4429;
+const CLOSE_TOO_MANY = 4430;
 
 export function connectLive(path, { onMessage, onStatus }) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -40,7 +41,7 @@ export function connectLive(path, { onMessage, onStatus }) {
       if (stopped) return;
       if (event.code === CLOSE_NOT_FOUND) { onStatus("gone", 0); return; }
       attempt += 1;
-      const base = event.code === CLOSE_ABUSE ? 10000 : 500;
+      const base = event.code === CLOSE_ABUSE || event.code === CLOSE_TOO_MANY ? 10000 : 500;
       const delay = Math.min(30000, base * 2 ** Math.min(attempt - 1, 6)) * (0.8 + Math.random() * 0.4);
       onStatus("down", attempt, delay);
       timer = setTimeout(open, delay);

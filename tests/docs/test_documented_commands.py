@@ -589,6 +589,33 @@ def run_bench_faults(command: Command, tmp_path: Path) -> None:
     assert "postgres" in output.lower() and (tmp_path / "faults.txt").is_file()
 
 
+def run_bench_book(command: Command, tmp_path: Path) -> None:
+    """bench/book.py on a short book, a few downloads (the documents: 400,000 characters, 20)."""
+    small = "--chars 20000 --downloads 4 --idle 1"
+    output = sh(f"{command.text} {small} --out {tmp_path}/book.txt", cwd=ROOT, timeout=600)
+    assert "statuses [200]" in output and "every file built by the builder process: True" in output, output
+
+
+def run_buildbook(command: Command, tmp_path: Path) -> None:
+    """manage.py buildbook on the first start's demo novel, finished: its files are written."""
+    env = bootstrapped_site(tmp_path)
+    finish = (
+        "from django.contrib.auth import get_user_model; from novels.models import Novel; "
+        "from novels.services import novel_finish; "
+        "novel_finish(novel=Novel.objects.first(), by=get_user_model().objects.get(username='admin'))"
+    )
+    assert manage("shell", "-c", finish, env=env).returncode == 0
+    # Finishing started a build of its own: the command waits its turn (it says so, and changes nothing).
+    results: list[subprocess.CompletedProcess] = []
+    wait_until(
+        lambda: results.append(manage(*command.text.split()[1:], "1", env=env)) or "ready" in results[-1].stdout,
+        timeout_s=120,
+        what="buildbook's turn",
+    )
+    assert results[-1].returncode == 0, results[-1].stdout + results[-1].stderr
+    assert sorted(path.suffix for path in (Path(env["VAR_DIR"]) / "books").glob("1-*")) == [".epub", ".pdf", ".txt"]
+
+
 def run_bootstrap_demo(command: Command, tmp_path: Path) -> None:
     """The first start's demo: run twice, the second finds everything there."""
     env = bootstrapped_site(tmp_path)
@@ -660,6 +687,8 @@ RUNNERS: dict[str, tuple[Runner, pytest.MarkDecorator | None] | str] = {
     ),
     "bench/faults.py postgres": (run_bench_faults, scaled_only),
     ".venv/bin/python bench/abuse.py": (run_bench_abuse, scaled_only),
+    ".venv/bin/python bench/book.py": (run_bench_book, embedded_only),
+    "manage.py buildbook": (run_buildbook, embedded_only),
 }
 
 

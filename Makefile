@@ -10,7 +10,7 @@ SCALED_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 SCALED_REDIS_URL ?= redis://127.0.0.1:6379/0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format install system-packages node-packages test-embedded test-scaled run-scaled bench clean
+.PHONY: run test lint format install system-packages node-packages test-embedded test-scaled test-stock-frames run-scaled bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,7 +51,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) system-packages node-packages lint test-embedded test-scaled
+test: $(STAMP) system-packages node-packages lint test-embedded test-scaled test-stock-frames
 
 # Each profile prints its 15 slowest tests and how long it took.
 PYTEST_TIMED := $(BIN)/python -m pytest --durations=15
@@ -72,6 +72,26 @@ test-scaled: $(STAMP)
 		echo "scaled profile: the servers above must answer under CI=true"; exit 1; \
 	else \
 		echo "SKIPPED the scaled profile: PostgreSQL or Redis does not answer (see above)"; \
+	fi
+
+# The live tests again with RELAY_DIRECT_FRAMES=0, in the scaled profile (two daphne processes behind Redis, as
+# production runs): every broadcast goes through Channels, daphne and autobahn as their public APIs send it, so
+# the day the direct frames (relay/transport/wire.py) must be turned off, that path is known to work.
+STOCK_FRAMES_TESTS := tests/relay/test_consumers.py tests/relay/test_site_socket.py tests/relay/test_notices.py \
+	tests/relay/test_presence.py tests/relay/test_socket_limits.py tests/voting/test_events.py \
+	tests/browser/test_live_relay.py tests/browser/test_presence.py tests/browser/test_notices.py \
+	tests/browser/test_live_lists.py
+
+test-stock-frames: $(STAMP)
+	@echo "== the live tests through the stock socket path: RELAY_DIRECT_FRAMES=0, scaled profile =="
+	@if DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL) $(BIN)/python scripts/check_services.py; then \
+		start=$$(date +%s); RELAY_DIRECT_FRAMES=0 DATABASE_URL=$(SCALED_DATABASE_URL) REDIS_URL=$(SCALED_REDIS_URL) \
+			DB_CONN_MAX_AGE=0 $(PYTEST_TIMED) $(STOCK_FRAMES_TESTS); rc=$$?; \
+		echo "== stock socket path: $$(( $$(date +%s) - start )) s, exit $$rc =="; exit $$rc; \
+	elif [ "$$CI" = true ]; then \
+		echo "stock socket path: the servers above must answer under CI=true"; exit 1; \
+	else \
+		echo "SKIPPED the stock socket path run: PostgreSQL or Redis does not answer (see above)"; \
 	fi
 
 # The scaled profile on this machine (docs/scaled.md): WEB_PROCESSES daphne processes from BASE_PORT, WORKERS

@@ -70,7 +70,7 @@ def cmd_setup(manifest: Path, chars: int) -> None:
     from rest_framework.authtoken.models import Token
 
     from novels.models import Novel, Turn
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model

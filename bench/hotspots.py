@@ -56,10 +56,11 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
 
     from novels.models import Novel
-    from relay.live import events, payloads
-    from relay.live.snapshot import build_snapshot
+    from relay.transport.groups import novel_group
     from relay.transport.publish import publish
+    from voting import payloads
     from voting.models import Proposal, Round
+    from voting.snapshot import build_snapshot
 
     novel = Novel.objects.get(title="벤치마크 소설")
     round_ = Round.objects.filter(novel=novel, status=Round.Status.OPEN).get()
@@ -85,7 +86,7 @@ def main() -> None:
     timed("one vote through the API (request to response, broadcast included)", api_vote, 100)
 
     layer = get_channel_layer()
-    group = events.novel_group(novel.pk)
+    group = novel_group(novel.pk)
     timed(
         f"tally after a vote: read + group_send ({type(layer).__name__})",
         lambda: publish(group, payloads.tally_payload(round_.pk)),

@@ -205,8 +205,8 @@ def train_bench_model(size: tuple[int, int, int] = (32, 128, 1)) -> None:
     from engine.train import TrainConfig, train
     from engine.vocab import Vocab
     from management import engine_adapter
-    from management.demo import demo_sources
     from management.services import model_version_activate, register_training_result
+    from voting.demo import demo_sources
 
     directory = engine_adapter.model_root() / "bench"
     directory.mkdir(parents=True, exist_ok=True)
@@ -287,9 +287,8 @@ def cmd_setup(
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
 
-    from novels.services import novel_create
     from voting.selectors import current_round
-    from voting.services import proposal_create
+    from voting.services import novel_create, proposal_create
 
     started = time.monotonic()
     call_command("migrate", verbosity=0, interactive=False)
@@ -298,7 +297,7 @@ def cmd_setup(
     password = make_password("bench-password-1")
     staff = create_users("bench-staff-", 1, password, staff=True)[0]
     if sources:  # what a makedata run during the votes trains on: the demo stories, approved
-        from management.demo import ensure_sources
+        from voting.demo import ensure_sources
 
         staff.is_superuser = True
         staff.save(update_fields=["is_superuser"])

@@ -10,6 +10,7 @@ penalty: greedy decoding, the original's habit, loops.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -735,28 +736,9 @@ def generate_scored(bundle: Bundle, *, n: int, **kwargs) -> list[tuple[str, floa
 
 
 def _with_defaults(kwargs: dict) -> dict:
-    allowed = {
-        "story": None,
-        "keyword": "",
-        "sentences": 3,
-        "max_chars": None,
-        "style": None,
-        "temperature": 0.8,
-        "top_k": 40,
-        "top_p": 0.95,
-        "repetition_penalty": 1.1,
-        "seed": None,
-        "cache": None,
-        "cache_key": None,
-        "memory": DEFAULT_MEMORY,
-        "copy_guard": True,
-        "adapt": NO_ADAPT,
-        "adapters": None,
-        "ngram": True,
-    }
-    unknown = set(kwargs) - set(allowed)
-    if unknown:
-        raise TypeError(f"generate_candidates() got unexpected arguments: {', '.join(sorted(unknown))}")
-    if "story" not in kwargs:
-        raise TypeError("generate_candidates() needs story=")
-    return {**allowed, **kwargs}
+    """The keyword arguments of generate() with its defaults filled in: one source for both (its signature).
+
+    TypeError, as for any call, for an argument generate() does not take or a missing story."""
+    bound = inspect.signature(generate).bind(None, **kwargs)
+    bound.apply_defaults()
+    return {name: value for name, value in bound.arguments.items() if name != "bundle"}

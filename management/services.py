@@ -12,10 +12,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from management import engine_adapter
+from management import engine_adapter, events
 from management.models import ModelVersion, TrainingRun
 from relay.common.errors import DomainError, PermissionDenied
-from relay.live import events, payloads
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser | None
     version.activated_at = timezone.now()
     version.activated_by = by
     version.save(update_fields=["is_active", "activated_at", "activated_by"])
-    events.broadcast_site(payloads.model_payload(version))
+    events.model_activated(version)
     return version
 
 

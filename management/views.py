@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from management import engine_adapter
@@ -11,9 +12,15 @@ from management.blind import blind_round_vote
 from management.charts import loss_curve_svg
 from management.launch import start_run, stop_run
 from management.models import BlindRound, BlindVote, ModelVersion, TrainingRun
+from management.selectors import learned_by_style
 from management.services import model_version_rollback
-from relay.common.answers import domain_error_answer, login_required_action
+from novels import services as novel_services
+from novels.forms import SourceTextForm
+from novels.models import SourceText, SourceTextVote
+from novels.selectors import sources_with_votes
+from relay.common.answers import domain_error_answer, login_required_action, wants_json
 from relay.common.errors import DomainError
+from relay.common.korean import josa
 from relay.common.numbers import whole_number
 
 VERSIONS_SHOWN = 50
@@ -176,3 +183,71 @@ def run_stop(request: HttpRequest, run_id: int) -> HttpResponse:
         return domain_error_answer(request, error, "models")
     messages.success(request, "학습을 멈추라고 알렸습니다. 지금 쓰는 모델은 그대로입니다.")
     return redirect("models")
+
+
+# Source texts.
+
+
+def sources(request: HttpRequest, form: SourceTextForm | None = None, status: int = 200) -> HttpResponse:
+    """Proposed, approved and rejected training texts with their votes; a form to propose one."""
+    if request.method == "POST" and form is None:
+        return source_propose(request)
+    rows = list(sources_with_votes())
+    mine = set()
+    if request.user.is_authenticated:
+        mine = set(SourceTextVote.objects.filter(user=request.user).values_list("source_id", flat=True))
+    learned = learned_by_style()
+    for source in rows:
+        source.voted = source.pk in mine
+        source.learned = learned.get(source.style_name)
+    context = {
+        "proposed": [s for s in rows if s.status == SourceText.Status.PROPOSED],
+        "approved": [s for s in rows if s.status == SourceText.Status.APPROVED],
+        "rejected": [s for s in rows if s.status == SourceText.Status.REJECTED],
+        "form": form or SourceTextForm(),
+        "nav": "sources",
+    }
+    return render(request, "management/sources.html", context, status=status)
+
+
+@login_required_action
+def source_propose(request: HttpRequest) -> HttpResponse:
+    form = SourceTextForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return sources(request, form=form, status=400)
+    data = form.cleaned_data
+    upload = data.get("file")
+    try:
+        source = novel_services.source_text_propose(
+            title=data["title"],
+            author_credit=data["author_credit"],
+            text=None if upload else data["text"],
+            data=upload.read() if upload else None,
+            filename=upload.name if upload else "",
+            proposed_by=request.user,
+        )
+    except DomainError as error:
+        form.add_error("file" if upload else "text", error.message)
+        return sources(request, form=form, status=error.status)
+    messages.success(
+        request, f"{josa(f'“{source.title}”', '을/를')} 제안했습니다. 투표를 받고 운영자가 승인하면 학습에 쓰입니다."
+    )
+    return redirect("sources")
+
+
+@require_POST
+@login_required_action
+def source_vote(request: HttpRequest, source_id: int) -> HttpResponse:
+    """Vote for a proposed source text, or take the vote back (action=unvote)."""
+    source = get_object_or_404(SourceText, pk=source_id)
+    unvote = request.POST.get("action") == "unvote"
+    try:
+        if unvote:
+            votes = novel_services.source_text_unvote(source=source, user=request.user)
+        else:
+            votes = novel_services.source_text_vote(source=source, user=request.user)
+    except DomainError as error:
+        return domain_error_answer(request, error, reverse("sources"))
+    if wants_json(request):
+        return JsonResponse({"source": source.pk, "votes": votes, "voted": not unvote})
+    return redirect(f"{reverse('sources')}#source-{source.pk}")

@@ -19,27 +19,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from novels import selectors, services
-from novels.models import Novel, SourceText, Turn
+from novels.models import SourceText, Turn
 from novels.serializers import (
     ExplanationSerializer,
-    NovelCreatedSerializer,
-    NovelCreateSerializer,
-    NovelDetailSerializer,
-    NovelSerializer,
     ReviewNoteSerializer,
     SourceTextDetailSerializer,
     SourceTextProposeSerializer,
     SourceTextSerializer,
     SourceTextUploadSerializer,
     SourceVotesSerializer,
-    TurnApproveSerializer,
     TurnSerializer,
-    TurnWriteSerializer,
-    TurnWrittenSerializer,
 )
 from relay.common.api import IsStaff, JSONParser, errors
 from relay.common.errors import NoExplanation
-from voting.models import GenerationJob
 
 
 def query_value(request: Request, name: str, field: serializers.Field) -> object | None:
@@ -56,90 +48,6 @@ def query_value(request: Request, name: str, field: serializers.Field) -> object
 def status_filter(request: Request, choices: list[tuple[str, str]]) -> str | None:
     """The ?status= of a list, checked against the model's choices."""
     return query_value(request, "status", serializers.ChoiceField(choices=choices))
-
-
-def started_job(novel: Novel, wanted: bool, since_id: int) -> GenerationJob | None:
-    """The job a write has just queued for the AI's continuation, if one was asked for."""
-    if not wanted:
-        return None
-    return novel.jobs.filter(pk__gt=since_id).order_by("-id").first()
-
-
-def last_job_id(novel: Novel) -> int:
-    return novel.jobs.order_by("-id").values_list("id", flat=True).first() or 0
-
-
-NOVEL_STATUS = OpenApiParameter("status", enum=Novel.Status.values, description="open 또는 finished")
-
-
-@extend_schema_view(
-    get=extend_schema(
-        summary="소설 목록",
-        parameters=[NOVEL_STATUS],
-        responses={200: NovelSerializer(many=True), **errors(400, 404)},
-    ),
-    post=extend_schema(
-        summary="새 소설 (첫 글과 AI 이어쓰기까지 한 번에)",
-        request=NovelCreateSerializer,
-        responses={201: NovelCreatedSerializer, **errors(400, 403)},
-    ),
-)
-class NovelListView(generics.ListAPIView):
-    serializer_class = NovelSerializer
-
-    def get_queryset(self) -> QuerySet[Novel]:
-        novels = Novel.objects.select_related("created_by").order_by("-created_at", "-id")
-        wanted = status_filter(self.request, Novel.Status.choices)
-        return novels.filter(status=wanted) if wanted else novels
-
-    def post(self, request: Request) -> Response:
-        given = NovelCreateSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        data = dict(given.validated_data)
-        novel = services.novel_create(created_by=request.user, submission_key=data.pop("submission"), **data)
-        first_turn = novel.turns.order_by("position").first()
-        job = started_job(novel, data["continue_with_ai"], since_id=0)
-        body = NovelCreatedSerializer(
-            {"novel": novel, "turn": first_turn, "job": job}, context={"request": request}
-        ).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["novel"]["url"]})
-
-
-@extend_schema(
-    summary="소설 하나 (지금까지의 이야기, 진행 중인 라운드와 생성 작업)",
-    responses={200: NovelDetailSerializer, **errors(404)},
-)
-class NovelDetailView(generics.RetrieveAPIView):
-    serializer_class = NovelDetailSerializer
-    queryset = Novel.objects.select_related("created_by")
-
-
-@extend_schema_view(
-    get=extend_schema(
-        summary="이야기를 이루는 글들 (순서대로)", responses={200: TurnSerializer(many=True), **errors(404)}
-    ),
-    post=extend_schema(
-        summary="사람이 글을 잇기 (continue_with_ai면 AI가 곧바로 뒤를 잇습니다)",
-        request=TurnWriteSerializer,
-        responses={201: TurnWrittenSerializer, **errors(400, 403, 404, 409)},
-    ),
-)
-class NovelTurnsView(generics.ListAPIView):
-    serializer_class = TurnSerializer
-
-    def get_queryset(self) -> QuerySet[Turn]:
-        novel = get_object_or_404(Novel, pk=self.kwargs["pk"])
-        return selectors.story_turns(novel).select_related("job")
-
-    def post(self, request: Request, pk: int) -> Response:
-        novel = get_object_or_404(Novel, pk=pk)
-        given = TurnWriteSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        since = last_job_id(novel)
-        turn = services.turn_write(novel=novel, author=request.user, **given.validated_data)
-        job = started_job(novel, given.validated_data["continue_with_ai"], since_id=since)
-        body = TurnWrittenSerializer({"turn": turn, "job": job}, context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED)
 
 
 def visible_turns(request: Request) -> QuerySet[Turn]:
@@ -175,73 +83,6 @@ class ReviewQueueView(generics.ListAPIView):
         if novel is not None:
             turns = turns.filter(novel=novel)
         return turns.order_by("created_at", "id")
-
-
-class TurnReviewView(APIView):
-    permission_classes = [IsStaff]
-    action: str = ""
-
-    def review(self, request: Request, pk: int, text: str | None, note: str) -> Response:
-        turn = get_object_or_404(Turn, pk=pk)
-        turn = services.turn_review(turn=turn, reviewer=request.user, action=self.action, text=text, note=note)
-        return Response(TurnSerializer(turn, context={"request": request}).data)
-
-
-class TurnApproveView(TurnReviewView):
-    action = "approve"
-
-    @extend_schema(
-        summary="글 승인 (text를 주면 고쳐서 승인)",
-        request=TurnApproveSerializer,
-        responses={200: TurnSerializer, **errors(400, 403, 404, 409)},
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        given = TurnApproveSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        return self.review(request, pk, given.validated_data.get("text"), given.validated_data["note"])
-
-
-class TurnRejectView(TurnReviewView):
-    action = "reject"
-
-    @extend_schema(
-        summary="글 반려",
-        request=ReviewNoteSerializer,
-        responses={200: TurnSerializer, **errors(400, 403, 404, 409)},
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        given = ReviewNoteSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        return self.review(request, pk, None, given.validated_data["note"])
-
-
-class NovelRevertView(APIView):
-    permission_classes = [IsStaff]
-
-    @extend_schema(
-        summary="마지막 글 되돌리기 (검토자)",
-        request=ReviewNoteSerializer,
-        responses={200: TurnSerializer, **errors(400, 403, 404, 409)},
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        novel = get_object_or_404(Novel, pk=pk)
-        given = ReviewNoteSerializer(data=request.data)
-        given.is_valid(raise_exception=True)
-        turn = services.turn_revert_last(novel=novel, reviewer=request.user, note=given.validated_data["note"])
-        return Response(TurnSerializer(turn, context={"request": request}).data)
-
-
-class NovelFinishView(APIView):
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(
-        summary="소설 완결하기 (만든 사람이나 운영자): 이후 책으로 읽고 EPUB·PDF·텍스트로 내려받습니다",
-        request=None,
-        responses={200: NovelSerializer, **errors(401, 403, 404, 409)},
-    )
-    def post(self, request: Request, pk: int) -> Response:
-        novel = services.novel_finish(novel=get_object_or_404(Novel, pk=pk), by=request.user)
-        return Response(NovelSerializer(novel, context={"request": request}).data)
 
 
 @extend_schema(

@@ -1,8 +1,7 @@
-"""API shapes of novels, their turns and the proposed source texts."""
+"""API shapes of novels, their turns and the proposed source texts. (A novel with its round and the AI's
+job, and what starting one or writing a passage answers, are the relay's: voting.serializers.)"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
@@ -11,10 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from novels.models import Novel, SourceText, Turn
-from novels.selectors import story_text, story_turns
-from relay.common.api import JSONBooleanField, NFCCharField, stated_rules
-from voting.selectors import active_job, current_round
-from voting.serializers import JobLinkSerializer, RoundBriefSerializer, absolute
+from relay.common.api import NFCCharField, absolute, stated_rules
 
 NOVEL_RULES = ["round_seconds", "vote_quorum", "min_sentences", "max_sentences", "review_first", "candidates"]
 
@@ -76,71 +72,6 @@ class NovelSerializer(serializers.ModelSerializer):
         return absolute(self.context.get("request"), reverse("api-novel", args=[novel.pk]))
 
 
-class NovelDetailSerializer(NovelSerializer):
-    """A novel with its story so far, its open round and the generation in flight."""
-
-    story = serializers.SerializerMethodField(help_text="지금까지의 이야기 (승인·검토 대기 글)")
-    turn_count = serializers.SerializerMethodField()
-    current_round = serializers.SerializerMethodField()
-    job = serializers.SerializerMethodField(help_text="진행 중인 생성 작업 (없으면 null)")
-
-    class Meta(NovelSerializer.Meta):
-        fields = [*NovelSerializer.Meta.fields, "story", "turn_count", "current_round", "job"]
-        read_only_fields = fields
-
-    def get_story(self, novel: Novel) -> str:
-        return story_text(novel)
-
-    def get_turn_count(self, novel: Novel) -> int:
-        return story_turns(novel).count()
-
-    @extend_schema_field(RoundBriefSerializer(allow_null=True))
-    def get_current_round(self, novel: Novel) -> dict | None:
-        round = current_round(novel)
-        return RoundBriefSerializer(round, context=self.context).data if round else None
-
-    @extend_schema_field(JobLinkSerializer(allow_null=True))
-    def get_job(self, novel: Novel) -> dict | None:
-        job = active_job(novel)
-        return JobLinkSerializer(job, context=self.context).data if job else None
-
-
-class NovelCreateSerializer(serializers.Serializer):
-    title = NFCCharField(max_length=200)
-    premise = NFCCharField(max_length=2000, required=False, allow_blank=True, default="")
-    first_passage = NFCCharField(
-        required=False, allow_blank=True, default="", trim_whitespace=True, help_text="첫 글 (원래 API의 is_first)"
-    )
-    continue_with_ai = JSONBooleanField(
-        required=False, default=False, help_text="true면 AI가 곧바로 이어 씁니다 (생성 작업이 답에 실립니다)"
-    )
-    round_seconds = serializers.IntegerField(required=False, min_value=10, max_value=7 * 24 * 3600)
-    vote_quorum = serializers.IntegerField(required=False, min_value=0, max_value=100_000)
-    min_sentences = serializers.IntegerField(required=False, min_value=1, max_value=20)
-    max_sentences = serializers.IntegerField(required=False, min_value=1, max_value=20)
-    review_first = JSONBooleanField(required=False)
-    candidates = serializers.IntegerField(required=False, min_value=0, max_value=5)
-    submission = NFCCharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=64,
-        help_text="한 번만 만들기 위한 열쇠 (선택): 같은 열쇠로 다시 보내면 새 소설 대신 처음 만든 소설이 옵니다",
-    )
-
-    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
-        low, high = data.get("min_sentences"), data.get("max_sentences")
-        if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"max_sentences": "최대 문장 수는 최소 문장 수보다 작을 수 없습니다."})
-        return data
-
-
-class NovelCreatedSerializer(serializers.Serializer):
-    novel = NovelDetailSerializer()
-    turn = TurnSerializer(allow_null=True, help_text="첫 글 (없으면 null)")
-    job = JobLinkSerializer(allow_null=True, help_text="AI의 이어쓰기 작업 (continue_with_ai일 때)")
-
-
 # Text that must say something: a character that is not a space.
 NOT_BLANK = "\\S"
 
@@ -150,19 +81,6 @@ NOT_BLANK = "\\S"
 )
 class PassageField(NFCCharField):
     """A passage: the services check its length (RELAY_TURN_MIN_CHARS..MAX_CHARS, after cleaning); the schema says so."""
-
-
-class TurnWriteSerializer(serializers.Serializer):
-    text = PassageField(
-        trim_whitespace=True,
-        help_text=f"사람이 쓴 글 ({settings.RELAY_TURN_MIN_CHARS}~{settings.RELAY_TURN_MAX_CHARS}자, 보이지 않는 문자는 지워집니다)",
-    )
-    continue_with_ai = JSONBooleanField(required=False, default=False, help_text="true면 AI가 이어 씁니다")
-
-
-class TurnWrittenSerializer(serializers.Serializer):
-    turn = TurnSerializer()
-    job = JobLinkSerializer(allow_null=True, help_text="AI의 이어쓰기 작업 (continue_with_ai일 때)")
 
 
 @extend_schema_field(stated_rules(minLength=1, pattern=NOT_BLANK))

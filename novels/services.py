@@ -1,7 +1,11 @@
 """Every write to novels, turns and source texts goes through here.
 
-Services are keyword-only, run in one transaction, raise coded domain errors
-(relay.common.errors) and tell the browsers after commit (relay.live.events).
+Services are keyword-only, raise coded domain errors (relay.common.errors) and
+tell the browsers after commit (novels.events). What a write means for the
+relay (a round to open, the AI to continue, a round to end) is the relay's:
+voting.services calls these from its own services (novel_create, turn_write,
+novel_finish, turn_review, turn_revert_last), inside its transaction and with
+the novel's row locked, and pages, the API and the admin call those.
 """
 
 from __future__ import annotations
@@ -10,21 +14,20 @@ import hashlib
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from management import engine_adapter
+from novels import events
 from novels.book import files as book_files
 from novels.models import Novel, SourceText, SourceTextVote, Turn
 from novels.selectors import last_story_turn
-from novels.text_rules import clean_passage, plain, refuse_banned
+from novels.text_rules import TextDecodeError, clean_passage, decode_bytes, plain, refuse_banned
 from novels.turns import turn_append
 from relay.common.errors import (
     AlreadyReviewed,
     Duplicate,
     FileTooLarge,
-    GenerationBusy,
     InvalidAction,
     InvalidFile,
     InvalidSettings,
@@ -37,15 +40,9 @@ from relay.common.errors import (
     PermissionDenied,
     RateLimited,
 )
-from relay.live import events
-from voting import services as voting_services
-from voting.models import Round
-from voting.selectors import active_job, current_round
 
 TITLE_MAX_CHARS = 200
 PREMISE_MAX_CHARS = 2000
-# Sentences an AI continuation asked for with a passage (no vote) is given.
-AI_CONTINUATION_SENTENCES = 3
 
 
 def passage_bounds() -> tuple[int, int]:
@@ -53,13 +50,13 @@ def passage_bounds() -> tuple[int, int]:
     return settings.RELAY_TURN_MIN_CHARS, settings.RELAY_TURN_MAX_CHARS
 
 
-def _require_user(user) -> None:
+def require_user(user) -> None:
     if user is None or not user.is_authenticated:
         raise NotAuthenticated()
 
 
-def _require_staff(user) -> None:
-    _require_user(user)
+def require_staff(user) -> None:
+    require_user(user)
     if not user.is_staff:
         raise PermissionDenied("관리자만 검토할 수 있습니다.")
 
@@ -71,7 +68,8 @@ def _clean_title(raw: str) -> str:
     return title
 
 
-def _checked_passage(raw: str) -> str:
+def checked_passage(raw: str) -> str:
+    """A person's passage as stored, or the error that refuses it (length, banned words)."""
     text = clean_passage(raw)
     shortest, longest = passage_bounds()
     if len(text) < shortest:
@@ -82,33 +80,7 @@ def _checked_passage(raw: str) -> str:
     return text
 
 
-# Turns.
-
-
-def _refuse_while_generating(novel: Novel) -> None:
-    # The AI is writing, or readers are choosing among its candidates: the
-    # story must not change under that continuation.
-    running = current_round(novel)
-    if active_job(novel) is not None or (running is not None and running.status == Round.Status.CANDIDATES):
-        raise GenerationBusy()
-
-
-def _human_turn(novel: Novel, author, text: str) -> Turn:
-    # Staff passages need no review; everyone else's wait in the queue.
-    staff = author is not None and author.is_staff
-    status = Turn.Status.APPROVED if staff else Turn.Status.PENDING
-    turn = turn_append(novel=novel, text=text, kind=Turn.Kind.HUMAN, author=author, status=status)
-    if staff:
-        turn.reviewed_by, turn.reviewed_at = author, turn.created_at
-        turn.save(update_fields=["reviewed_by", "reviewed_at"])
-    return turn
-
-
-def _queue_ai_continuation(novel: Novel) -> None:
-    sentences = min(max(AI_CONTINUATION_SENTENCES, novel.min_sentences), novel.max_sentences)
-    job = voting_services.job_queue(novel=novel, keyword="", sentences=sentences)
-    if job.model_version_id is None:
-        voting_services.job_fail(job=job, novel=novel, reason=voting_services.NO_ACTIVE_MODEL)
+# Novels and their passages.
 
 
 def _novel_rules(**given) -> dict:
@@ -136,42 +108,19 @@ def _novel_rules(**given) -> dict:
     return rules
 
 
-def novel_create(*, created_by, submission_key: str = "", **fields) -> Novel:
-    """Start a novel, optionally from a first passage; then either the first round opens or,
-    when asked, the AI continues the first passage first.
-
-    `submission_key`: the form's one-time key. The same person sending it again (a double
-    click, a retried request, at the same moment or later) gets the novel it made."""
-    submission_key = plain(submission_key or "").strip()[:64]
-    if not submission_key:
-        return _novel_create(created_by=created_by, **fields)
-    earlier = _novel_of_submission(created_by, submission_key)
-    if earlier is not None:
-        return earlier
-    try:
-        return _novel_create(created_by=created_by, submission_key=submission_key, **fields)
-    except IntegrityError:
-        # Another request with the same key committed first (the unique constraint waited for it).
-        earlier = _novel_of_submission(created_by, submission_key)
-        if earlier is None:
-            raise
-        return earlier
-
-
-def _novel_of_submission(created_by, submission_key: str) -> Novel | None:
-    if created_by is None or not getattr(created_by, "pk", None):
+def novel_of_submission(created_by, submission_key: str) -> Novel | None:
+    """The novel this person made with this form's one-time key, if any."""
+    if not submission_key or created_by is None or not getattr(created_by, "pk", None):
         return None
     return Novel.objects.filter(created_by=created_by, submission_key=submission_key).first()
 
 
-@transaction.atomic
-def _novel_create(
+def novel_record(
     *,
     title: str,
     premise: str = "",
     created_by,
     first_passage: str = "",
-    continue_with_ai: bool = False,
     round_seconds: int | None = None,
     vote_quorum: int | None = None,
     min_sentences: int | None = None,
@@ -179,7 +128,8 @@ def _novel_create(
     review_first: bool | None = None,
     candidates: int | None = None,
     submission_key: str = "",
-) -> Novel:
+) -> tuple[Novel, Turn | None]:
+    """A new novel and its first passage (a person's), checked; the relay around it is voting.services'."""
     title = _clean_title(title)
     premise = clean_passage(premise)[:PREMISE_MAX_CHARS]
     rules = _novel_rules(
@@ -190,58 +140,50 @@ def _novel_create(
         review_first=review_first,
         candidates=candidates,
     )
-    passage = _checked_passage(first_passage) if first_passage and first_passage.strip() else ""
-    if continue_with_ai and not passage:
-        raise InvalidAction("AI가 이어 쓸 첫 글을 적어 주세요.")
+    passage = checked_passage(first_passage) if first_passage and first_passage.strip() else ""
     novel = Novel.objects.create(
         title=title, premise=premise, created_by=created_by, submission_key=submission_key[:64], **rules
     )
     events.novel_created(novel)
-    if passage:
-        _human_turn(novel, created_by, passage)
-    if continue_with_ai:
-        _queue_ai_continuation(novel)
-    else:
-        voting_services.maybe_open_round(novel)
-    return novel
+    return novel, (human_turn(novel, created_by, passage) if passage else None)
 
 
-@transaction.atomic
-def turn_write(*, novel: Novel, author, text: str, continue_with_ai: bool = False) -> Turn:
-    """A contributor's passage joins the story (and the review queue); optionally the AI continues it."""
-    _require_user(author)
-    text = _checked_passage(text)
-    novel = Novel.objects.select_for_update().get(pk=novel.pk)
+def human_turn(novel: Novel, author, text: str) -> Turn:
+    """A person's passage at the end of the story (the novel row locked): staff's needs no review."""
+    staff = author is not None and author.is_staff
+    status = Turn.Status.APPROVED if staff else Turn.Status.PENDING
+    turn = turn_append(novel=novel, text=text, kind=Turn.Kind.HUMAN, author=author, status=status)
+    if staff:
+        turn.reviewed_by, turn.reviewed_at = author, turn.created_at
+        turn.save(update_fields=["reviewed_by", "reviewed_at"])
+    return turn
+
+
+def passage_add(*, novel: Novel, author, text: str) -> Turn:
+    """A contributor's passage joins the story and the review queue (the novel row locked, still open): one per
+    writer and novel in RELAY_TURN_RATE_SECONDS."""
+    require_user(author)
+    text = checked_passage(text)
     if not novel.is_open:
         raise NovelFinished()
-    _refuse_while_generating(novel)
     wait = settings.RELAY_TURN_RATE_SECONDS
     since = timezone.now() - timedelta(seconds=wait)
     if Turn.objects.filter(novel=novel, author=author, kind=Turn.Kind.HUMAN, created_at__gt=since).exists():
         raise RateLimited(f"한 사람은 {wait}초에 한 번만 쓸 수 있습니다.")
-    turn = _human_turn(novel, author, text)
-    if continue_with_ai:
-        _queue_ai_continuation(novel)
-    else:
-        voting_services.maybe_open_round(novel)
-    return turn
+    return human_turn(novel, author, text)
 
 
-@transaction.atomic
-def novel_finish(*, novel: Novel, by) -> Novel:
-    """Finish the novel: it is read as a book from now on. Its creator or staff may; not while the AI writes.
-
-    A round taking proposals ends without a winner; its proposals and votes stay, as does every turn."""
-    _require_user(by)
-    novel = Novel.objects.select_for_update().get(pk=novel.pk)
+def refuse_finishing(*, novel: Novel, by) -> None:
+    """Refuse unless `by` may finish the novel now: its creator or staff, while it is open."""
+    require_user(by)
     if not (by.is_staff or (novel.created_by_id is not None and novel.created_by_id == by.pk)):
         raise PermissionDenied("소설을 완결할 수 있는 사람은 만든 사람과 운영자뿐입니다.")
     if not novel.is_open:
         raise NovelFinished("이미 완결된 소설입니다.")
-    _refuse_while_generating(novel)
-    running = current_round(novel)
-    if running is not None:
-        voting_services.round_end_unfinished(round=running, reason="소설이 완결되어 라운드를 닫았습니다.", closed_by=by)
+
+
+def novel_mark_finished(*, novel: Novel, by) -> Novel:
+    """The novel is finished (the row locked, refuse_finishing passed): read as a book from now on."""
     novel.status = Novel.Status.FINISHED
     novel.finished_at = timezone.now()
     novel.finished_by = by
@@ -278,11 +220,9 @@ REVIEW_VERDICTS = {
 }
 
 
-@transaction.atomic
-def turn_review(*, turn: Turn, reviewer, action: str, text: str | None = None, note: str = "") -> Turn:
-    """Approve (with `text`: edit, then approve; the original is kept) or reject a turn."""
-    _require_staff(reviewer)
-    novel = Novel.objects.select_for_update().get(pk=turn.novel_id)
+def turn_mark_reviewed(*, novel: Novel, turn: Turn, reviewer, action: str, text: str | None, note: str) -> Turn:
+    """Approve (with `text`: edit, then approve; the original is kept) or reject a turn (the novel row locked)."""
+    require_staff(reviewer)
     turn = Turn.objects.select_for_update().get(pk=turn.pk)
     if action == "approve":
         if text is not None:
@@ -303,26 +243,21 @@ def turn_review(*, turn: Turn, reviewer, action: str, text: str | None = None, n
     events.turn_reviewed(turn)
     if turn.author_id is not None and turn.kind == Turn.Kind.HUMAN and turn.status in REVIEW_VERDICTS:
         events.notify([turn.author_id], turn.novel_id, "reviewed", REVIEW_VERDICTS[turn.status](turn))
-    voting_services.maybe_open_round(novel)
     _make_book_files(novel)  # a finished novel's book holds its approved passages
     return turn
 
 
-@transaction.atomic
-def turn_revert_last(*, novel: Novel, reviewer, note: str = "") -> Turn:
-    """Take the last turn out of the story (kept, rejected, with the note); the relay continues without it."""
-    _require_staff(reviewer)
-    novel = Novel.objects.select_for_update().get(pk=novel.pk)
+def turn_reject_last(*, novel: Novel, reviewer, note: str = "") -> Turn:
+    """Take the last turn out of the story (kept, rejected, with the note); the novel row locked and open."""
+    require_staff(reviewer)
     if not novel.is_open:
         raise NovelFinished("완결된 소설은 되돌릴 수 없습니다.")
-    _refuse_while_generating(novel)
     turn = last_story_turn(novel)
     if turn is None:
         raise NothingToRevert()
     turn = Turn.objects.select_for_update().get(pk=turn.pk)
     _mark_reviewed(turn, reviewer, Turn.Status.REJECTED, note or "되돌림 (reverted)")
     events.turn_reverted(turn)
-    voting_services.maybe_open_round(novel)
     return turn
 
 
@@ -342,8 +277,8 @@ def _source_body(text: str | None, data: bytes | None, filename: str) -> str:
         if not data.strip():
             raise InvalidFile("빈 파일입니다.")
         try:
-            text = engine_adapter.decode_bytes(data, name=filename or "upload.txt")
-        except engine_adapter.TextDecodeError as exc:
+            text = decode_bytes(data, name=filename or "upload.txt")
+        except TextDecodeError as exc:
             raise InvalidFile(f"UTF-8이나 CP949(EUC-KR) 텍스트 파일만 읽을 수 있습니다 ({exc}).") from exc
     elif len(text.encode("utf-8")) > limit:
         raise too_large
@@ -364,7 +299,7 @@ def source_text_propose(
     proposed_by,
 ) -> SourceText:
     """Propose a training text, pasted (`text`) or uploaded (`data`, a .txt file's bytes)."""
-    _require_user(proposed_by)
+    require_user(proposed_by)
     title = _clean_title(title)
     credit = " ".join(plain(author_credit or "").split())[:200]
     body = _source_body(text, data, filename)
@@ -385,7 +320,7 @@ def _vote_count(source: SourceText) -> int:
 @transaction.atomic
 def source_text_vote(*, source: SourceText, user) -> int:
     """Vote for a proposed source text (once per user); returns its votes."""
-    _require_user(user)
+    require_user(user)
     source = SourceText.objects.select_for_update().get(pk=source.pk)
     if source.status != SourceText.Status.PROPOSED:
         raise AlreadyReviewed()
@@ -398,7 +333,7 @@ def source_text_vote(*, source: SourceText, user) -> int:
 @transaction.atomic
 def source_text_unvote(*, source: SourceText, user) -> int:
     """Take back a vote for a source text; returns its votes."""
-    _require_user(user)
+    require_user(user)
     source = SourceText.objects.select_for_update().get(pk=source.pk)
     SourceTextVote.objects.filter(source=source, user=user).delete()
     votes = _vote_count(source)
@@ -409,7 +344,7 @@ def source_text_unvote(*, source: SourceText, user) -> int:
 @transaction.atomic
 def source_text_review(*, source: SourceText, reviewer, action: str, note: str = "") -> SourceText:
     """Approve (training data, and a style proposals can name) or reject a source text."""
-    _require_staff(reviewer)
+    require_staff(reviewer)
     source = SourceText.objects.select_for_update().get(pk=source.pk)
     statuses = {"approve": SourceText.Status.APPROVED, "reject": SourceText.Status.REJECTED}
     if action not in statuses:

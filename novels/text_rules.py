@@ -1,15 +1,21 @@
-"""Rules for the text people type: keywords, passages, banned words.
+"""Rules for the text people type: keywords, passages, banned words; and this app's door to the engine.
 
-KoNLPy's Mecab reduces a keyword to its content morphemes so that "춘천에는",
-"춘천까지" and "춘천" are one keyword. The tagger is the engine's, reached through
-the engine adapter (created lazily, once per process).
+The novels app reaches the engine here and nowhere else, for reading text only:
+its normal form (NFC, one kind of quotes and spaces), the characters that are
+no text, decoding an uploaded file, and KoNLPy's Mecab, which reduces a keyword
+to its content morphemes so that "춘천에는", "춘천까지" and "춘천" are one
+keyword (the tagger is created lazily, once per process). Writing goes through
+voting.generation.engine, training through management.engine_adapter.
 """
 
 from __future__ import annotations
 
 import re
 
-from management.engine_adapter import has_non_text, normalize, pos, visible
+from engine.morph import pos
+from engine.text import TextDecodeError as TextDecodeError
+from engine.text import decode_bytes as decode_bytes
+from engine.text import has_non_text, normalize, visible
 from novels.models import BannedWord
 from relay.common.errors import BannedWordUsed, InvalidKeyword
 

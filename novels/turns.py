@@ -1,22 +1,17 @@
 """The one function that adds a turn at the end of a story: a person's passage or the AI's.
 
-It sits below the services of both apps that add turns: `novels.services`
-for a person's passage, `voting.jobs` and `voting.services` for the AI's
-(the relay's generation lives in `voting`). Neither needs the other to write one.
+It sits below the services that add turns: `novels.services` for a person's
+passage, `voting.generation.services` and `voting.services` for the AI's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from django.db.models import Max
 
+from novels import events
 from novels.models import Novel, Turn
-from relay.live import events
-
-if TYPE_CHECKING:
-    from management.models import ModelVersion
-    from voting.models import Proposal
 
 
 def turn_append(
@@ -26,8 +21,8 @@ def turn_append(
     kind: str,
     author=None,
     status: str = Turn.Status.PENDING,
-    proposal: Proposal | None = None,
-    model_version: ModelVersion | None = None,
+    proposal: Any = None,  # a voting.models.Proposal: the novels app sits below the relay's
+    model_version: Any = None,  # a management.models.ModelVersion
     explanation: list | None = None,
 ) -> Turn:
     """Add a turn at the end of the story (the novel row must be locked) and tell the page."""

@@ -1,4 +1,4 @@
-"""Accounts: sign up, log in (with attempts limited)."""
+"""Accounts: sign up, log in (with attempts limited). A person's own part in the novels is voting.views.contributions."""
 
 from __future__ import annotations
 
@@ -8,17 +8,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from novels.models import Turn
 from relay.common.api import SignupThrottle, login_wait, throttled_wait
-from voting.models import Proposal, Vote
 
 
 class SignupForm(UserCreationForm):
@@ -83,25 +79,3 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"환영합니다, {user.get_username()}님!")
         return redirect(next_url or "home")
     return render(request, "relay/signup.html", {"form": form, "next": next_url})
-
-
-@login_required
-def contributions(request: HttpRequest) -> HttpResponse:
-    """A person's own part in the novels: the passages they wrote, their proposals, the rounds they voted in."""
-    user = request.user
-    turns = Turn.objects.filter(author=user, kind=Turn.Kind.HUMAN).select_related("novel").order_by("-created_at")
-    proposals = (
-        Proposal.objects.filter(author=user)
-        .select_related("round__novel", "round__winner")
-        .annotate(vote_count=Count("votes"))
-        .order_by("-created_at")
-    )
-    votes = Vote.objects.filter(user=user).select_related("round__novel", "proposal").order_by("-updated_at")
-    context = {
-        "turns": turns[:100],
-        "proposals": proposals[:100],
-        "votes": votes[:100],
-        "counts": {"turns": turns.count(), "proposals": proposals.count(), "votes": votes.count()},
-        "nav": "me",
-    }
-    return render(request, "relay/contributions.html", context)

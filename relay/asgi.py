@@ -41,7 +41,7 @@ application = TrustedProxies(
 
 # Embedded profile: this process also runs generation and the round timers
 # (a daemon thread; it closes rounds that fell due while the server was down).
-from voting.jobs import should_start_embedded_worker, start_embedded_worker  # noqa: E402
+from voting.generation.worker import should_start_embedded_worker, start_embedded_worker  # noqa: E402
 
 if should_start_embedded_worker():
     start_embedded_worker()

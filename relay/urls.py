@@ -7,7 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("relay.account_urls")),
     path("api/", include("relay.api_urls")),
-    path("models/", include("management.urls")),
+    path("", include("management.urls")),
     path("", include("voting.urls")),
     path("", include("novels.urls")),
 ]

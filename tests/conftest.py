@@ -140,13 +140,13 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def active_model(db, tiny_model_dir, settings):
     """The tiny model registered and active, as makedata would leave it."""
     from engine.checkpoint import load_checkpoint
-    from management import engine_adapter
     from management.models import ModelVersion
+    from voting.generation import engine as writing_engine
 
     settings.MODEL_DIR = tiny_model_dir
     checkpoint, val_bpc = (tiny_model_dir / "result.txt").read_text(encoding="utf-8").split()
     bundle = load_checkpoint(tiny_model_dir / "tiny" / checkpoint)
-    engine_adapter.forget_loaded_models()
+    writing_engine.forget_loaded_models()
     version = ModelVersion.objects.create(
         label="tiny",
         directory="tiny",
@@ -159,7 +159,7 @@ def active_model(db, tiny_model_dir, settings):
         is_active=True,
     )
     yield version
-    engine_adapter.forget_loaded_models()
+    writing_engine.forget_loaded_models()
 
 
 OPENING = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽었다."
@@ -174,8 +174,8 @@ def novel(editor, django_capture_on_commit_callbacks):
     """
     import asyncio
 
-    from novels.services import novel_create
     from tests.live import off_loop
+    from voting.services import novel_create
 
     def create():
         with django_capture_on_commit_callbacks(execute=True):

@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from novels.models import SourceText
+from novels.models import Novel, SourceText
 from relay.common import numbers
-from relay.common.errors import InvalidField
+from relay.common.errors import InvalidField, NoOpenRound
 from voting import services
 from voting.models import Round, Vote
+from voting.selectors import current_round, user_vote
 
 
 def whole_number(data: object, name: str) -> int:
@@ -78,6 +79,20 @@ def candidate_vote(*, user: Any, data: object, round: Round) -> int:
     index = whole_number(data, "index")
     services.candidate_vote(round=round, user=user, index=index)
     return index
+
+
+def taking_votes(novel: Novel | int) -> Round:
+    """The novel's round taking proposals or candidate votes (NoOpenRound when there is none): what every door
+    proposes and votes in."""
+    round_ = current_round(novel)
+    if round_ is None:
+        raise NoOpenRound()
+    return round_
+
+
+def my_vote(round_: Round, user: Any) -> dict[str, Any]:
+    """The socket's `voted` message for where the person's vote stands now (the page's fetch answers carry it)."""
+    return voted_message(round_.pk, user_vote(round_, user))
 
 
 def voted(round_id: int, proposal_id: int | None) -> dict[str, Any]:

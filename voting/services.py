@@ -8,7 +8,7 @@ hottest write: they share the round's row (FOR SHARE) instead, so they do not
 queue behind each other, while closing the round still waits for them (see
 _round_for_vote); on PostgreSQL the socket's and the API's votes are one
 statement that takes the same lock (vote_cast_by_id). Events go out after
-commit (relay.live.events).
+commit (voting.events, novels.events).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from management import engine_adapter
+from novels import services as novel_services
+from novels.events import notify
 from novels.models import Novel, SourceText, Turn
 from novels.selectors import last_story_turn
 from novels.text_rules import clean_keyword, keyword_key, refuse_banned
@@ -30,6 +32,7 @@ from relay.common.errors import (
     CandidatesNotOpen,
     DomainError,
     GenerationBusy,
+    InvalidAction,
     InvalidCandidate,
     InvalidKeyword,
     InvalidLength,
@@ -41,8 +44,9 @@ from relay.common.errors import (
     ReviewPending,
     RoundClosed,
 )
+from relay.common.korean import josa
 from relay.common.numbers import BIGINT_MAX, whole_number
-from relay.live import events
+from voting import events
 from voting.models import CandidateVote, GenerationJob, Proposal, Round, Vote
 from voting.selectors import (
     active_job,
@@ -431,8 +435,10 @@ def _tell_round_closed(novel: Novel, round_: Round, winner: Proposal) -> None:
     others = round_participants(round_) - {winner.author_id}
     where = f"「{novel.title}」"
     if winner.author_id is not None:
-        events.notify([winner.author_id], novel.pk, "won", f"{where}에서 내 제안 “{winner.keyword}”이(가) 뽑혔어요!")
-    events.notify(others, novel.pk, "round_closed", f"{where}의 참여한 라운드가 마감되었어요: “{winner.keyword}”")
+        notify(
+            [winner.author_id], novel.pk, "won", f"{where}에서 내 제안 {josa(f'“{winner.keyword}”', '이/가')} 뽑혔어요!"
+        )
+    notify(others, novel.pk, "round_closed", f"{where}의 참여한 라운드가 마감되었어요: “{winner.keyword}”")
 
 
 def _close_candidates(novel: Novel, round_: Round, *, closed_by) -> Round:
@@ -515,3 +521,119 @@ def rounds_close_overdue(*, now: datetime | None = None) -> int:
         except GenerationBusy:
             continue
     return closed
+
+
+# The relay around a novel: starting it, a person's passage, review, finishing. Each is the novels app's
+# write (novels.services) in this transaction, with what it means for the relay around it.
+
+# Sentences an AI continuation asked for with a passage (no vote) is given.
+AI_CONTINUATION_SENTENCES = 3
+
+
+def _refuse_while_generating(novel: Novel) -> None:
+    # The AI is writing, or readers are choosing among its candidates: the
+    # story must not change under that continuation.
+    running = current_round(novel)
+    if active_job(novel) is not None or (running is not None and running.status == Round.Status.CANDIDATES):
+        raise GenerationBusy()
+
+
+def _queue_ai_continuation(novel: Novel) -> None:
+    sentences = min(max(AI_CONTINUATION_SENTENCES, novel.min_sentences), novel.max_sentences)
+    job = job_queue(novel=novel, keyword="", sentences=sentences)
+    if job.model_version_id is None:
+        job_fail(job=job, novel=novel, reason=NO_ACTIVE_MODEL)
+
+
+def _go_on(novel: Novel, *, continue_with_ai: bool) -> None:
+    """After a person's passage: the AI continues it at once when asked, else the relay's next round opens."""
+    if continue_with_ai:
+        _queue_ai_continuation(novel)
+    else:
+        maybe_open_round(novel)
+
+
+def novel_create(*, created_by, submission_key: str = "", continue_with_ai: bool = False, **fields) -> Novel:
+    """Start a novel, optionally from a first passage; then either the first round opens or, when asked, the AI
+    continues the first passage first.
+
+    `submission_key`: the form's one-time key. The same person sending it again (a double
+    click, a retried request, at the same moment or later) gets the novel it made."""
+    submission_key = novel_services.plain(submission_key or "").strip()[:64]
+    earlier = novel_services.novel_of_submission(created_by, submission_key)
+    if earlier is not None:
+        return earlier
+    try:
+        return _novel_create(
+            created_by=created_by, submission_key=submission_key, continue_with_ai=continue_with_ai, **fields
+        )
+    except IntegrityError:
+        # Another request with the same key committed first (the unique constraint waited for it).
+        earlier = novel_services.novel_of_submission(created_by, submission_key)
+        if earlier is None:
+            raise
+        return earlier
+
+
+@transaction.atomic
+def _novel_create(*, created_by, continue_with_ai: bool, **fields) -> Novel:
+    novel, first = novel_services.novel_record(created_by=created_by, **fields)
+    if continue_with_ai and first is None:
+        raise InvalidAction("AI가 이어 쓸 첫 글을 적어 주세요.")  # (the novel goes with the transaction)
+    _go_on(novel, continue_with_ai=continue_with_ai)
+    return novel
+
+
+@transaction.atomic
+def turn_write(*, novel: Novel, author, text: str, continue_with_ai: bool = False) -> Turn:
+    """A contributor's passage joins the story (and the review queue); optionally the AI continues it."""
+    novel_services.require_user(author)
+    text = novel_services.checked_passage(text)
+    novel = _lock_novel(novel.pk)
+    if not novel.is_open:
+        raise NovelFinished()
+    _refuse_while_generating(novel)
+    turn = novel_services.passage_add(novel=novel, author=author, text=text)
+    _go_on(novel, continue_with_ai=continue_with_ai)
+    return turn
+
+
+@transaction.atomic
+def novel_finish(*, novel: Novel, by) -> Novel:
+    """Finish the novel: it is read as a book from now on. Its creator or staff may; not while the AI writes.
+
+    A round taking proposals ends without a winner; its proposals and votes stay, as does every turn."""
+    novel_services.require_user(by)
+    novel = _lock_novel(novel.pk)
+    novel_services.refuse_finishing(novel=novel, by=by)
+    _refuse_while_generating(novel)
+    running = current_round(novel)
+    if running is not None:
+        round_end_unfinished(round=running, reason="소설이 완결되어 라운드를 닫았습니다.", closed_by=by)
+    return novel_services.novel_mark_finished(novel=novel, by=by)
+
+
+@transaction.atomic
+def turn_review(*, turn: Turn, reviewer, action: str, text: str | None = None, note: str = "") -> Turn:
+    """Approve (with `text`: edit, then approve; the original is kept) or reject a turn; a novel that waited for
+    the review goes on."""
+    novel_services.require_staff(reviewer)
+    novel = _lock_novel(turn.novel_id)
+    turn = novel_services.turn_mark_reviewed(
+        novel=novel, turn=turn, reviewer=reviewer, action=action, text=text, note=note
+    )
+    maybe_open_round(novel)
+    return turn
+
+
+@transaction.atomic
+def turn_revert_last(*, novel: Novel, reviewer, note: str = "") -> Turn:
+    """Take the last turn out of the story (kept, rejected, with the note); the relay continues without it."""
+    novel_services.require_staff(reviewer)
+    novel = _lock_novel(novel.pk)
+    if not novel.is_open:
+        raise NovelFinished("완결된 소설은 되돌릴 수 없습니다.")
+    _refuse_while_generating(novel)
+    turn = novel_services.turn_reject_last(novel=novel, reviewer=reviewer, note=note)
+    maybe_open_round(novel)
+    return turn

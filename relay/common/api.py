@@ -203,6 +203,11 @@ def not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
     return JsonResponse({"code": "not_found", "detail": "없는 주소입니다."}, status=404)
 
 
+def absolute(request: Any, path: str) -> str:
+    """The path as an absolute URL for the request's host (the path as it is without a request)."""
+    return request.build_absolute_uri(path) if request is not None else path
+
+
 class IsStaff(permissions.BasePermission):
     """Reviewers: staff members only."""
 

@@ -10,7 +10,6 @@ to the site-wide events, for the pages that list novels, sources and models.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from functools import partial
@@ -23,20 +22,18 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 
 from novels.models import Novel
-from relay.common.errors import DomainError, InvalidField, NoOpenRound
+from relay.common.errors import DomainError, InvalidField
 from relay.live import training_watch
-from relay.live.events import SITE_GROUP, novel_group, user_group
-from relay.live.presence import ACTIVITIES, presence
-from relay.live.snapshot import build_snapshot
 from relay.live.throttle import FloodGuard
 from relay.transport import fanout, layer_watch
+from relay.transport.groups import SITE_GROUP, novel_group, session_group, short_hash, user_group
+from relay.transport.presence import ACTIVITIES, presence
 from relay.transport.publish import end_sockets
 from relay.transport.wire import SCOPE_KEY as WIRE_KEY
 from relay.transport.wire import Connection
 from voting import actions
-from voting.models import Round
-from voting.selectors import current_round, user_vote
 from voting.services import proposal_create, vote_withdraw
+from voting.snapshot import build_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -84,22 +81,11 @@ def parse_message(text: str) -> Any:
         raise BadMessage("JSON 형식이 아닙니다.") from None
 
 
-def open_round(novel_id: int) -> Round:
-    round = current_round(Novel.objects.get(pk=novel_id))
-    if round is None:
-        raise NoOpenRound()
-    return round
-
-
-def my_vote(round: Round, user: Any) -> dict[str, Any]:
-    return actions.voted_message(round.pk, user_vote(round, user))
-
-
 def propose(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
     fields = actions.proposal_fields(content)
-    round = open_round(novel_id)
+    round = actions.taking_votes(novel_id)
     proposal_create(round=round, author=user, **fields)
-    return my_vote(round, user)
+    return actions.my_vote(round, user)
 
 
 def vote(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
@@ -108,13 +94,13 @@ def vote(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]
 
 
 def withdraw(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
-    round = open_round(novel_id)
+    round = actions.taking_votes(novel_id)
     vote_withdraw(round=round, user=user)
     return actions.voted_message(round.pk, None)
 
 
 def candidate_vote_action(*, novel_id: int, user: Any, content: dict[str, Any]) -> dict[str, Any]:
-    round = open_round(novel_id)
+    round = actions.taking_votes(novel_id)
     index = actions.candidate_vote(user=user, data=content, round=round)
     return {"type": "candidate_voted", "round": round.pk, "index": index}
 
@@ -123,20 +109,11 @@ ACTIONS = {"propose": propose, "vote": vote, "withdraw": withdraw, "candidate_vo
 
 
 def own_groups(user: Any, session_key: str | None) -> tuple[str, ...]:
-    """The logged-in person's own group (notices meant for them alone, relay.live.events.notify) and their
+    """The logged-in person's own group (notices meant for them alone, novels.events.notify) and their
     browser session's (its sockets end when it logs out)."""
     if user is None or not user.is_authenticated:
         return ()
     return (user_group(user.pk), *((session_group(session_key),) if session_key else ()))
-
-
-def short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def session_group(session_key: str) -> str:
-    """The group of one browser session's sockets (the key itself never leaves the session store)."""
-    return f"session-{short_hash(session_key)}"
 
 
 def session_key_of(scope: dict[str, Any]) -> str | None:
@@ -181,10 +158,10 @@ class HubListener(AsyncJsonWebsocketConsumer):
     # socket and nothing is held back for it any more.
     wire: Connection | None = None
 
-    counted: list[str] = []  # the keys this socket is counted against (relay.live.presence)
+    counted: list[str] = []  # the keys this socket is counted against (relay.transport.presence)
 
     async def forward(self, text: str) -> None:
-        """A broadcast from relay.live.events, handed over by the hub: pass on its JSON, encoded once for all sockets."""
+        """A broadcast an app announced (relay.transport.announce), handed over by the hub: pass on its JSON, encoded once for all sockets."""
         await self.send(text_data=text)
 
     async def end(self) -> None:
@@ -362,7 +339,7 @@ class NovelConsumer(HubListener):
         await self.send_json({"type": "error", "code": code, "message": message})
 
     async def typing(self, what: Any) -> None:
-        """Someone is writing a keyword or a passage here: counted, never named (relay.live.presence)."""
+        """Someone is writing a keyword or a passage here: counted, never named (relay.transport.presence)."""
         if not self.user.is_authenticated:
             await self.send_error("not_authenticated", "로그인한 사람만 제안하고 글을 쓸 수 있습니다.")
             return

@@ -26,8 +26,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from management import payloads
 from management.models import ModelVersion, TrainingRun
-from relay.live import events, payloads
+from relay.transport.groups import SITE_GROUP
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ async def watch_runs(hub: Any) -> None:
         return
     if run is not None and run.status == "running":
         seen = replace(seen, run=None, updated="")  # a run under way: the pages hear where it stands at once
-    while hub.members.get(events.SITE_GROUP):
+    while hub.members.get(SITE_GROUP):
         await asyncio.sleep(settings.TRAINING_WATCH_S)
         try:
             now, run, active = await reading()
@@ -88,5 +89,5 @@ async def watch_runs(hub: Any) -> None:
             log.warning("reading the training runs failed", exc_info=True)
             continue
         for payload in changes(seen, now, run, active):
-            hub.take(events.SITE_GROUP, json.dumps(payload, ensure_ascii=False), 0)
+            hub.take(SITE_GROUP, json.dumps(payload, ensure_ascii=False), 0)
         seen = now

@@ -7,7 +7,7 @@ tally frame cost a million dictionary steps: bench/load.py saw tallies 29 s
 late at 10 votes/s. This layer keeps the same semantics (capacity, expiry,
 group expiry) but sweeps at most once a second and hands every member the same
 message, which is safe because our messages are never changed after sending
-(relay.live.events builds a new dictionary for each).
+(each app's events build a new dictionary for each).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One tally frame per round per interval across all web processes (scaled profile, Redis).
 
-Each web process coalesces the tallies of its own votes (relay.live.events). With
+Each web process coalesces the tallies of its own votes (relay.transport.announce). With
 N processes that is still up to N frames per interval to every socket, and a
 frame to 1,000 sockets is most of what a process spends. Here the processes
 share the interval through three Redis keys per round:

@@ -5,6 +5,7 @@
 
 import { applyPercentWidths, el, postForm, setText } from "./dom.js";
 import { connectLive } from "./live.js";
+import { josa } from "./particles.js";
 import { tell } from "./tell.js";
 import { toggleWhy } from "./why.js";
 
@@ -374,8 +375,8 @@ const handlers = {
   "round.closed"(m) {
     if (myRounds.has(m.round)) {
       const winner = ((state.round && state.round.proposals) || []).find((p) => p.proposal === m.winner);
-      if (winner && winner.author === me().username) tell(`내 제안 “${m.keyword}”이(가) 뽑혔어요! AI가 이어 씁니다.`);
-      else if (m.winner) tell(`참여한 라운드가 마감되었어요. “${m.keyword}”(으)로 이어 씁니다.`);
+      if (winner && winner.author === me().username) tell(`내 제안 ${josa(`“${m.keyword}”`, "이/가")} 뽑혔어요! AI가 이어 씁니다.`);
+      else if (m.winner) tell(`참여한 라운드가 마감되었어요. ${josa(`“${m.keyword}”`, "으로/로")} 이어 씁니다.`);
       else tell("참여한 라운드가 마감되었어요.");
     }
     if (state.round && state.round.round === m.round) {

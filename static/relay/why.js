@@ -4,6 +4,7 @@
 // Data: GET /api/turns/<id>/explanation/ (docs/api.md).
 
 import { el, setText } from "./dom.js";
+import { josa } from "./particles.js";
 
 const pct = (p) => `${Math.round(p * 100)}%`;
 const shown = (t) => (t === "\n" ? "↵" : t === " " ? "␣" : t);
@@ -106,7 +107,7 @@ export async function toggleWhy(article) {
     panel.replaceChildren();
     const detail = el("p", { className: "why-detail", attrs: { "aria-live": "polite" }, text: "글자를 누르면 AI가 무엇을 두고 고민했는지 보여요." });
     panel.append(
-      el("p", { className: "muted small", text: `모델 ${data.model_version || "?"}이(가) 글자마다 얼마나 확신했는지: 진할수록 확신, 옅을수록 망설임` }),
+      el("p", { className: "muted small", text: `${josa(`모델 ${data.model_version || "?"}`, "이/가")} 글자마다 얼마나 확신했는지: 진할수록 확신, 옅을수록 망설임` }),
       heatMap(data.steps, detail),
       detail,
       game(data.steps),

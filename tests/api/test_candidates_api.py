@@ -12,10 +12,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def candidates_round(editor, as_alice, active_model):
     """A round whose winning proposal the AI has written two candidates for."""
-    from novels.services import novel_create
-    from voting.jobs import run_next_job
+    from voting.generation.worker import run_next_job
     from voting.selectors import current_round
-    from voting.services import round_close
+    from voting.services import novel_create, round_close
 
     novel = novel_create(
         title="후보 소설", created_by=editor, first_passage="바다는 조용했다. 수아는 편지를 읽었다.", candidates=2

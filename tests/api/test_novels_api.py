@@ -13,7 +13,7 @@ PASSAGE = "바다는 조용했다. 수아는 등대 아래에서 편지를 읽�
 
 
 def test_it_lists_novels_a_page_at_a_time(anon, novel, editor):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     for n in range(3):
         novel_create(title=f"소설 {n}", created_by=editor)
@@ -77,7 +77,7 @@ def test_it_normalises_korean_input_to_nfc(as_alice):
 
 
 def test_it_queues_the_ai_continuation_of_a_new_novel(as_alice, active_model):
-    from voting.jobs import run_next_job
+    from voting.generation.worker import run_next_job
 
     response = as_alice.post("/api/novels/", {"title": "AI와 함께", "first_passage": PASSAGE, "continue_with_ai": True})
     assert response.status_code == 201

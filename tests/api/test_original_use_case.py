@@ -12,7 +12,7 @@ PASSAGE = "그날 밤 등대의 불빛이 처음으로 꺼졌다."
 
 
 def test_it_continues_a_human_passage_with_the_ai_in_one_call(as_alice, novel, active_model):
-    from voting.jobs import run_next_job
+    from voting.generation.worker import run_next_job
 
     response = as_alice.post(f"/api/novels/{novel.pk}/turns/", {"text": PASSAGE, "continue_with_ai": True})
     assert response.status_code == 201

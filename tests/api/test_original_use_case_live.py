@@ -34,7 +34,7 @@ def write_with_ai(user, novel_id: int) -> dict:
 
 
 def run_job() -> None:
-    from voting.jobs import run_next_job
+    from voting.generation.worker import run_next_job
 
     run_next_job(worker="test")
 

@@ -59,7 +59,7 @@ def test_it_reverts_the_last_turn(as_editor, novel, pending):
 
 
 def test_it_refuses_to_revert_when_nothing_is_left(as_editor, editor):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     empty = novel_create(title="빈 소설", created_by=editor)
     response = as_editor.post(f"/api/novels/{empty.pk}/revert/")

@@ -74,7 +74,7 @@ def test_the_token_endpoint_answers_as_the_schema_and_the_docs_say(anon, alice):
 
 
 def test_a_page_size_outside_what_the_schema_states_is_refused_with_the_field_named(anon, editor):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     for i in range(3):
         novel_create(title=f"소설 {i}", created_by=editor)

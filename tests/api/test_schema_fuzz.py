@@ -43,9 +43,9 @@ CHECKS = [
 def seeded(alice, bob, editor):
     """A little of everything, so that generated ids find real objects."""
     from management.models import ModelVersion
-    from novels.services import novel_create, source_text_propose, source_text_review, turn_write
+    from novels.services import source_text_propose, source_text_review
     from voting.selectors import current_round
-    from voting.services import proposal_create
+    from voting.services import novel_create, proposal_create, turn_write
 
     novel = novel_create(title="등대", created_by=editor, first_passage="바다는 조용했다. 수아는 편지를 읽었다.")
     turn = turn_write(novel=novel, author=bob, text="그날 밤 등대의 불빛이 꺼졌다.")

@@ -22,7 +22,7 @@ def test_it_lists_the_story_turns_in_order(anon, novel, as_alice):
 
 
 def test_it_leaves_rejected_turns_out_of_the_story(anon, novel, editor):
-    from novels.services import turn_review
+    from voting.services import turn_review
 
     turn_review(turn=novel.turns.get(), reviewer=editor, action="reject")
     assert anon.get(f"/api/novels/{novel.pk}/turns/").json()["count"] == 0

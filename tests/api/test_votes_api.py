@@ -49,8 +49,8 @@ def test_it_withdraws_a_vote(as_alice, alice, current_round, proposals):
 
 
 def test_it_refuses_a_proposal_of_another_round(as_alice, editor, current_round, proposals):
-    from novels.services import novel_create
     from voting.selectors import current_round as round_of
+    from voting.services import novel_create
 
     other = round_of(novel_create(title="다른 소설", created_by=editor))
     response = as_alice.post(f"/api/rounds/{other.pk}/vote/", {"proposal": proposals[1]})

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from management.models import TrainingRun
-from novels.services import novel_create, novel_finish, turn_write
 from tests.browser.conftest import ARTIFACTS, ROOT
 from tests.conftest import OPENING
 from tests.live import off_loop
+from voting.services import novel_create, novel_finish, turn_write
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -12,12 +12,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from novels.services import novel_create
 from novels.text_rules import clean_passage
 from tests.browser.conftest import ARTIFACTS, PHONE
 from tests.conftest import OPENING as SHARED_OPENING
 from tests.live import off_loop
 from voting.selectors import current_round
+from voting.services import novel_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -41,9 +41,9 @@ def test_the_author_of_the_winning_proposal_and_a_voter_are_told(reader, novel, 
     staff.open(path)
     staff.page.click("#close-form button[type=submit]")
 
-    expect(a.page.locator("#my-notices")).to_contain_text("내 제안 “등대지기”이(가) 뽑혔어요!", timeout=15000)
+    expect(a.page.locator("#my-notices")).to_contain_text("내 제안 “등대지기”가 뽑혔어요!", timeout=15000)
     expect(a.page).to_have_title(re.compile(r"^\([1-9]\) " + re.escape(title)))
-    assert "내 제안 “등대지기”이(가) 뽑혔어요! AI가 이어 씁니다." in a.page.evaluate("window.shown")
+    assert "내 제안 “등대지기”가 뽑혔어요! AI가 이어 씁니다." in a.page.evaluate("window.shown")
     expect(b.page.locator("#my-notices")).to_contain_text("참여한 라운드가 마감되었어요.", timeout=15000)
     for who in (a, b):
         expect(who.page.locator("#my-notices")).to_contain_text("AI가 다 썼어요", timeout=30000)
@@ -66,6 +66,6 @@ def test_a_reader_on_the_home_page_is_told_their_proposal_won(reader, novel, ali
     staff.page.click("#close-form button[type=submit]")
 
     expect(a.page.locator("#my-notices")).to_contain_text(
-        "「등대 이야기」에서 내 제안 “등대지기”이(가) 뽑혔어요!", timeout=15000
+        "「등대 이야기」에서 내 제안 “등대지기”가 뽑혔어요!", timeout=15000
     )
     assert not a.errors

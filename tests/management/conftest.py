@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import transaction
 
-from management import engine_adapter
 from management.models import ModelVersion
 from management.retraining import Options, run_makedata
+from voting.generation import engine as writing_engine
 
 DEMO = Path(django_settings.BASE_DIR) / "novels" / "demo_corpus"
 # A few seconds per run on a shared 2-core machine: the tiny model, short windows, few steps.
@@ -49,9 +49,9 @@ def heldout_floor(settings) -> int:
 @pytest.fixture
 def model_dir(settings, tmp_path) -> Path:
     settings.MODEL_DIR = tmp_path / "models"
-    engine_adapter.forget_loaded_models()
+    writing_engine.forget_loaded_models()
     yield settings.MODEL_DIR
-    engine_adapter.forget_loaded_models()
+    writing_engine.forget_loaded_models()
 
 
 @pytest.fixture

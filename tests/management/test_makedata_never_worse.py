@@ -12,7 +12,6 @@ import multiprocessing
 import os
 
 from management import engine_adapter
-from management.demo import DEMO_CREDIT, ensure_demo
 from management.models import ModelVersion, TrainingRun
 from management.retraining import (
     EXIT_ACTIVATED,
@@ -28,6 +27,7 @@ from management.retraining import (
 )
 from novels.models import Novel, SourceText
 from tests.management.conftest import add_passages, makedata
+from voting.demo import DEMO_CREDIT, ensure_demo
 
 PASSAGES = [
     "파도가 방파제를 넘어와 선착장을 적셨다.",

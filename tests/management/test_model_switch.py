@@ -12,12 +12,13 @@ from django.db import connections
 
 from management import engine_adapter
 from management.retraining import EXIT_ACTIVATED
-from relay.live.events import SITE_GROUP
+from relay.transport.groups import SITE_GROUP
 from tests.management.conftest import makedata
+from voting.generation import engine as writing_engine
 
 
 def written(version, approved_novel) -> str:
-    pieces = engine_adapter.generate_text(
+    pieces = writing_engine.generate_text(
         version=version,
         novel_id=approved_novel.pk,
         story="안개가 짙은 아침이었다.",
@@ -33,7 +34,7 @@ def written(version, approved_novel) -> str:
 def test_the_next_generation_uses_the_new_model_without_a_restart(model_dir, tiny_version, approved_novel, source_text):
     # This process has been writing with the tiny model (its weights are loaded and cached).
     assert "등대" in written(engine_adapter.active_version(), approved_novel)
-    old_bundle = engine_adapter.bundle_for(tiny_version)
+    old_bundle = writing_engine.bundle_for(tiny_version)
 
     # --force: this test is about the switch, not about which model is better.
     outcome = makedata(force=True, max_steps=5, size=None)  # fine-tunes the tiny model at its own size
@@ -42,7 +43,7 @@ def test_the_next_generation_uses_the_new_model_without_a_restart(model_dir, tin
     active = engine_adapter.active_version()  # what the next generation job binds
     assert active == outcome.version != tiny_version
     text = written(active, approved_novel)
-    new_bundle = engine_adapter.bundle_for(active)
+    new_bundle = writing_engine.bundle_for(active)
     assert new_bundle is not old_bundle
     assert new_bundle.vocab.hash == active.vocab_hash != tiny_version.vocab_hash
     assert "등대" in text

@@ -16,12 +16,11 @@ from management.models import ModelVersion
 from novels import book
 from novels.book import files
 from novels.models import Novel, Turn
-from novels.services import novel_finish
 from relay.common.errors import NotAuthenticated, NovelFinished, PermissionDenied
 from tests.waiting import wait_until
 from voting.models import Proposal, Round
 from voting.selectors import current_round
-from voting.services import proposal_create
+from voting.services import novel_finish, proposal_create
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +182,7 @@ def test_a_passage_of_2000_emoji_exports_without_losing_the_book(client, finishe
 
 @pytest.mark.django_db(transaction=True)
 def test_a_finished_novel_is_told_to_every_page(novel, editor):
-    from relay.live.events import SITE_GROUP
+    from relay.transport.groups import SITE_GROUP
     from tests.voting.listening import Listener
 
     listener = Listener(SITE_GROUP)
@@ -220,7 +219,7 @@ def test_each_file_is_made_once_for_each_state_of_the_book(finished, editor):
 
 
 def test_the_book_holds_only_approved_passages_and_says_how_many_wait(client, finished, alice, editor):
-    from novels.services import turn_review
+    from voting.services import turn_review
 
     waiting = Turn.objects.create(
         novel=finished, position=3, text="아직 검토를 기다리는 글이다.", kind=Turn.Kind.HUMAN, author=alice
@@ -235,7 +234,7 @@ def test_the_book_holds_only_approved_passages_and_says_how_many_wait(client, fi
 
 
 def test_a_finished_novel_refuses_a_revert_and_keeps_its_last_passage(finished, editor):
-    from novels.services import turn_revert_last
+    from voting.services import turn_revert_last
 
     last = finished.turns.order_by("-position").first()
     with pytest.raises(NovelFinished):
@@ -294,7 +293,7 @@ def test_downloads_are_limited_per_address(client, finished, settings):
 def test_finishing_starts_a_builder_process_that_makes_every_file(
     editor, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from novels.services import novel_create, novel_finish
+    from voting.services import novel_create, novel_finish
 
     monkeypatch.undo()  # the real builder: `manage.py buildbook`, a process of its own
     novel = novel_create(title="한 권", created_by=editor, first_passage="바다는 조용했다. 수아는 편지를 읽었다.")

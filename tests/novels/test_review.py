@@ -4,9 +4,9 @@ import pytest
 
 from novels.models import Turn
 from novels.selectors import story_text, story_turns, training_passages
-from novels.services import turn_revert_last, turn_review, turn_write
 from relay.common.errors import InvalidAction, NothingToRevert, PermissionDenied
 from tests.conftest import OPENING
+from voting.services import turn_revert_last, turn_review, turn_write
 
 PASSAGE = "수아는 편지를 접어 주머니에 넣었다."
 

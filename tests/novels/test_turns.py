@@ -6,7 +6,6 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 
 from novels.models import BannedWord, Novel, Turn
-from novels.services import novel_create, turn_write
 from relay.common.errors import (
     BannedWordUsed,
     GenerationBusy,
@@ -21,6 +20,7 @@ from relay.common.errors import (
 )
 from voting.models import GenerationJob, Round
 from voting.selectors import current_round
+from voting.services import novel_create, turn_write
 
 PASSAGE = "수아는 편지를 접어 주머니에 넣었다. 바람이 차가웠다."
 

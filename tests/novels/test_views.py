@@ -8,9 +8,8 @@ import pytest
 from django.urls import reverse
 
 from novels.models import Novel, Turn
-from novels.services import turn_review, turn_write
 from voting.models import GenerationJob
-from voting.services import proposal_create
+from voting.services import proposal_create, turn_review, turn_write
 
 pytestmark = pytest.mark.django_db
 

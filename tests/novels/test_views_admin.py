@@ -6,7 +6,8 @@ import pytest
 from django.urls import reverse
 
 from novels.models import SourceText, Turn
-from novels.services import source_text_propose, turn_write
+from novels.services import source_text_propose
+from voting.services import turn_write
 
 pytestmark = pytest.mark.django_db
 

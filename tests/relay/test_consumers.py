@@ -12,10 +12,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from novels.models import Turn
-from novels.services import novel_create, turn_write
 from relay.asgi import application
 from relay.live import consumers
-from relay.live.events import novel_group
+from relay.transport.groups import novel_group
 from relay.transport.publish import publish
 from relay.transport.wire import SCOPE_KEY as WIRE_KEY
 from tests.conftest import OPENING, ORIGIN
@@ -23,7 +22,7 @@ from tests.live import RelayCommunicator
 from tests.waiting import async_wait_until
 from voting.models import GenerationJob, Proposal, Vote
 from voting.selectors import current_round
-from voting.services import proposal_create
+from voting.services import novel_create, proposal_create, turn_write
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -304,7 +303,7 @@ async def test_a_vote_for_a_proposal_of_another_novel_is_not_found(sockets, nove
 
 def close_into_candidates(novel, author) -> None:
     """Round 1 closes on a proposal and the tiny model writes the candidates."""
-    from voting.jobs import run_next_job
+    from voting.generation.worker import run_next_job
     from voting.services import round_close
 
     round_ = current_round(novel)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from novels.services import turn_write
 from voting.selectors import current_round
-from voting.services import proposal_create, vote_cast
+from voting.services import proposal_create, turn_write, vote_cast
 
 pytestmark = pytest.mark.django_db
 

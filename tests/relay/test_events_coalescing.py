@@ -9,10 +9,11 @@ import time
 import pytest
 from django.db import connections
 
-from relay.live import events, payloads
+from relay.transport import announce
 from relay.transport import tallies as tally_thread
 from tests.relay.conftest import VOTERS, settle, tallies
 from tests.waiting import wait_until
+from voting import payloads
 from voting.selectors import tally
 from voting.services import round_close, vote_cast
 
@@ -30,7 +31,7 @@ def test_many_votes_within_a_window_give_fewer_frames_and_the_last_is_exact(sett
     for i, voter in enumerate(voters):
         vote_cast(round=round_, user=voter, proposal=proposals[i % 2])
     voting_s = time.monotonic() - started
-    settle(events._tallies, send_waiting=False)  # the waiting frame is out, sent by the tally thread
+    settle(announce._tallies, send_waiting=False)  # the waiting frame is out, sent by the tally thread
 
     frames = tallies(listener)
     # One at once for the first vote, then one per second of voting at most.
@@ -60,7 +61,7 @@ def test_flush_tallies_sends_the_waiting_frame_with_the_committed_tally(settings
     vote_cast(round=round_, user=voters[2], proposal=lighthouse)
     assert tallies(listener) == []  # waiting for the window
 
-    events.flush_tallies()
+    announce.flush_tallies()
     (frame,) = tallies(listener)
     assert frame["tallies"] == [{"proposal": sea.pk, "votes": 2}, {"proposal": lighthouse.pk, "votes": 3}]
     assert frame["total"] == 5
@@ -87,7 +88,7 @@ def test_a_tally_the_flushing_thread_is_still_reading_goes_out_before_the_next_e
     settings.RELAY_TALLY_INTERVAL_MS = 60_000
     novel, round_, (sea, _), voters, listener = relay
     reading, closing = threading.Event(), threading.Event()
-    read_tally, flush = payloads.tally_payload, events._tallies.flush
+    read_tally, flush = payloads.tally_payload, announce._tallies.flush
 
     def slow_read_in_the_flushing_thread(round_id):
         if threading.current_thread().name == "relay-tallies":
@@ -101,7 +102,7 @@ def test_a_tally_the_flushing_thread_is_still_reading_goes_out_before_the_next_e
         flush(novel_id, **kwargs)
 
     monkeypatch.setattr(payloads, "tally_payload", slow_read_in_the_flushing_thread)
-    monkeypatch.setattr(events._tallies, "flush", flush_before_the_close)
+    monkeypatch.setattr(announce._tallies, "flush", flush_before_the_close)
     vote_cast(round=round_, user=voters[0], proposal=sea)  # the first change: the thread takes it at once
     assert reading.wait(5)
 
@@ -141,7 +142,7 @@ def test_the_tally_thread_keeps_one_connection_while_votes_come_and_lets_it_go_w
 
     for voter, proposal in zip(voters[:3], (sea, lighthouse, sea), strict=True):
         vote_cast(round=round_, user=voter, proposal=proposal)
-        settle(events._tallies, send_waiting=False)  # each vote its own frame, read by the tally thread
+        settle(announce._tallies, send_waiting=False)  # each vote its own frame, read by the tally thread
 
     assert len(seen) == 3
     assert len({id(connection) for _, connection in seen}) == 1
@@ -166,7 +167,7 @@ def test_every_tally_is_read_and_published_on_the_tally_thread(settings, relay, 
     monkeypatch.setattr(payloads, "tally_payload", recording_read)
     monkeypatch.setattr(tally_thread, "publish", recording_publish)
     vote_cast(round=round_, user=voters[0], proposal=sea)  # at once
-    settle(events._tallies, send_waiting=False)
+    settle(announce._tallies, send_waiting=False)
     vote_cast(round=round_, user=voters[1], proposal=lighthouse)  # waits for its window...
     round_close(round=round_)  # ...and goes before the close, asked for by the committing thread
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from novels.services import turn_review, turn_write
 from voting.selectors import current_round
-from voting.services import proposal_create, round_close, vote_cast
+from voting.services import proposal_create, round_close, turn_review, turn_write, vote_cast
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +33,7 @@ async def test_the_winner_and_the_voters_are_told_on_any_page_and_nobody_else(so
 
     told = {name: await notices(ws) for name, ws in pages.items()}
     assert [(n["kind"], n["novel"]) for n in told["alice"]] == [("won", novel.pk)]
-    assert "내 제안 “등대지기”이(가) 뽑혔어요!" in told["alice"][0]["text"]
+    assert "내 제안 “등대지기”가 뽑혔어요!" in told["alice"][0]["text"]
     assert [n["kind"] for n in told["bob"]] == ["round_closed"]
     assert told["charlie"] == []
     assert "bob" not in str(told["alice"]) and "alice" not in str(told["bob"])

@@ -13,6 +13,8 @@ from importlib.metadata import version
 
 import pytest
 
+from tests.relay.conftest import decode, receive
+
 
 def _says(library: str, what: str, where: str) -> str:
     return (
@@ -86,3 +88,78 @@ def test_djangos_postgresql_wrapper_still_has_the_health_check_the_backend_space
 
     present = any(f"self.{name}" in inspect.getsource(cls) for cls in DatabaseWrapper.__mro__ if cls is not object)
     assert present, _says("django", f"DatabaseWrapper.{name}", "relay/postgresql/base.py")
+
+
+# What the direct frames rely on, as behaviour: the bytes autobahn itself would send.
+
+BROADCASTS = [
+    '{"type": "tally", "round": 7, "tallies": [{"proposal": 3, "votes": 12}], "total": 12}',
+    '{"type": "generation.chunk", "job": 4, "text": "' + "등대의 불빛이 꺼졌다. " * 9 + '"}',  # 126 bytes or more
+    '{"type": "snapshot", "story": "' + "바" * 30_000 + '"}',  # over 65,535 bytes
+]
+
+
+def autobahn_frame(protocol, client, text: str) -> bytes:
+    """What autobahn's own sendMessage puts on the wire for the text (the path with RELAY_DIRECT_FRAMES=0)."""
+    protocol.sendMessage(text.encode("utf-8"), isBinary=False)
+    sent = b""
+    client.setblocking(False)
+    while True:
+        while protocol.transport.dataBuffer or protocol.transport._tempDataBuffer:
+            protocol.transport.doWrite()
+        try:
+            chunk = client.recv(1 << 20)
+        except BlockingIOError:
+            if sent:
+                return sent
+            continue
+        sent += chunk
+
+
+@pytest.mark.parametrize("text", BROADCASTS)
+def test_a_frame_written_directly_is_byte_for_byte_the_frame_autobahn_sends(link, text):
+    from relay.transport.wire import Connection, text_frame
+
+    protocol, client = link
+    frame, size = text_frame(text)
+
+    assert Connection(protocol).write(frame, size), "the direct path took an open, plain connection"
+    direct = receive(client, len(frame))
+    assert direct == autobahn_frame(protocol, client, text), _says(
+        "autobahn", "the frame its sendMessage writes", "relay/transport/wire.py (text_frame)"
+    )
+
+
+def test_for_a_fragmenting_connection_the_direct_path_steps_aside_and_autobahn_fragments(link):
+    from relay.transport.wire import Connection, text_frame
+
+    protocol, client = link
+    protocol.autoFragmentSize = 64
+    text = BROADCASTS[1]
+
+    assert not Connection(protocol).write(*text_frame(text))
+    sent = autobahn_frame(protocol, client, text)
+    first, piece, rest = decode(sent)
+    assert first == 0x01 and len(piece.encode()) == 64 and rest, "autobahn sends the first of several fragments"
+
+
+def test_for_a_compressed_connection_the_direct_path_steps_aside_and_autobahn_compresses(link):
+    from autobahn.websocket.compress import PerMessageDeflate
+
+    from relay.transport.wire import Connection, text_frame
+
+    protocol, client = link
+    protocol._perMessageCompress = PerMessageDeflate(
+        is_server=True,
+        server_no_context_takeover=False,
+        client_no_context_takeover=False,
+        server_max_window_bits=15,
+        client_max_window_bits=15,
+        mem_level=8,
+    )
+    text = BROADCASTS[1]
+
+    assert not Connection(protocol).write(*text_frame(text))
+    sent = autobahn_frame(protocol, client, text)
+    assert sent[0] & 0x40, "autobahn sets RSV1 on a compressed message (RFC 7692)"
+    assert sent != text_frame(text)[0]

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
-from relay.live import presence
+from relay.transport import presence
 from tests.conftest import SCALED
 
 pytestmark = pytest.mark.django_db(transaction=True)

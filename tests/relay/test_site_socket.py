@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from novels.services import novel_create
+from voting.services import novel_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,9 +10,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.test import Client
 
-from relay.live import presence
+from novels.events import notify
 from relay.live.consumers import CLOSE_LOGGED_OUT, CLOSE_TOO_MANY
-from relay.live.events import notify
+from relay.transport import presence
 from tests.sessions import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)

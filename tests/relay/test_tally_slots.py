@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from relay.live import events
+from relay.transport import announce
 from relay.transport.tally_slots import SharedTallySlots
-from tests.relay.conftest import settle, tallies
+from tests.relay.conftest import settle, tallies, tally_coalescer
 from tests.waiting import wait_until
 from voting.selectors import tally
 from voting.services import vote_cast
@@ -25,11 +25,11 @@ def test_two_processes_voting_at_once_send_one_frame_per_interval_and_the_last_i
 ):
     settings.RELAY_TALLY_INTERVAL_MS = 1000
     novel, round_, proposals, voters, listener = relay
-    processes = [events.tally_coalescer(), events.tally_coalescer()]
+    processes = [tally_coalescer(), tally_coalescer()]
 
     started = time.monotonic()
     for i, voter in enumerate(voters):
-        monkeypatch.setattr(events, "_tallies", processes[i % 2])  # whose commit this is
+        monkeypatch.setattr(announce, "_tallies", processes[i % 2])  # whose commit this is
         vote_cast(round=round_, user=voter, proposal=proposals[i % 2])
     voting_s = time.monotonic() - started
     wait_until(lambda: all(process.settled() for process in processes), what="both processes sent or found covered")
@@ -62,9 +62,9 @@ def test_a_frame_read_after_another_process_committed_covers_its_votes(settings)
 def test_without_redis_each_process_still_sends_its_tally(settings, monkeypatch, relay):
     settings.RELAY_TALLY_INTERVAL_MS = 100
     novel, round_, (sea, _), voters, listener = relay
-    coalescer = events.tally_coalescer()
+    coalescer = tally_coalescer()
     coalescer._shared = SharedTallySlots("redis://127.0.0.1:9/0", prefix="relay-down")  # nothing listens
-    monkeypatch.setattr(events, "_tallies", coalescer)
+    monkeypatch.setattr(announce, "_tallies", coalescer)
 
     vote_cast(round=round_, user=voters[0], proposal=sea)
 

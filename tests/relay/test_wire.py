@@ -5,56 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
-import struct
 import weakref
 
 import pytest
 from daphne.server import Server
-from daphne.ws_protocol import WebSocketFactory
-from twisted.internet import reactor, tcp
 
 from relay.transport import fanout
 from relay.transport.wire import SCOPE_KEY, Connection, DirectFrames, connection_of, text_frame, write_now
-
-
-def decode(data: bytes) -> tuple[int, str, bytes]:
-    """One server frame (RFC 6455, 5.2): its first byte, its text, and what follows it."""
-    first, second = data[0], data[1]
-    assert second & 0x80 == 0, "a server frame is never masked"
-    size, at = second & 0x7F, 2
-    if size == 126:
-        (size,), at = struct.unpack("!H", data[2:4]), 4
-    elif size == 127:
-        (size,), at = struct.unpack("!Q", data[2:10]), 10
-    return first, data[at : at + size].decode("utf-8"), data[at + size :]
-
-
-def receive(peer: socket.socket, size: int) -> bytes:
-    data = b""
-    peer.settimeout(2)
-    while len(data) < size:
-        data += peer.recv(size - len(data))
-    return data
-
-
-@pytest.fixture
-def link():
-    """A daphne websocket protocol, open, on a real loopback TCP connection; and the client's end."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(listener.getsockname())
-    server_side, address = listener.accept()
-    server_side.setblocking(False)
-    protocol = WebSocketFactory(None).buildProtocol(address)
-    transport = tcp.Server(server_side, protocol, address, None, 1, reactor)
-    protocol.makeConnection(transport)
-    protocol.state = protocol.STATE_OPEN  # as after the opening handshake
-    yield protocol, client
-    # Out of the (never running) reactor's selector before the descriptor closes
-    # and its number is given to the next test's socket.
-    transport.stopReading()
-    transport.stopWriting()
-    for sock in (server_side, client, listener):
-        sock.close()
+from tests.relay.conftest import decode, receive
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 200_000])

@@ -212,7 +212,7 @@ def test_a_right_to_left_override_is_not_stored_in_a_keyword(alice, round_):
 
 @pytest.mark.django_db
 def test_titles_and_passages_lose_their_invisible_characters(editor, alice):
-    from novels.services import novel_create, turn_write
+    from voting.services import novel_create, turn_write
 
     novel = novel_create(
         title="등\u200b대\u202e", created_by=editor, first_passage="바다는\u200d 조용했다. 수아가 웃었다."

@@ -9,8 +9,9 @@ from rest_framework.test import APIClient
 
 from management.models import ModelVersion
 from novels.models import SourceText, Turn
-from novels.services import source_text_propose, turn_write
+from novels.services import source_text_propose
 from voting.models import Round
+from voting.services import turn_write
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.live.events import SITE_GROUP
+from relay.transport.groups import SITE_GROUP
 from tests.voting.listening import Listener, listen_to_novel
 
 

@@ -7,7 +7,7 @@ import json
 
 from channels.layers import get_channel_layer
 
-from relay.live.events import novel_group
+from relay.transport.groups import novel_group
 
 
 class Listener:

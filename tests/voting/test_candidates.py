@@ -8,12 +8,20 @@ import pytest
 from django.utils import timezone
 
 from novels.models import Turn
-from novels.services import novel_create, turn_revert_last, turn_write
 from relay.common.errors import CandidatesNotOpen, GenerationBusy, InvalidCandidate, RoundClosed
-from voting.jobs import run_next_job
+from voting.generation.worker import run_next_job
 from voting.models import CandidateVote, GenerationJob, Round
 from voting.selectors import candidate_tally, current_round
-from voting.services import candidate_seconds, candidate_vote, proposal_create, round_close, rounds_close_overdue
+from voting.services import (
+    candidate_seconds,
+    candidate_vote,
+    novel_create,
+    proposal_create,
+    round_close,
+    rounds_close_overdue,
+    turn_revert_last,
+    turn_write,
+)
 
 
 @pytest.fixture

@@ -9,10 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from novels.services import novel_create
 from voting.models import Vote
 from voting.selectors import current_round, tally
-from voting.services import proposal_create, vote_cast, vote_cast_by_id, vote_withdraw
+from voting.services import novel_create, proposal_create, vote_cast, vote_cast_by_id, vote_withdraw
 
 
 def _by_object(round_, user, proposal) -> None:
@@ -118,7 +117,7 @@ def test_a_close_racing_forty_votes_counts_every_accepted_vote_and_refuses_the_r
     cast, monkeypatch, editor, alice, bob
 ):
     from relay.common.errors import RoundClosed
-    from relay.live import events
+    from voting import events
     from voting.services import round_close
 
     round_, sea, lighthouse = _relay(editor, alice, bob)

@@ -10,26 +10,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from novels.models import Turn
-from novels.services import (
-    novel_create,
-    source_text_propose,
-    source_text_review,
-    source_text_unvote,
-    source_text_vote,
-    turn_revert_last,
-    turn_review,
-    turn_write,
-)
-from relay.live.events import SITE_GROUP
+from novels.services import source_text_propose, source_text_review, source_text_unvote, source_text_vote
+from relay.transport.groups import SITE_GROUP
 from tests.voting.listening import Listener, listen_to_novel
-from voting.jobs import claim_next_job, requeue_stale_jobs
+from voting.generation.services import claim_next_job, requeue_stale_jobs
 from voting.models import GenerationJob, Round
 from voting.services import (
     candidate_vote,
+    novel_create,
     proposal_create,
     round_close,
     round_open,
     rounds_close_overdue,
+    turn_revert_last,
+    turn_review,
+    turn_write,
     vote_cast,
     vote_cast_by_id,
     vote_withdraw,

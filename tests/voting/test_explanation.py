@@ -7,9 +7,8 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
-from novels.services import turn_review, turn_write
-from voting.jobs import run_next_job
-from voting.services import proposal_create, round_close
+from voting.generation.worker import run_next_job
+from voting.services import proposal_create, round_close, turn_review, turn_write
 
 pytestmark = pytest.mark.django_db
 
@@ -41,12 +40,12 @@ def test_a_reviewers_edit_drops_it_and_a_persons_passage_has_none(ai_turn, edito
 
 
 def test_a_failed_explanation_never_costs_the_passage(round_, alice, active_model, monkeypatch):
-    from management import engine_adapter
+    from voting.generation import engine as writing_engine
 
     def broken(**kwargs):
         raise RuntimeError("no explanation today")
 
-    monkeypatch.setattr(engine_adapter, "explain_passage", broken)
+    monkeypatch.setattr(writing_engine, "explain_passage", broken)
     proposal_create(round=round_, author=alice, keyword="바다", sentences=1)
     round_close(round=round_)
     job = run_next_job(worker="test")

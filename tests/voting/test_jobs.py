@@ -11,20 +11,13 @@ from django.utils import timezone
 from management.models import ModelVersion
 from novels.models import BannedWord, Turn
 from novels.selectors import story_text
-from novels.services import turn_review, turn_write
 from tests.waiting import wait_until
-from voting import jobs
-from voting.jobs import (
-    MAX_ATTEMPTS,
-    claim_next_job,
-    finish_with_turn,
-    requeue_stale_jobs,
-    run_next_job,
-    stream,
-)
+from voting.generation import worker
+from voting.generation.services import MAX_ATTEMPTS, claim_next_job, finish_with_turn, requeue_stale_jobs
+from voting.generation.worker import run_next_job, stream
 from voting.models import GenerationJob, Round
 from voting.selectors import current_round
-from voting.services import proposal_create, round_close, vote_cast
+from voting.services import proposal_create, round_close, turn_review, turn_write, vote_cast
 
 
 @pytest.fixture
@@ -104,9 +97,9 @@ def test_a_keyword_written_with_a_curly_quote_is_the_keyword_the_ai_text_starts_
 
 
 def test_a_job_done_after_a_failed_attempt_keeps_no_error(novel, closed_round, monkeypatch):
-    from management import engine_adapter
+    from voting.generation import engine as writing_engine
 
-    generate = engine_adapter.generate_text
+    generate = writing_engine.generate_text
     failures = iter([RuntimeError("the worker died")])
 
     def failing_once(**kwargs):
@@ -114,7 +107,7 @@ def test_a_job_done_after_a_failed_attempt_keeps_no_error(novel, closed_round, m
             raise failure
         return generate(**kwargs)
 
-    monkeypatch.setattr(engine_adapter, "generate_text", failing_once)
+    monkeypatch.setattr(writing_engine, "generate_text", failing_once)
     first = run_next_job(worker="test")
     assert (first.status, first.error) == ("queued", "the worker died")
 
@@ -191,7 +184,7 @@ def test_it_leaves_a_job_with_a_fresh_heartbeat_alone(closed_round):
 
 
 def test_it_stops_writing_when_the_job_was_taken_from_it(novel, closed_round, monkeypatch):
-    monkeypatch.setattr(jobs, "SAVE_INTERVAL_S", 0)  # the worker checks that it still holds the job at every piece
+    monkeypatch.setattr(worker, "SAVE_INTERVAL_S", 0)  # the worker checks that it still holds the job at every piece
     job = claim_next_job(worker="slow")
 
     def pieces():
@@ -234,7 +227,7 @@ def test_it_fails_a_job_that_died_too_often(novel, closed_round):
 
 
 def test_it_writes_an_ai_continuation_of_a_passage_then_opens_a_round(editor, alice, active_model):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     novel = novel_create(
         title="AI와 함께", created_by=alice, first_passage="수아는 등대로 걸어갔다.", continue_with_ai=True
@@ -246,7 +239,7 @@ def test_it_writes_an_ai_continuation_of_a_passage_then_opens_a_round(editor, al
 
 
 def test_it_waits_for_review_before_opening_the_next_round_of_a_review_first_novel(editor, alice, bob, active_model):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     novel = novel_create(title="검토 먼저", created_by=editor, first_passage="이야기가 시작되었다.", review_first=True)
     round_ = current_round(novel)
@@ -275,8 +268,8 @@ def test_it_writes_with_a_model_activated_after_the_round_closed(closed_round, a
 
 @pytest.mark.django_db(transaction=True)
 def test_it_keeps_the_heartbeat_while_the_engine_is_busy_without_writing(editor, alice, active_model, settings):
-    from novels.services import novel_create
-    from voting.jobs import Heartbeat
+    from voting.generation.worker import Heartbeat
+    from voting.services import novel_create
 
     settings.RELAY_JOB_STALE_SECONDS = 1.5  # a beat every half second
     novel = novel_create(title="심장", created_by=editor, first_passage="심장이 천천히 뛰었다.")
@@ -292,25 +285,25 @@ def test_it_keeps_the_heartbeat_while_the_engine_is_busy_without_writing(editor,
 
 def test_after_a_turn_the_worker_reads_the_story_ahead_of_the_next_turn(novel, closed_round, active_model):
     from engine.generate import story_ids
-    from management import engine_adapter
+    from voting.generation import engine as writing_engine
 
     run_next_job(worker="test")
 
-    bundle = engine_adapter.bundle_for(active_model)
-    key = engine_adapter.story_key(novel.pk, active_model)
+    bundle = writing_engine.bundle_for(active_model)
+    key = writing_engine.story_key(novel.pk, active_model)
     ids = story_ids(bundle.vocab, story_text(novel.pk), 0)
-    state = engine_adapter.state_cache().get(key, bundle.model_id, 0)
+    state = writing_engine.state_cache().get(key, bundle.model_id, 0)
     assert state is not None and state.ids == ids
-    assert engine_adapter.adapted_states().read(key, bundle.model_id, 0) == ids
+    assert writing_engine.adapted_states().read(key, bundle.model_id, 0) == ids
 
 
 def test_a_failure_to_read_ahead_does_not_fail_the_turn(novel, closed_round, active_model, monkeypatch):
-    from management import engine_adapter
+    from voting.generation import engine as writing_engine
 
     def broken(**kwargs):
         raise RuntimeError("no memory left")
 
-    monkeypatch.setattr(engine_adapter, "prepare_story", broken)
+    monkeypatch.setattr(writing_engine, "prepare_story", broken)
     job = run_next_job(worker="test")
 
     assert job.status == "done" and job.turn is not None

@@ -6,11 +6,18 @@ import pytest
 from django.utils import timezone
 
 from novels.models import Turn
-from novels.services import novel_create, turn_review
 from relay.common.errors import GenerationBusy, PermissionDenied, ReviewPending, RoundClosed
 from voting.models import GenerationJob, Round
 from voting.selectors import current_round
-from voting.services import proposal_create, round_close, round_open, rounds_close_overdue, vote_cast
+from voting.services import (
+    novel_create,
+    proposal_create,
+    round_close,
+    round_open,
+    rounds_close_overdue,
+    turn_review,
+    vote_cast,
+)
 
 
 def test_it_opens_the_first_round_when_a_novel_starts_from_an_approved_passage(novel):
@@ -107,7 +114,7 @@ def test_it_closes_overdue_rounds_and_extends_overdue_ones_without_proposals(edi
 
 
 def test_it_leaves_an_overdue_round_open_while_the_novel_has_a_job_running(novel, round_, alice, active_model):
-    from novels.services import turn_write
+    from voting.services import turn_write
 
     # A contributor asked the AI to continue their passage: that job holds the novel.
     turn_write(novel=novel, author=alice, text="수아는 편지를 접어 주머니에 넣었다.", continue_with_ai=True)
@@ -133,8 +140,8 @@ def test_it_waits_for_review_before_the_next_round_of_a_review_first_novel(edito
 
 
 def test_it_closes_a_round_that_reached_its_quorum_while_the_ai_was_writing(editor, alice, bob, active_model):
-    from novels.services import turn_write
-    from voting.jobs import run_next_job
+    from voting.generation.worker import run_next_job
+    from voting.services import turn_write
 
     novel = novel_create(title="정족수", created_by=editor, first_passage="이야기가 시작되었다.", vote_quorum=2)
     round_ = current_round(novel)

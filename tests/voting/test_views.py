@@ -132,8 +132,8 @@ def test_a_vote_from_a_form_redirects_back(client, novel, round_, alice, bob):
 
 
 def test_a_vote_for_a_proposal_of_another_novel_is_not_found(client, novel, round_, alice, editor):
-    from novels.services import novel_create
     from voting.selectors import current_round
+    from voting.services import novel_create
 
     other = novel_create(title="다른 소설", created_by=editor, first_passage="다른 이야기의 시작이다. 정말이다.")
     foreign, _ = proposal_create(round=current_round(other), author=alice, keyword="등대", sentences=3)

@@ -44,7 +44,7 @@ def test_it_withdraws_a_vote(round_, two_proposals, alice):
 
 
 def test_it_refuses_a_vote_for_a_proposal_of_another_round(round_, two_proposals, charlie, editor):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     other_novel = novel_create(title="다른 소설", created_by=editor, first_passage="다른 이야기가 시작되었다.")
     other_round = round_open(novel=other_novel)
@@ -53,7 +53,7 @@ def test_it_refuses_a_vote_for_a_proposal_of_another_round(round_, two_proposals
 
 
 def test_a_tally_counts_its_own_rounds_proposals_only_by_round_or_id(round_, two_proposals, charlie, editor):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     sea, lighthouse = two_proposals
     other_round = round_open(
@@ -90,7 +90,7 @@ def test_a_vote_by_id_counts_and_moves_like_any_other(round_, two_proposals, cha
 
 
 def test_a_vote_by_id_is_not_found_outside_its_round_or_novel(round_, two_proposals, charlie, editor):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     other_novel = novel_create(title="다른 소설", created_by=editor, first_passage="다른 이야기가 시작되었다.")
     sea = two_proposals[0]
@@ -131,7 +131,7 @@ def test_a_vote_by_id_refuses_an_anonymous_user(round_, two_proposals):
 
 
 def test_a_vote_by_id_closes_the_round_at_its_quorum(editor, alice, bob, charlie, active_model):
-    from novels.services import novel_create
+    from voting.services import novel_create
 
     novel = novel_create(title="정족수", created_by=editor, first_passage="이야기가 시작되었다.", vote_quorum=3)
     round_ = current_round(novel)

@@ -11,12 +11,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from novels.models import Turn
-from novels.services import novel_create
 from tests.waiting import wait_until
-from voting.jobs import should_start_embedded_worker, start_embedded_worker, stop_embedded_worker
+from voting.generation.worker import should_start_embedded_worker, start_embedded_worker, stop_embedded_worker
 from voting.models import GenerationJob, Round
 from voting.selectors import current_round
-from voting.services import proposal_create
+from voting.services import novel_create, proposal_create
 
 
 def _overdue_round_with_a_proposal(editor, alice):

@@ -3,7 +3,7 @@
 The websocket sends it on connect (so a client that reconnects is in step at
 once) and the novel page renders from the same dictionaries, so the server's
 first paint and the script's later updates agree. Its pieces are the events'
-own (relay.live.payloads).
+own: novels.payloads, voting.payloads and management.payloads.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import Any
 
 from django.utils import timezone
 
+from management.payloads import active_model_payload
+from novels import payloads as novel_payloads
 from novels.models import Novel
-from relay.live import payloads
-from relay.live.payloads import User
+from novels.payloads import User
+from voting import payloads
 from voting.selectors import current_round, latest_round
 
 
@@ -24,10 +26,10 @@ def build_snapshot(*, novel: Novel, user: User) -> dict[str, Any]:
     return {
         "type": "snapshot",
         "now": timezone.now().isoformat(),
-        "novel": payloads.novel_payload(novel),
-        "me": payloads.me_payload(user),
-        "story": payloads.story_payload(novel),
+        "novel": novel_payloads.novel_payload(novel),
+        "me": novel_payloads.me_payload(user),
+        "story": novel_payloads.story_payload(novel),
         "round": payloads.round_state_payload(round, user) if round else None,
         "generation": payloads.generation_payload(novel),
-        "model": payloads.active_model_payload(),
+        "model": active_model_payload(),
     }

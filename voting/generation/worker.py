@@ -1,14 +1,12 @@
-"""The generation worker: runs recorded jobs off the event loop and keeps the round timers.
+"""The generation worker: runs queued jobs off the event loop, and keeps the round timers.
 
 One code path for both profiles: a daemon thread of the web process in the
 embedded default (start_embedded_worker), `manage.py relayworker` processes in
-the scaled one. Both call run_next_job, rounds_close_overdue and
-requeue_stale_jobs; tests call run_next_job(worker="test") directly.
-
-A turn is created exactly once per job: the worker holds the job by
-(status=running, worker, attempts), and every write it makes is conditional on
-that triple, so a worker that was given up for dead and comes back finds the
-job no longer its own and writes nothing.
+the scaled one (voting/management/commands/relayworker.py). Both call
+run_next_job, rounds_close_overdue and requeue_stale_jobs; tests call
+run_next_job(worker="test") directly. The worker reads the story, writes with
+the engine (voting.generation.engine) and streams; every write it makes goes
+through voting.generation.services (the map: voting/generation/__init__.py).
 """
 
 from __future__ import annotations
@@ -20,34 +18,28 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db import close_old_connections, connection
 
-from management import engine_adapter
 from management.blind import blind_rounds_decide_due
-from novels.models import Novel, Turn
 from novels.selectors import story_text
 from novels.text_rules import banned_pattern, banned_words, clean_passage, mask_banned
-from novels.turns import turn_append
-from relay.live import events
-from voting.models import GenerationJob, Round
-from voting.selectors import round_participants
-from voting.services import (
-    NO_ACTIVE_MODEL,
-    candidate_seconds,
-    continue_relay,
-    job_fail,
-    maybe_open_round,
-    rounds_close_overdue,
+from voting import events
+from voting.generation import engine
+from voting.generation.services import (
+    attempt_failed,
+    claim_next_job,
+    finish_with_candidates,
+    finish_with_turn,
+    job_beat,
+    requeue_stale_jobs,
 )
+from voting.models import GenerationJob
+from voting.services import NO_ACTIVE_MODEL, rounds_close_overdue
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
 CHUNK_INTERVAL_S = 0.1  # stream to the browsers in batches (the page types them out), not per character
 SAVE_INTERVAL_S = 0.5  # heartbeat and text so far, in the database
 
@@ -65,49 +57,12 @@ class JobError(Exception):
     """A generation attempt that failed for a reason worth showing to admins."""
 
 
-def _holds(job_id: int, worker: str, attempt: int):
-    return GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.RUNNING, worker=worker, attempts=attempt)
-
-
-def claim_next_job(*, worker: str) -> GenerationJob | None:
-    """Take the oldest queued job: it becomes running, held by this worker, one attempt more."""
-    with transaction.atomic():
-        # SKIP LOCKED lets several workers claim different jobs at once on
-        # PostgreSQL; on SQLite the IMMEDIATE transaction already serializes.
-        job = (
-            GenerationJob.objects.select_for_update(skip_locked=True)
-            .filter(status=GenerationJob.Status.QUEUED)
-            .order_by("created_at", "id")
-            .first()
-        )
-        if job is None:
-            return None
-        now = timezone.now()
-        # A model activated since the round closed writes this job: makedata
-        # switches models without a restart.
-        version = engine_adapter.active_version() or job.model_version
-        taken = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.QUEUED).update(
-            model_version=version,
-            status=GenerationJob.Status.RUNNING,
-            worker=worker,
-            attempts=F("attempts") + 1,
-            heartbeat_at=now,
-            started_at=now,
-            partial_text="",
-        )
-        if not taken:
-            return None
-        job.refresh_from_db()
-        events.generation_started(job)
-    return job
-
-
 class Heartbeat:
     """Beats for a claimed job from a side thread while the engine works: reading a long
     story, or writing candidates, sends no pieces for a while."""
 
     def __init__(self, job: GenerationJob, *, worker: str, attempt: int) -> None:
-        self.args = (job.pk, worker, attempt)
+        self.job_id, self.worker, self.attempt = job.pk, worker, attempt
         self.every_s = max(stale_after_s() / 3, 0.5)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.pk}", daemon=True)
@@ -115,9 +70,9 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self.stop.wait(self.every_s):
-                _holds(*self.args).update(heartbeat_at=timezone.now())
+                job_beat(job_id=self.job_id, worker=self.worker, attempt=self.attempt)
         except Exception:
-            log.exception("heartbeat of job %s failed", self.args[0])
+            log.exception("heartbeat of job %s failed", self.job_id)
         finally:
             connection.close()
 
@@ -153,7 +108,7 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
         pattern = banned_pattern(words)
         style = job.style or None
         if job.candidates >= 2:
-            texts = engine_adapter.generate_candidates(
+            texts = engine.generate_candidates(
                 version=version,
                 story=story,
                 keyword=job.keyword,
@@ -167,9 +122,9 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
             if not texts:
                 raise JobError("모델이 빈 후보만 썼습니다.")
             explained = [explanation(job, story, text) for text in texts]
-            _finish_with_candidates(job, worker=worker, attempt=attempt, texts=texts, explanations=explained)
+            finish_with_candidates(job, worker=worker, attempt=attempt, texts=texts, explanations=explained)
             return
-        pieces = engine_adapter.generate_text(
+        pieces = engine.generate_text(
             version=version,
             novel_id=job.novel_id,
             story=story,
@@ -196,9 +151,7 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
 def explanation(job: GenerationJob, story: str, text: str) -> list | None:
     """How sure the model was of each character it wrote (the page's heat map); None if it cannot be told."""
     try:
-        return engine_adapter.explain_passage(
-            version=job.model_version, story=story, passage=text, style=job.style or None
-        )
+        return engine.explain_passage(version=job.model_version, story=story, passage=text, style=job.style or None)
     except Exception:  # the passage stands without its explanation
         log.exception("job %s: could not explain its passage", job.pk)
         return None
@@ -207,7 +160,7 @@ def explanation(job: GenerationJob, story: str, text: str) -> list | None:
 def prepare_next_turn(job: GenerationJob) -> None:
     """Read the story with its new turn now, while nobody waits, so the novel's next turn starts at once."""
     try:
-        engine_adapter.prepare_story(
+        engine.prepare_story(
             version=job.model_version, novel_id=job.novel_id, story=story_text(job.novel_id), style=job.style or None
         )
     except Exception:  # the next turn reads what this could not: slower, never wrong
@@ -236,8 +189,7 @@ def stream(job: GenerationJob, pieces: Iterable[str], *, worker: str, attempt: i
             streamed = _send_clean(job, mask_banned(raw, pattern), streamed, holdback=holdback)
             last_send = now
         if now - last_save >= SAVE_INTERVAL_S:
-            alive = _holds(job.pk, worker, attempt).update(heartbeat_at=timezone.now(), partial_text=streamed)
-            if not alive:
+            if not job_beat(job_id=job.pk, worker=worker, attempt=attempt, partial_text=streamed):
                 return None
             last_save = now
     masked = mask_banned(raw, pattern)
@@ -258,130 +210,6 @@ def _send_clean(job: GenerationJob, masked: str, streamed: str, *, holdback: int
         return streamed
     events.generation_chunk(job, clean[len(streamed) : ready])
     return clean[:ready]
-
-
-def _lock_held(job: GenerationJob, *, worker: str, attempt: int) -> tuple[Novel, GenerationJob] | None:
-    novel = Novel.objects.select_for_update().get(pk=job.novel_id)
-    held = _holds(job.pk, worker, attempt).select_for_update().first()
-    if held is None or held.turn_id is not None:
-        return None
-    return novel, held
-
-
-def finish_with_turn(
-    job: GenerationJob, *, worker: str, attempt: int, text: str, explanation: list | None = None
-) -> Turn | None:
-    """The job's turn, created once: nothing happens unless this worker still holds the job."""
-    with transaction.atomic():
-        locked = _lock_held(job, worker=worker, attempt=attempt)
-        if locked is None:
-            return None
-        novel, held = locked
-        turn = turn_append(
-            novel=novel,
-            text=text,
-            kind=Turn.Kind.AI,
-            author=None,
-            status=Turn.Status.PENDING,  # admins review every passage
-            proposal=held.proposal,
-            model_version=held.model_version,
-            explanation=explanation,
-        )
-        now = timezone.now()
-        held.turn = turn
-        held.status = GenerationJob.Status.DONE
-        held.partial_text = text
-        held.error = ""  # an earlier attempt's failure is no longer the job's state
-        held.heartbeat_at = held.finished_at = now
-        held.save(update_fields=["turn", "status", "partial_text", "error", "heartbeat_at", "finished_at"])
-        events.generation_finished(held, turn=turn)
-        if held.round_id is not None:
-            events.notify(
-                round_participants(held.round),
-                novel.pk,
-                "written",
-                f"「{novel.title}」의 참여한 라운드 글을 AI가 다 썼어요.",
-            )
-        continue_relay(novel)
-    return turn
-
-
-def _finish_with_candidates(
-    job: GenerationJob, *, worker: str, attempt: int, texts: list[str], explanations: list[list | None]
-) -> None:
-    with transaction.atomic():
-        locked = _lock_held(job, worker=worker, attempt=attempt)
-        if locked is None:
-            return
-        novel, held = locked
-        now = timezone.now()
-        held.result = {"candidates": texts, "explanations": explanations}
-        held.status = GenerationJob.Status.DONE
-        held.error = ""
-        held.heartbeat_at = held.finished_at = now
-        held.save(update_fields=["result", "status", "error", "heartbeat_at", "finished_at"])
-        events.generation_finished(held)
-        round_ = Round.objects.select_for_update().filter(pk=held.round_id).first()
-        if round_ is None or round_.status != Round.Status.CLOSED:
-            # No round to hold the second vote (it was removed): the first candidate goes in.
-            held.turn = turn_append(
-                novel=novel,
-                text=texts[0],
-                kind=Turn.Kind.AI,
-                proposal=held.proposal,
-                model_version=held.model_version,
-                explanation=explanations[0],
-            )
-            held.save(update_fields=["turn"])
-            maybe_open_round(novel)
-            return
-        round_.status = Round.Status.CANDIDATES
-        round_.deadline = now + timedelta(seconds=candidate_seconds(novel))
-        round_.save(update_fields=["status", "deadline"])
-        events.candidates_opened(round_, job=held, candidates=texts)
-
-
-def attempt_failed(job: GenerationJob, *, worker: str, attempt: int, reason: str) -> None:
-    """One attempt failed: queue the job again, or after MAX_ATTEMPTS give up (the round fails)."""
-    with transaction.atomic():
-        locked = _lock_held(job, worker=worker, attempt=attempt)
-        if locked is None:
-            return
-        novel, held = locked
-        _retry_or_fail(held, novel, reason)
-
-
-def _retry_or_fail(job: GenerationJob, novel: Novel, reason: str) -> None:
-    if job.attempts >= MAX_ATTEMPTS:
-        job_fail(job=job, novel=novel, reason=f"{MAX_ATTEMPTS}번 시도했지만 실패했습니다: {reason}")
-        return
-    job.status = GenerationJob.Status.QUEUED
-    job.worker = ""
-    job.error = reason
-    job.save(update_fields=["status", "worker", "error"])
-    events.generation_restarted(job, reason=reason)
-
-
-def requeue_stale_jobs(*, timeout_s: float) -> int:
-    """Jobs whose worker stopped beating for timeout_s go back to the queue (or fail after
-    MAX_ATTEMPTS); returns how many were taken up."""
-    cutoff = timezone.now() - timedelta(seconds=timeout_s)
-    stale = GenerationJob.objects.filter(status=GenerationJob.Status.RUNNING, heartbeat_at__lt=cutoff)
-    taken = 0
-    for job in list(stale.only("pk", "novel_id")):
-        with transaction.atomic():
-            novel = Novel.objects.select_for_update().get(pk=job.novel_id)
-            held = (
-                GenerationJob.objects.select_for_update()
-                .filter(pk=job.pk, status=GenerationJob.Status.RUNNING, heartbeat_at__lt=cutoff)
-                .first()
-            )
-            if held is None:
-                continue  # it finished or beat meanwhile
-            reason = f"작업자 {held.worker}의 응답이 {timeout_s:g}초 넘게 없어 다시 시작합니다."
-            _retry_or_fail(held, novel, reason)
-            taken += 1
-    return taken
 
 
 # The loops, for the embedded threads and `manage.py relayworker`.

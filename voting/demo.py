@@ -1,5 +1,8 @@
 """First-start preparation for `make run`: a demo admin, a demo novel, a demo model.
 
+It lives in the relay app, the top of the house, as it uses every app: the novel is the relay's, the
+source texts the novels app's, the model management's (trained through makedata, as every later one).
+
 Every step checks first, so a second start does nothing and takes seconds.
 """
 
@@ -16,7 +19,8 @@ from management import engine_adapter
 from management.models import ModelVersion
 from management.retraining import EXIT_ACTIVATED, Options, run_makedata
 from novels.models import Novel, SourceText
-from novels.services import novel_create, source_text_propose, source_text_review
+from novels.services import source_text_propose, source_text_review
+from voting.services import novel_create
 
 DEMO_CORPUS = Path(settings.BASE_DIR) / "novels" / "demo_corpus"
 DEMO_TITLE = "등대가 보이는 마을"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from management.demo import ensure_demo
+from voting.demo import ensure_demo
 
 
 class Command(BaseCommand):

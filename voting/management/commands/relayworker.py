@@ -7,7 +7,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from voting.jobs import default_worker_name, run_worker
+from voting.generation.worker import default_worker_name, run_worker
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from management.blind import blind_rounds_decide_due
-from voting.jobs import tick_timers
+from voting.generation.worker import tick_timers
 
 
 class Command(BaseCommand):

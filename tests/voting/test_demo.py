@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from management.demo import DEMO_ADMIN, DEMO_CREDIT, DEMO_OPENING, DEMO_TITLE, ensure_demo
 from management.models import ModelVersion
 from novels.models import Novel, SourceText, Turn
 from novels.text_rules import clean_passage
+from voting.demo import DEMO_ADMIN, DEMO_CREDIT, DEMO_OPENING, DEMO_TITLE, ensure_demo
 from voting.selectors import current_round
 
 

@@ -45,7 +45,7 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
-from relay.live.events import SITE_GROUP
+from relay.transport.groups import SITE_GROUP
 from relay.transport.publish import publish_from_loop
 
 log = logging.getLogger(__name__)

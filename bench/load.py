@@ -134,6 +134,10 @@ def base_env() -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         LOG_LEVEL="WARNING",
         TEST_DB_SUFFIX="",
+        # Every client of the benchmark is one address, this machine's: the caps on sockets per address and per
+        # browser session (relay.live.consumers) would close all but the first 120.
+        SOCKETS_PER_ADDRESS="100000",
+        SOCKETS_PER_SESSION="100000",
     )
     return env
 

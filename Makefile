@@ -27,12 +27,13 @@ run: $(STAMP)
 	$(BIN)/python manage.py bootstrap_demo
 	$(BIN)/daphne -b $(HOST) -p $(PORT) relay.asgi:application
 
-# Debian's chromium drives the browser tests; a Korean font renders the screenshots.
+# Debian's chromium drives the browser tests; a Korean font renders the screenshots; poppler-utils renders
+# a finished book's PDF to images (pdftoppm) and reads its text (pdftotext) for the book's tests.
 system-packages:
-	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum; then \
-		echo "installing chromium and fonts-nanum"; \
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum || ! command -v pdftoppm >/dev/null; then \
+		echo "installing chromium, fonts-nanum and poppler-utils"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-nanum fontconfig >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-nanum fontconfig poppler-utils >/dev/null; \
 	fi
 
 # npm packages of the browser tests (axe-core, which checks every page's accessibility), as the lock file says.

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 
 from engine.atomic import atomic_write
+from engine.cast import FILE as NAMES_FILE
+from engine.cast import TrainingNames
 from engine.copyguard import FILE as COPY_INDEX_FILE
 from engine.copyguard import CopyIndex
 from engine.errors import CheckpointError
@@ -42,6 +44,7 @@ class Bundle:
     copy_index: CopyIndex | None = None  # every 40-character span of the training text, when training wrote one
     ngram: TokenNgram | None = None  # the counts mixed into the GRU's guess, when training wrote them
     mixer: Mixer | None = None  # the learned weights of the GRU, the counts, the story's memory and recall
+    names: TrainingNames | None = None  # the people of each training text (engine/cast.py), when training found them
 
     @property
     def model_id(self) -> str:
@@ -144,6 +147,8 @@ def load_checkpoint(path: str | PathLike[str], *, device: str | torch.device = "
     copy_index = CopyIndex.load(index_path) if index_path.is_file() else None
     ngram_path = Path(path).parent / NGRAM_FILE
     ngram = TokenNgram.load(ngram_path, len(payload["vocab"])) if ngram_path.is_file() else None
+    names_path = Path(path).parent / NAMES_FILE
+    names = TrainingNames.load(names_path) if names_path.is_file() else None
     mixer_path = Path(path).parent / MIXER_FILE
     mixer = Mixer.load(mixer_path) if ngram is not None and mixer_path.is_file() else None
     if mixer is not None and mixer.ngram_order != ngram.order:
@@ -159,4 +164,5 @@ def load_checkpoint(path: str | PathLike[str], *, device: str | torch.device = "
         copy_index=copy_index,
         ngram=ngram,
         mixer=mixer,
+        names=names,
     )

@@ -214,6 +214,7 @@ def generate_to_file(
     on_piece: Callable[[str], None] | None = None,
     memory_weight: float | None = None,
     copy_guard: bool = True,
+    name_guard: bool = True,
     adapt_lr: float | None = None,
     candidates: int = DEFAULT_CANDIDATES,
     ngram: bool = True,
@@ -234,7 +235,7 @@ def generate_to_file(
     from engine.checkpoint import load_checkpoint
     from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate
     from engine.memory import MemorySettings
-    from engine.rerank import generate_best
+    from engine.rerank import stream_best
 
     weight = DEFAULT_MEMORY.weight if memory_weight is None else memory_weight
     kept = DEFAULT_MEMORY.recall if recall is None else recall
@@ -252,7 +253,7 @@ def generate_to_file(
     if resume:
         story = _load_state(state_path, result_path, bundle, style, cache, memory)
     pieces: list[str] = []
-    write = generate if candidates == 1 else functools.partial(generate_best, n=candidates)
+    write = generate if candidates == 1 else functools.partial(stream_best, n=candidates)
     for piece in write(
         bundle,
         story=story,
@@ -265,6 +266,7 @@ def generate_to_file(
         cache_key="cli",
         memory=memory,
         copy_guard=copy_guard,
+        name_guard=name_guard,
         adapt=adapt,
         adapters=AdaptedStates(max_entries=1),
         ngram=ngram,
@@ -422,6 +424,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="allow 40 or more characters copied verbatim from the training text",
     )
     gen.add_argument(
+        "--no-name-guard",
+        action="store_false",
+        dest="name_guard",
+        help="allow the names of the training texts' people in a story that does not have them",
+    )
+    gen.add_argument(
         "--no-ngram",
         action="store_false",
         dest="ngram",
@@ -484,6 +492,7 @@ def _run(args: argparse.Namespace) -> int:
             memory_weight=args.memory_weight,
             recall=args.recall,
             copy_guard=args.copy_guard,
+            name_guard=args.name_guard,
             adapt_lr=args.adapt_lr,
             candidates=args.candidates,
             ngram=args.ngram,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,6 +22,7 @@ from torch import Tensor
 
 from engine.adapt import NONE as NO_ADAPT
 from engine.adapt import AdaptedStates, AdaptSettings
+from engine.cast import NameGuard, Words, cached_cast
 from engine.checkpoint import Bundle
 from engine.copyguard import SPAN, CopyIndex, canonical
 from engine.data import encode_stream
@@ -36,6 +37,8 @@ from engine.vocab import EOS, Vocab
 FEED_CHUNK = 2048  # tokens per forward pass when reading a long story
 PENALTY_WINDOW = 64  # the repetition penalty looks this many tokens back
 COPY_TRIES = 20  # fresh draws for a character that would copy the training text, before giving up on it
+CAST_PULL = 1.5  # added to the score of a name of the story's cast where a word starts, and of its next letter
+CAST_NAMES = 6  # the story's most named people that pull
 DEFAULT_MEMORY = MemorySettings()
 DEFAULT_ADAPT = AdaptSettings(lr=0.1)  # bench/quality.py: what adaptation buys on top of the memory
 MEMORY_CONTEXT = 16  # tokens each row keeps for the story's memory (its order is at most this)
@@ -248,6 +251,7 @@ class _Row:
     produced: int = 0  # characters sampled so far (the keyword not counted)
     sentences: int = 0
     done: bool = False
+    capped: bool = False  # it ended a sentence too near the character cap to begin another
     forced: list[int] | None = None  # tokens to write regardless, to close a sentence at the cap
     canon: str = ""  # the end of the passage as the copy index sees it
     context: list[int] | None = None  # the last tokens, for the story's memory
@@ -289,11 +293,211 @@ def _open_sentence(text: str) -> str:
     return segs[-1].text if segs and not segs[-1].closed else ""
 
 
+def _opening(story: str, keyword: str) -> str:
+    """What the passage starts with before the model reads anything: the keyword itself (after a space if the story
+    needs one), not its decoding, since a character the vocabulary lacks must still show. It goes out first, before
+    the story is read, so that a reader sees the passage begin at once even when the story must be read afresh."""
+    keyword = normalize(keyword)
+    return _separator(story, keyword) + keyword if keyword else ""
+
+
+_CHECKED = ("max_chars", "temperature", "top_k", "top_p", "repetition_penalty")  # _check_args's, after n and sentences
+
+
 def _separator(story: str, keyword: str) -> str:
     """A space between story and keyword, unless one of them already brings whitespace."""
     if not story.strip() or not keyword or story[-1].isspace():
         return ""
     return " "
+
+
+@dataclass
+class _Kept:
+    """One row as it stood when it finished the round's sentence: what `_Batch.restore` puts in every row."""
+
+    row: _Row
+    layers: list[Tensor]  # L x (H,)
+    scores: np.ndarray  # (V,): the next token's scores
+    counts: np.ndarray  # (V,): recent uses of each token
+    recent: list[int]
+    recall: tuple[np.ndarray, np.ndarray, int] | None  # its own pairs in the RowRecall, and how many
+
+
+class _Batch:
+    """n rows written side by side from one story and keyword: the sampler's state, one token per `step`.
+
+    generate() reads one row, generate_scored() n to the end; generate_by_sentence() ends each row after
+    a sentence, keeps each row as it stood then, and continues every row from the one chosen.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        n: int,
+        story: str,
+        keyword: str,
+        max_chars: int | None,
+        sentences: int,
+        style: str | None,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        repetition_penalty: float,
+        seed: int | None,
+        cache: StateCache | None,
+        cache_key: str | None,
+        memory: MemorySettings,
+        copy_guard: bool,
+        name_guard: bool,
+        cast: tuple[str, ...] | None,
+        cast_pull: float,
+        adapt: AdaptSettings,
+        adapters: AdaptedStates | None,
+        ngram: bool,
+        scored: bool,
+    ) -> None:
+        _check_args(n, sentences, max_chars, temperature, top_k, top_p, repetition_penalty)
+        vocab, model = bundle.vocab, bundle.model
+        model.eval()
+        self.device = model.head.weight.device
+        self.tables = _Tables.of(vocab)
+        self.style_index = style_index = vocab.style_index(style)
+        self.cap = max_chars if max_chars is not None else 200 * sentences
+        self.sampling = (temperature, top_k, top_p)
+        self.penalty = repetition_penalty
+        self.rng = np.random.default_rng(seed)  # per call, so concurrent generations never share a stream
+        self.scored = scored  # only a caller choosing among rows needs their fluency; a stream skips the work
+
+        state = _story_state(bundle, story_ids(vocab, story, style_index), style_index, cache, cache_key, memory)
+        self.guard = bundle.copy_index if copy_guard else None
+        self.names = None
+        if name_guard and bundle.names is not None:
+            self.names = NameGuard.of(bundle.names, story=story, keyword=keyword, cast=cast or ())
+        people = cast if cast is not None else story_cast(bundle, story)
+        self.pull = _CastPull.of(vocab, people[:CAST_NAMES], cast_pull) if cast_pull and people else None
+        self.grams = bundle.ngram if ngram else None
+        if adapt.enabled and adapters is not None and cache_key is not None:
+            bundle, state = _adapted(
+                bundle, state, style_index, adapters, cache_key, adapt, recall_size(bundle, memory)
+            )
+        self.state = state
+        self.recall = RowRecall(state.recall, n) if state.recall is not None else None
+        hidden, logits = state.hidden, state.logits.unsqueeze(0)  # (L, 1, H), (1, V)
+        start = _Row(after_eos=state.ids[-1] == EOS and len(state.ids) > 1, sentence=_open_sentence(story))
+        keyword = normalize(keyword)
+        recent: list[int] = []
+        forced: list[int] = []
+        self.lead = ""
+        if keyword:
+            self.lead = lead = _separator(story, keyword)
+            forced = encode_stream(vocab, keyword, close_last=False, lead=lead)
+            if self.recall is not None:
+                _recall_keyword(bundle, self.recall, forced, hidden, style_index)
+            hidden, logits = feed(bundle, forced, hidden, style_index)
+            recent = forced[-PENALTY_WINDOW:]
+            tail = _open_sentence(keyword)
+            if forced[-1] == EOS:
+                start = _Row(after_eos=True)
+            elif len(segments(keyword)) == 1 and not start.after_eos:
+                start = _Row(sentence=start.sentence + lead + tail)  # the keyword goes on with the story's sentence
+            else:
+                start = _Row(sentence=tail)
+        self.keyword = keyword
+        self.mixing = state.memory is not None or self.grams is not None
+        self.gate = gate_of(bundle, state.memory)
+        context = [*state.ids[-MEMORY_CONTEXT:], *forced][-MEMORY_CONTEXT:] if self.mixing else None
+        canon = canonical(self.lead + keyword)
+        self.rows = [
+            _Row(after_eos=start.after_eos, sentence=start.sentence, canon=canon, context=_copy(context))
+            for _ in range(n)
+        ]
+        self.step_model = bundle.model.stepper(style_index)
+        self.layers = [h.expand(n, -1).contiguous() for h in hidden.unbind(0)]  # L x (n, H)
+        self.scores = np.repeat(logits.float().cpu().numpy(), n, axis=0)  # (n, V)
+        self.counts = np.zeros((n, len(vocab)), dtype=np.int32)  # recent uses of each token, per row
+        self.everyone = np.arange(n)
+        self.window = [np.full(n, token) for token in recent]
+        for tokens in self.window:
+            self.counts[self.everyone, tokens] += 1
+
+    def step(self, sentences: int) -> list[str]:
+        """One token for every row still writing, toward `sentences` sentences (the cap counts the whole passage);
+        each row's new text ("" for a row that has finished)."""
+        rows, tables = self.rows, self.tables
+        scores = self.scores
+        if self.mixing:
+            recalled = self.recall.guesses(self.layers[-1]) if self.recall is not None else None
+            scores = _mix(scores, rows, self.grams, self.state.memory, self.gate, tables, recalled)
+        adjusted = _adjust(scores, rows, tables, self.counts, self.penalty, self.cap)
+        if self.pull is not None:
+            self.pull.apply(adjusted, rows)
+        tokens = _sample(adjusted, *self.sampling, self.rng)
+        if self.guard is not None:
+            guard = self.guard
+            _redraw(tokens, adjusted, rows, lambda row, text: _would_copy(row.canon, text, guard), self)
+        if self.names is not None:
+            names = self.names
+            _redraw(tokens, adjusted, rows, lambda row, text: names.completes(row.sentence, text), self)
+        _apply_forced(tokens, rows)
+        if self.scored:
+            _tally_logprobs(scores, tokens, rows)
+        writing = [not row.done for row in rows]
+        pieces = _advance(rows, tokens.tolist(), tables, sentences, self.cap)
+        self.finished = [was and row.done for was, row in zip(writing, rows, strict=True)]
+        # The model reads the tokens even after the last row has finished: a row kept now (`keep`) must stand
+        # where its next sentence would start.
+        if self.recall is not None:
+            self.recall.add(None, tokens)  # each row's output, asked about above, and the token it led to
+        self.counts[self.everyone, tokens] += 1
+        self.window.append(tokens)
+        if len(self.window) > PENALTY_WINDOW:
+            self.counts[self.everyone, self.window.pop(0)] -= 1
+        logits, self.layers = self.step_model(torch.from_numpy(tokens).to(self.device), self.layers)
+        self.scores = logits.float().cpu().numpy()
+        return pieces
+
+    @property
+    def done(self) -> bool:
+        return all(row.done for row in self.rows)
+
+    def fluency(self) -> list[float]:
+        """Each row's mean log-probability per token of what it sampled (since the last `restore`)."""
+        return [row.logprob / max(1, row.sampled) for row in self.rows]
+
+    def keep(self, i: int) -> _Kept:
+        """Row i as it stands now (call it right after the step in which it finished)."""
+        recall = None
+        if self.recall is not None:
+            length = self.recall.length
+            recall = (self.recall.keys[i, :length].copy(), self.recall.nexts[i, :length].copy(), length)
+        return _Kept(
+            row=replace(self.rows[i], context=_copy(self.rows[i].context), forced=_copy(self.rows[i].forced)),
+            layers=[layer[i].clone() for layer in self.layers],
+            scores=self.scores[i].copy(),
+            counts=self.counts[i].copy(),
+            recent=[int(tokens[i]) for tokens in self.window],
+            recall=recall,
+        )
+
+    def restore(self, kept: _Kept) -> None:
+        """Every row as the kept one stood, writing again: the next round starts from it."""
+        n = len(self.rows)
+        self.rows = [
+            replace(kept.row, done=False, context=_copy(kept.row.context), forced=_copy(kept.row.forced), logprob=0.0,
+                    sampled=0)
+            for _ in range(n)
+        ]  # fmt: skip
+        self.layers = [layer.expand(n, -1).contiguous() for layer in kept.layers]
+        self.scores = np.repeat(kept.scores[None, :], n, axis=0)
+        self.counts = np.repeat(kept.counts[None, :], n, axis=0)
+        self.window = [np.full(n, token) for token in kept.recent]
+        if self.recall is not None and kept.recall is not None:
+            keys, nexts, length = kept.recall
+            self.recall.length = length
+            self.recall.keys[:, :length] = keys
+            self.recall.nexts[:, :length] = nexts
+            self.recall.asked = None
 
 
 @torch.no_grad()
@@ -304,103 +508,74 @@ def _generate_rows(
     story: str,
     keyword: str,
     sentences: int,
-    max_chars: int | None,
-    style: str | None,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    repetition_penalty: float,
-    seed: int | None,
-    cache: StateCache | None,
-    cache_key: str | None,
-    memory: MemorySettings = DEFAULT_MEMORY,
-    copy_guard: bool = True,
-    adapt: AdaptSettings = NO_ADAPT,
-    adapters: AdaptedStates | None = None,
-    ngram: bool = True,
     fluency: list[float] | None = None,
+    **options,
 ) -> Iterator[list[str]]:
     """Yields, step by step, the new text of each of n rows ("" for rows with nothing new)."""
-    _check_args(n, sentences, max_chars, temperature, top_k, top_p, repetition_penalty)
-    vocab, model = bundle.vocab, bundle.model
-    model.eval()
-    device = model.head.weight.device
-    tables = _Tables.of(vocab)
-    style_index = vocab.style_index(style)
-    cap = max_chars if max_chars is not None else 200 * sentences
-    rng = np.random.default_rng(seed)  # per call, so concurrent generations never share a stream
+    opening = _opening(story, keyword)
+    if opening:
+        _check_args(n, sentences, *(options[name] for name in _CHECKED))
+        yield [opening] * n
+    batch = _Batch(
+        bundle, n=n, story=story, keyword=keyword, sentences=sentences, scored=fluency is not None, **options
+    )
+    while not batch.done:
+        yield batch.step(sentences)
+    if fluency is not None:  # each row's mean log-probability per token, for whoever chooses among them
+        fluency[:] = batch.fluency()
 
-    state = _story_state(bundle, story_ids(vocab, story, style_index), style_index, cache, cache_key, memory)
-    guard = bundle.copy_index if copy_guard else None
-    grams = bundle.ngram if ngram else None
-    if adapt.enabled and adapters is not None and cache_key is not None:
-        bundle, state = _adapted(bundle, state, style_index, adapters, cache_key, adapt, recall_size(bundle, memory))
-        model = bundle.model
-    recall = RowRecall(state.recall, n) if state.recall is not None else None
-    hidden, logits = state.hidden, state.logits.unsqueeze(0)  # (L, 1, H), (1, V)
-    start = _Row(after_eos=state.ids[-1] == EOS and len(state.ids) > 1, sentence=_open_sentence(story))
-    keyword = normalize(keyword)
-    recent: list[int] = []
-    forced: list[int] = []
-    lead = ""
-    if keyword:
-        lead = _separator(story, keyword)
-        forced = encode_stream(vocab, keyword, close_last=False, lead=lead)
-        if recall is not None:
-            _recall_keyword(bundle, recall, forced, hidden, style_index)
-        hidden, logits = feed(bundle, forced, hidden, style_index)
-        recent = forced[-PENALTY_WINDOW:]
-        tail = _open_sentence(keyword)
-        if forced[-1] == EOS:
-            start = _Row(after_eos=True)
-        elif len(segments(keyword)) == 1 and not start.after_eos:
-            start = _Row(sentence=start.sentence + lead + tail)  # the keyword goes on with the story's sentence
-        else:
-            start = _Row(sentence=tail)
-        # The keyword itself, not its decoding: a character the vocabulary lacks must still show.
-        yield [lead + keyword] * n
-    mixing = state.memory is not None or grams is not None
-    gate = gate_of(bundle, state.memory)
-    context = [*state.ids[-MEMORY_CONTEXT:], *forced][-MEMORY_CONTEXT:] if mixing else None
-    rows = [
-        _Row(
-            after_eos=start.after_eos, sentence=start.sentence, canon=canonical(lead + keyword), context=_copy(context)
-        )
-        for _ in range(n)
-    ]
 
-    step = model.stepper(style_index)
-    layers = [h.expand(n, -1).contiguous() for h in hidden.unbind(0)]  # L x (n, H)
-    scores = np.repeat(logits.float().cpu().numpy(), n, axis=0)  # (n, V)
-    counts = np.zeros((n, len(vocab)), dtype=np.int32)  # recent uses of each token, per row
-    everyone = np.arange(n)
-    window = [np.full(n, token) for token in recent]
-    for tokens in window:
-        counts[everyone, tokens] += 1
-    while True:
-        if mixing:
-            recalled = recall.guesses(layers[-1]) if recall is not None else None  # kept only where a gate weighs it
-            scores = _mix(scores, rows, grams, state.memory, gate, tables, recalled)
-        adjusted = _adjust(scores, rows, tables, counts, repetition_penalty, cap)
-        tokens = _sample(adjusted, temperature, top_k, top_p, rng)
-        if guard is not None:
-            _avoid_copies(tokens, adjusted, rows, tables, guard, (temperature, top_k, top_p), rng)
-        _apply_forced(tokens, rows)
-        if fluency is not None:  # only a caller choosing among candidates needs it; a stream skips the work
-            _tally_logprobs(scores, tokens, rows)
-        yield _advance(rows, tokens.tolist(), tables, sentences, cap)
-        if all(row.done for row in rows):
-            if fluency is not None:  # each row's mean log-probability per token, for whoever chooses among them
-                fluency[:] = [row.logprob / max(1, row.sampled) for row in rows]
+# choose(sentences, fluencies, passage so far) -> (the index of the one to keep, whether it is good enough):
+# when it is not, the n rows write the sentence once more and the better of the two rounds' choices is kept.
+Chooser = Callable[[list[str], list[float], str], tuple[int, bool]]
+
+
+@torch.no_grad()
+def generate_by_sentence(
+    bundle: Bundle, *, n: int, story: str, keyword: str = "", sentences: int = 3, choose: Chooser, **kwargs
+) -> Iterator[str]:
+    """The passage sentence by sentence, each the best of n written side by side: yielded as soon as it is chosen.
+
+    n rows write the next sentence from the same state; each is kept as it stood when it ended the sentence;
+    ``choose(sentences, fluencies, passage_so_far)`` picks one (see Chooser; when none is good enough, the n
+    rows write it once more and it chooses among all 2n); every row then goes on from the one chosen. The
+    keyword comes first, at once.
+    """
+    options = _with_defaults({"story": story, "keyword": keyword, "sentences": sentences, **kwargs})
+    for given in ("story", "keyword", "sentences"):
+        options.pop(given)
+    passage = _opening(story, keyword)
+    if passage:
+        _check_args(n, sentences, *(options[name] for name in _CHECKED))
+        yield passage
+    batch = _Batch(bundle, n=n, story=story, keyword=keyword, sentences=sentences, scored=True, **options)
+    for target in range(1, sentences + 1):
+        start = batch.keep(0)
+        texts: list[str] = []
+        kept: list[_Kept | None] = []
+        fluency: list[float] = []
+        for attempt in range(2):
+            if attempt:
+                batch.restore(start)  # every row wrote something unwanted: all of them write it again
+            round_texts, round_kept = ["" for _ in batch.rows], [None] * len(batch.rows)
+            while not batch.done:
+                pieces = batch.step(target)
+                for i, piece in enumerate(pieces):
+                    round_texts[i] += piece
+                for i, finished in enumerate(batch.finished):
+                    if finished:
+                        round_kept[i] = batch.keep(i)
+            texts, kept, fluency = texts + round_texts, kept + round_kept, fluency + batch.fluency()
+            chosen, good = choose(texts, fluency, passage)
+            if good:
+                break
+        best = kept[chosen]
+        passage += texts[chosen]
+        if texts[chosen]:
+            yield texts[chosen]
+        if best.row.capped:
             return
-        if recall is not None:
-            recall.add(None, tokens)  # each row's output, asked about above, and the token it led to
-        counts[everyone, tokens] += 1
-        window.append(tokens)
-        if len(window) > PENALTY_WINDOW:
-            counts[everyone, window.pop(0)] -= 1
-        logits, layers = step(torch.from_numpy(tokens).to(device), layers)
-        scores = logits.float().cpu().numpy()
+        batch.restore(best)
 
 
 def prepare(
@@ -515,25 +690,82 @@ def _mix(
     return logprobs
 
 
-def _avoid_copies(
-    tokens: np.ndarray,
-    scores: np.ndarray,
-    rows: list[_Row],
-    tables: _Tables,
-    index: CopyIndex,
-    sampling: tuple[float, int | None, float | None],
-    rng: np.random.Generator,
+class _CastPull:
+    """Where a word starts, the story's people are a little likelier to be the word, and a name once begun is
+    likelier to be finished: the model alone names someone a third as often as a writer does (bench/quality.py)."""
+
+    def __init__(self, starts: np.ndarray, nexts: dict[str, np.ndarray], weight: float) -> None:
+        self.starts, self.nexts, self.weight = starts, nexts, weight
+        self.longest = max(map(len, nexts), default=0)
+
+    @classmethod
+    def of(cls, vocab: Vocab, names: tuple[str, ...], weight: float) -> _CastPull | None:
+        texts = [("" if vocab.is_special(i) else t) for i, t in enumerate(vocab.tokens)]
+        starts: set[int] = set()
+        nexts: dict[str, set[int]] = {}
+        for name in names:
+            for i, text in enumerate(texts):
+                letters = text.lstrip()
+                if letters and text == letters and name.startswith(letters):  # a token with no space before it
+                    starts.add(i)
+            for end in range(1, len(name)):
+                nexts.setdefault(name[:end], set()).update(
+                    i for i, text in enumerate(texts) if text and name[end:].startswith(text)
+                )
+        if not starts:
+            return None
+        return cls(np.array(sorted(starts)), {k: np.array(sorted(v)) for k, v in nexts.items() if v}, weight)
+
+    def apply(self, scores: np.ndarray, rows: list[_Row]) -> None:
+        for i, row in enumerate(rows):
+            if row.done or row.forced:
+                continue
+            sentence = row.sentence
+            if not sentence or not _is_letter(sentence[-1]):
+                scores[i, self.starts] += self.weight  # a word starts here
+                continue
+            run = _last_word(sentence, self.longest)
+            ids = self.nexts.get(run) if run else None
+            if ids is not None:
+                scores[i, ids] += self.weight
+
+
+def _is_letter(ch: str) -> bool:
+    return ch.isalnum()
+
+
+def _last_word(text: str, longest: int) -> str | None:
+    """The letters after the last non-letter of ``text``; None when there are more than ``longest``."""
+    run = ""
+    for ch in reversed(text):
+        if not _is_letter(ch):
+            break
+        run = ch + run
+        if len(run) > longest:
+            return None
+    return run
+
+
+def story_cast(bundle: Bundle, story: str) -> tuple[str, ...]:
+    """The story's people, most named first, as engine/cast.py finds them with the training texts' words."""
+    return cached_cast(bundle.names.words if bundle.names is not None else Words(), story)
+
+
+def _redraw(
+    tokens: np.ndarray, scores: np.ndarray, rows: list[_Row], unwanted: Callable[[_Row, str], bool], batch: _Batch
 ) -> None:
-    """Draw again, per row, a token that would complete a span the training text already has."""
+    """Draw again, per row, a token whose text is unwanted after what the row wrote: one that would complete a
+    span the training text already has (the copy guard), or another novel's name (the name guard)."""
+    texts = batch.tables.texts
     for i, row in enumerate(rows):
         if row.done or row.forced:
             continue
         tries = 0
-        while _would_copy(row.canon, tables.texts[tokens[i]], index) and tries < COPY_TRIES:
+        while unwanted(row, texts[tokens[i]]) and tries < COPY_TRIES:
             scores[i, tokens[i]] = -np.inf
             if not np.isfinite(scores[i]).any():
                 break
-            tokens[i] = _sample(scores[i : i + 1], *sampling, rng)[0]
+            tokens[i] = _sample(scores[i : i + 1], *batch.sampling, batch.rng)[0]
             tries += 1
 
 
@@ -637,7 +869,8 @@ def _advance(rows: list[_Row], tokens: list[int], tables: _Tables, sentences: in
             row.sentences += 1
             row.sentence = ""
             row.after_eos = True
-            row.done = row.sentences >= sentences or cap - row.produced < 8
+            row.capped = cap - row.produced < 8  # too near the cap for another sentence: the passage ends here
+            row.done = row.sentences >= sentences or row.capped
             pieces.append("")
             continue
         text = tables.texts[token]
@@ -680,6 +913,9 @@ def generate(
     cache_key: str | None = None,
     memory: MemorySettings = DEFAULT_MEMORY,
     copy_guard: bool = True,
+    name_guard: bool = True,
+    cast: tuple[str, ...] | None = None,
+    cast_pull: float = CAST_PULL,
     adapt: AdaptSettings = NO_ADAPT,
     adapters: AdaptedStates | None = None,
     ngram: bool = True,
@@ -691,7 +927,10 @@ def generate(
     ``max_chars`` (default 200 per sentence) characters after the keyword.
     ``memory`` mixes in what the story itself wrote (engine/memory.py);
     ``copy_guard`` keeps 40 characters of the training text from being written
-    verbatim when the model has a copy index (engine/copyguard.py). ``adapt``
+    verbatim when the model has a copy index (engine/copyguard.py); ``name_guard``
+    keeps the people of the training texts out of a story that does not have them
+    (engine/cast.py), ``cast`` naming the story's people (found in the story when
+    None); ``cast_pull`` makes them likelier where a word starts. ``adapt``
     with ``adapters`` and a ``cache_key`` lets the weights learn from the story
     first (engine/adapt.py), kept per story in ``adapters``. ``ngram`` mixes in
     the counts of the training text when the model has them (engine/ngram.py).
@@ -713,6 +952,9 @@ def generate(
         cache_key=cache_key,
         memory=memory,
         copy_guard=copy_guard,
+        name_guard=name_guard,
+        cast=cast,
+        cast_pull=cast_pull,
         adapt=adapt,
         adapters=adapters,
         ngram=ngram,

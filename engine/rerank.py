@@ -1,10 +1,12 @@
 """Pick the best of several: candidates sampled in one batch, chosen the way a reader would.
 
 Sampling is a gamble per character; a passage that wanders into a training
-novel's people or loops on itself is one draw among several. ``generate_best``
-samples ``n`` candidates side by side (the batch costs far less than n
-streams) and keeps, among those that name nobody the story does not have
-(all of them when none does), the one with the highest score:
+novel's people or loops on itself is one draw among several. ``stream_best``
+writes ``n`` candidates of each sentence side by side (the batch costs far less
+than n streams), keeps the best and goes on from it, so that the passage reaches
+the readers sentence by sentence as it is written; ``generate_best`` chooses
+among n whole passages instead. Either keeps, among those that name nobody the
+story does not have (all of them when none does), the one with the highest score:
 
     fluency (the model's mean log-probability per token of what it wrote)
     + 1 per proper noun (Mecab NNP) that the story already has
@@ -23,13 +25,14 @@ from dataclasses import dataclass
 
 from engine.checkpoint import Bundle
 from engine.errors import GenerationError
-from engine.generate import generate_scored
+from engine.generate import Chooser, generate_by_sentence, generate_scored
 from engine.morph import pos
 
 STORY_NAME = 1.0
 OTHER_NAME = -3.0  # a name from another novel is the worst of these: worse than a swallowed keyword
 REPEATED = -10.0
 KEYWORD_SWALLOWED = -2.0
+REPEAT_REACH = 200  # characters of the passage before a sentence that its repetitions are counted against
 MORE_BATCHES = 1  # when every candidate names a stranger, n more are drawn (once) before one of them is kept
 
 
@@ -51,10 +54,18 @@ def proper_nouns(text: str) -> list[str]:
     return [surface for surface, tag in pos(text) if tag == "NNP" and len(surface) >= 2]
 
 
-def repeated_share(text: str, width: int = 10) -> float:
-    """Share of the width-character windows that already occurred earlier in the text."""
-    windows = [text[i : i + width] for i in range(len(text) - width + 1)]
-    return (len(windows) - len(set(windows))) / len(windows) if windows else 0.0
+def repeated_share(text: str, width: int = 10, *, since: int = 0) -> float:
+    """Share of the width-character windows that already occurred earlier in the text; with ``since``, of those
+    that reach past that position (the new end of a text), each checked against everything before it."""
+    seen: set[str] = set()
+    new = repeated = 0
+    for i in range(len(text) - width + 1):
+        window = text[i : i + width]
+        if i + width > since:
+            new += 1
+            repeated += window in seen
+        seen.add(window)
+    return repeated / new if new else 0.0
 
 
 def keyword_stands(text: str, keyword: str) -> bool:
@@ -72,12 +83,15 @@ def keyword_stands(text: str, keyword: str) -> bool:
     return False
 
 
-def judge(text: str, fluency: float, *, story: str, keyword: str) -> Choice:
+def judge(text: str, fluency: float, *, story: str, keyword: str, before: str = "") -> Choice:
+    """One candidate scored (see the module docstring); ``before``: the passage already written ahead of it, which
+    its repetitions are counted against."""
     written = text.lstrip()
     own = written[len(keyword) :] if keyword and written.startswith(keyword) else written  # the keyword is given
     names = proper_nouns(own)
     in_story = sum(name in story for name in names)
-    repeated = repeated_share(own)
+    before = before[-REPEAT_REACH:]
+    repeated = repeated_share(before + text, since=len(before)) if before else repeated_share(own)
     stands = keyword_stands(written, keyword)
     score = fluency + STORY_NAME * in_story + OTHER_NAME * (len(names) - in_story) + REPEATED * repeated
     score += 0.0 if stands else KEYWORD_SWALLOWED
@@ -114,3 +128,31 @@ def pick(choices: list[Choice]) -> Choice:
 def generate_best(bundle: Bundle, *, n: int, story: str, keyword: str = "", **kwargs) -> Iterator[str]:
     """The best of n candidates, yielded character by character like ``generate``'s stream."""
     yield from choose(bundle, n=n, story=story, keyword=keyword, **kwargs).text
+
+
+def sentence_chooser(*, story: str, keyword: str = "") -> Chooser:
+    """The chooser of ``generate_by_sentence``: each sentence judged as a passage would be, against the story
+    and what the passage has said so far; good enough unless every one names a stranger."""
+    keyword = keyword.strip()
+
+    def choose(texts: list[str], fluency: list[float], passage: str) -> tuple[int, bool]:
+        first = passage.strip() == keyword  # the first sentence: it is the one that starts with the keyword
+        known = f"{story}\n{passage}"
+        choices = [
+            judge(passage + text, value, story=known, keyword=keyword)
+            if first
+            else judge(text, value, story=known, keyword="", before=passage)
+            for text, value in zip(texts, fluency, strict=True)
+        ]
+        best = pick(choices)
+        return choices.index(best), best.other_names == 0
+
+    return choose
+
+
+def stream_best(bundle: Bundle, *, n: int, story: str, keyword: str = "", **kwargs) -> Iterator[str]:
+    """The passage sentence by sentence, each the best of n written side by side, as soon as it is chosen."""
+    if n < 1:
+        raise GenerationError("the number of candidates must be at least 1")
+    choose = sentence_chooser(story=story, keyword=keyword)
+    yield from generate_by_sentence(bundle, n=n, story=story, keyword=keyword, choose=choose, **kwargs)

@@ -31,13 +31,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.adapt import NONE as NO_ADAPT
-from engine.adapt import Adapter, AdaptSettings
+from engine.adapt import AdaptedStates, Adapter, AdaptSettings
+from engine.cast import FILE as NAMES_FILE
+from engine.cast import TrainingNames, training_names
 from engine.checkpoint import Bundle, load_checkpoint, model_from_payload, read_checkpoint, save_checkpoint
 from engine.copyguard import FILE as COPY_INDEX_FILE
 from engine.copyguard import CopyIndex
 from engine.data import Dataset, Layout, Run, bos_ids, build_dataset, make_layout, text_run
 from engine.errors import GenerationError
 from engine.generate import (
+    CAST_PULL,
     DEFAULT_ADAPT,
     DEFAULT_MEMORY,
     FEED_CHUNK,
@@ -45,6 +48,7 @@ from engine.generate import (
     gate_of,
     generate,
     recall_size,
+    story_cast,
     story_ids,
 )
 from engine.memory import OFF, MemorySettings, StoryMemory
@@ -55,6 +59,7 @@ from engine.ngram import FILE as NGRAM_FILE
 from engine.ngram import ORDER as NGRAM_ORDER
 from engine.ngram import TokenNgram
 from engine.recall import Recall, fit_basis
+from engine.rerank import stream_best
 from engine.text import normalize
 from engine.vocab import Vocab
 
@@ -132,6 +137,7 @@ class Progress:
     train_loss: float | None
     val_bpc: float | None = None  # at the end of an epoch (or of a run stopped inside one)
     sample: str | None = None  # the same prompt continued by the model as it is now, at the same moments
+    sample_parts: tuple[str, ...] = ()  # what was on as it wrote the sample (Watch.parts)
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,10 @@ class Watch:
 
     The sample continues `story` from `keyword` with a fixed seed, so samples
     differ only because the model learned: people see gibberish turn into
-    sentences.
+    sentences. It is written the way the site writes (``memory``, ``copy_guard``,
+    ``adapt``, ``candidates``: the site's settings), with the parts a model in
+    training has: the n-gram and the gate that mixes it in are counted after the
+    last epoch, so samples are written without them (``parts`` names what was on).
     """
 
     on_progress: Callable[[Progress], None]
@@ -150,6 +159,57 @@ class Watch:
     sample_chars: int = 80
     sample_seed: int = 7
     sample_style: str | None = None
+    memory: MemorySettings = DEFAULT_MEMORY
+    copy_guard: bool = True
+    name_guard: bool = True
+    cast_pull: float = CAST_PULL
+    adapt: AdaptSettings = NO_ADAPT
+    candidates: int = 1
+
+    def sample(self, bundle: Bundle) -> str:
+        """The prompt continued by this bundle as the site would write it: what each epoch's sample is."""
+        style = self.sample_style if self.sample_style in bundle.vocab.styles else None
+        options: dict = {
+            "story": self.story,
+            "keyword": self.keyword,
+            "sentences": 2,
+            "max_chars": self.sample_chars,
+            "style": style,
+            "seed": self.sample_seed,
+            "memory": self.memory,
+            "copy_guard": self.copy_guard,
+            "name_guard": self.name_guard,
+            "cast_pull": self.cast_pull,
+        }
+        if self.adapt.enabled:  # its own adapted copy, read afresh: nothing of an earlier epoch's
+            options.update(adapt=self.adapt, adapters=AdaptedStates(), cache_key="watch")
+        if self.candidates > 1:
+            pieces = stream_best(bundle, n=self.candidates, **options)
+        else:
+            pieces = generate(bundle, **options)
+        return "".join(pieces).strip()
+
+    def parts(self, bundle: Bundle) -> tuple[str, ...]:
+        """What was on when ``sample`` wrote with this bundle: memory, recall, copy_guard, name_guard, cast_pull,
+        ngram, adapt, best_of_N."""
+        on = []
+        if self.memory.weight > 0:
+            on.append("memory")
+            if self.memory.recall:
+                on.append("recall")
+        if self.copy_guard and bundle.copy_index is not None:
+            on.append("copy_guard")
+        if self.name_guard and bundle.names is not None and bundle.names.all:
+            on.append("name_guard")
+        if self.cast_pull and story_cast(bundle, self.story):
+            on.append("cast_pull")
+        if bundle.ngram is not None:
+            on.append("ngram")
+        if self.adapt.enabled:
+            on.append("adapt")
+        if self.candidates > 1:
+            on.append(f"best_of_{self.candidates}")
+        return tuple(on)
 
 
 @dataclass
@@ -239,14 +299,31 @@ def _train(
     )
     if not dataset.train:
         raise ValueError("the sources hold no text to train on")
-    CopyIndex.build(s.text for s in sources).save(out_dir / COPY_INDEX_FILE)
+    copy_index = CopyIndex.build(s.text for s in sources)
+    copy_index.save(out_dir / COPY_INDEX_FILE)
+    names = training_names([(s.name, s.text) for s in sources])  # whose people generation keeps out of a story
+    names.save(out_dir / NAMES_FILE)
     heldout_runs = [text_run(state.vocab, normalize(t), 0) for t in heldout or ()]
     say(
         f"training {state.model.num_parameters():,} parameters on {device.type}: "
         f"{len(sources)} source(s), {dataset.train_tokens:,} training tokens, "
-        f"{sum(len(r.ids) for r in dataset.val):,} validation tokens, vocabulary {len(state.vocab)}"
+        f"{sum(len(r.ids) for r in dataset.val):,} validation tokens, vocabulary {len(state.vocab)}, "
+        f"{len(names.all):,} names of their people and places"
     )
-    loop = _Loop(state, dataset, heldout_runs, tc, out_dir, device, data_hash, _show_progress(progress), say, watch)
+    loop = _Loop(
+        state,
+        dataset,
+        heldout_runs,
+        tc,
+        out_dir,
+        device,
+        data_hash,
+        _show_progress(progress),
+        say,
+        watch,
+        copy_index,
+        names,
+    )
     result = loop.run()
     _remove_counts(out_dir)  # counts of other text must never sit beside these weights
     if tc.ngram_order and not tc.dry_run:
@@ -551,9 +628,13 @@ class _Loop:
         show_progress: bool,
         say: Callable[[str], None],
         watch: Watch | None = None,
+        copy_index: CopyIndex | None = None,
+        names: TrainingNames | None = None,
     ) -> None:
         self.s = state
         self.watch = watch
+        self.copy_index = copy_index  # the watch's samples are guarded as the site's passages are
+        self.names = names
         self.last_told = -math.inf
         self.data = dataset
         self.heldout = heldout
@@ -836,27 +917,24 @@ class _Loop:
                 eta_s=0.0 if fraction >= 1.0 else remaining,
                 train_loss=train_loss,
                 val_bpc=val_bpc,
-                sample=self._sample() if val_bpc is not None else None,
+                **self._sampled(val_bpc),
             )
         )
 
-    def _sample(self) -> str:
-        """The watch's prompt continued by the model as it is now; the training's random state is left alone."""
+    def _sampled(self, val_bpc: float | None) -> dict:
+        if val_bpc is None:
+            return {}
+        sample, parts = self._sample()
+        return {"sample": sample, "sample_parts": parts}
+
+    def _sample(self) -> tuple[str, tuple[str, ...]]:
+        """The watch's prompt continued by the model as it is now, and what was on; the training's random state
+        is left alone."""
         watch, s = self.watch, self.s
         rng = torch.get_rng_state()
         try:
-            bundle = Bundle(model=s.model, config=s.config, vocab=s.vocab)
-            style = watch.sample_style if watch.sample_style in s.vocab.styles else None
-            pieces = generate(
-                bundle,
-                story=watch.story,
-                keyword=watch.keyword,
-                sentences=2,
-                max_chars=watch.sample_chars,
-                style=style,
-                seed=watch.sample_seed,
-            )
-            return "".join(pieces).strip()
+            bundle = Bundle(model=s.model, config=s.config, vocab=s.vocab, copy_index=self.copy_index, names=self.names)
+            return watch.sample(bundle), watch.parts(bundle)
         finally:
             torch.set_rng_state(rng)
             s.model.train()

@@ -86,6 +86,28 @@ def _has_file(version: ModelVersion, name: str) -> bool:
     return (model_root() / version.directory / name).is_file()
 
 
+def site_writing() -> dict[str, Any]:
+    """How the site writes, from the settings (ENGINE_*): the story's memory and its recall, the copy guard, the
+    name guard and the pull of the story's people, the n-gram, adaptation to the story, and how many candidates each sentence is chosen from. The writing door
+    (voting.generation.engine) writes with these, and a training run's samples are written with them."""
+    from engine.adapt import AdaptSettings
+    from engine.generate import DEFAULT_MEMORY
+    from engine.memory import MemorySettings
+
+    memory = MemorySettings(
+        order=DEFAULT_MEMORY.order, weight=settings.ENGINE_STORY_MEMORY, recall=settings.ENGINE_STORY_RECALL
+    )
+    return {
+        "memory": memory,
+        "copy_guard": settings.ENGINE_COPY_GUARD,
+        "name_guard": settings.ENGINE_NAME_GUARD,
+        "cast_pull": settings.ENGINE_CAST_PULL,
+        "ngram": settings.ENGINE_NGRAM,
+        "adapt": AdaptSettings(lr=settings.ENGINE_STORY_ADAPT),
+        "candidates": settings.ENGINE_CANDIDATES,
+    }
+
+
 def active_version() -> ModelVersion | None:
     from management.models import ModelVersion
 

@@ -100,7 +100,8 @@ class ProgressField(serializers.JSONField):
     {
         "type": "array",
         "items": {"type": "object", "additionalProperties": True},
-        "description": "에폭마다 같은 첫 문장과 키워드로 이어 쓴 글: epoch, step, val_bpc, text",
+        "description": "에폭마다 같은 첫 문장과 키워드로, 그때의 모델이 사이트처럼 이어 쓴 글: epoch, step, val_bpc, "
+        "text, parts (쓸 때 켠 것)",
     }
 )
 class SamplesField(serializers.JSONField):

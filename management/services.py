@@ -165,6 +165,24 @@ def training_run_finish(
 MAX_POINTS = 400
 # Every run continues the same prompt with the same keyword and seed after each
 # epoch, so the samples of a run differ only by what the model learned.
+# What was on as a training run's sample was written (engine Watch.parts), in the model page's words.
+PART_WORDS = {
+    "memory": "이야기 기억",
+    "recall": "비슷한 장면 떠올리기",
+    "copy_guard": "베껴 쓰기 막기",
+    "name_guard": "다른 소설 인물 막기",
+    "cast_pull": "이야기 인물 부르기",
+    "ngram": "낱말 세기 더하기",
+    "adapt": "이야기에 맞추기",
+}
+
+
+def part_words(part: str) -> str:
+    if part.startswith("best_of_"):
+        return f"문장마다 {part.removeprefix('best_of_')}개 중 고르기"
+    return PART_WORDS.get(part, part)
+
+
 SAMPLE_STORY = "안개가 짙은 아침이었다. 마을 사람들은 하나둘 바닷가로 모여들었다."
 SAMPLE_KEYWORD = "그때"
 SAMPLE_SEED = 7
@@ -209,6 +227,7 @@ def training_run_progress(*, run: TrainingRun, progress: Any) -> TrainingRun:
                 "step": progress.step,
                 "val_bpc": _rounded(progress.val_bpc),
                 "text": progress.sample,
+                "parts": [part_words(part) for part in progress.sample_parts],
             },
         ]
     run.save(update_fields=["phase", "progress", "points", "samples", "updated_at"])
@@ -224,8 +243,18 @@ def training_run_watch(*, run: TrainingRun) -> Any:
         except DatabaseError:
             log.warning("recording the progress of training run %s failed", run.pk, exc_info=True)
 
+    writing = engine_adapter.site_writing()
     return engine_adapter.training_watch(
-        on_progress=record, story=SAMPLE_STORY, keyword=SAMPLE_KEYWORD, sample_seed=SAMPLE_SEED
+        on_progress=record,
+        story=SAMPLE_STORY,
+        keyword=SAMPLE_KEYWORD,
+        sample_seed=SAMPLE_SEED,
+        memory=writing["memory"],
+        copy_guard=writing["copy_guard"],
+        name_guard=writing["name_guard"],
+        cast_pull=writing["cast_pull"],
+        adapt=writing["adapt"],
+        candidates=writing["candidates"],
     )
 
 

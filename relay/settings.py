@@ -283,6 +283,11 @@ if not 1 <= ENGINE_CANDIDATES <= 16:
 ENGINE_NGRAM = envbool("ENGINE_NGRAM", True)
 # The AI never writes 40 characters in a row that a training text holds (engine/copyguard.py); 0 allows it.
 ENGINE_COPY_GUARD = envbool("ENGINE_COPY_GUARD", True)
+# The AI never writes the name of another training novel's person into a story that does not have them
+# (engine/cast.py); 0 allows it.
+ENGINE_NAME_GUARD = envbool("ENGINE_NAME_GUARD", True)
+# How much likelier the story's own people are where a word starts (engine/generate.py CAST_PULL); 0: not at all.
+ENGINE_CAST_PULL = envfloat("ENGINE_CAST_PULL", 1.5)
 # The first start's demo model trains this long at most (manage.py bootstrap_demo, make run).
 DEMO_TRAIN_SECONDS = envint("DEMO_TRAIN_SECONDS", 150)
 # makedata compares a new model with the active one only on at least this many

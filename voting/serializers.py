@@ -306,3 +306,28 @@ class TurnWriteSerializer(serializers.Serializer):
 class TurnWrittenSerializer(serializers.Serializer):
     turn = TurnSerializer()
     job = JobLinkSerializer(allow_null=True, help_text="AI의 이어쓰기 작업 (continue_with_ai일 때)")
+
+
+class CastChangeSerializer(serializers.Serializer):
+    """One correction of a novel's cast, standing or undone."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    action = serializers.ChoiceField(choices=["add", "remove"], help_text="add: 더한 이름, remove: 뺀 낱말")
+    made_by = serializers.CharField(allow_null=True)
+    made_at = serializers.DateTimeField()
+    undone = serializers.BooleanField()
+    undone_by = serializers.CharField(allow_null=True)
+
+
+class CastSerializer(serializers.Serializer):
+    """A novel's people (등장인물): what the AI writes with, what the engine found in the story, the corrections."""
+
+    cast = serializers.ListField(child=serializers.CharField(), help_text="AI가 쓰는 등장인물 (고친 것까지)")
+    found = serializers.ListField(child=serializers.CharField(), help_text="이야기에서 찾은 이름, 많이 나온 순")
+    changes = CastChangeSerializer(many=True, help_text="고친 기록, 최근 것부터")
+
+
+class CastChangeRequestSerializer(serializers.Serializer):
+    name = NFCCharField(max_length=20, help_text="이름 (글자 1~20자)")
+    action = serializers.ChoiceField(choices=["add", "remove"], help_text="add: 이름 더하기, remove: 빼기")

@@ -24,6 +24,12 @@ from novels.selectors import story_turns
 from relay.common.errors import DomainError, NotFound
 
 SITE_NAME = "릴레이 소설"
+# The design of the files (title page, chapters, credits in the margin): part of the digest, so that a file
+# made with an earlier design is made again.
+LAYOUT = 2
+# A chapter ends at the first passage end after this many characters; a book of more than one has a table of
+# contents (about ten A5 pages each).
+CHAPTER_CHARS = 6000
 
 
 class NotFinished(DomainError):
@@ -37,6 +43,27 @@ class Passage:
     text: str
     by: str  # "사람" or "AI"
     credit: str  # "alice", or "키워드 “등대” · 모델 v3"
+
+    @property
+    def note(self) -> str:
+        """Who wrote it, as the book's margin says: "alice 님이 씀", "AI가 씀 · 키워드 “등대” · 모델 v3"."""
+        return f"AI가 씀 · {self.credit}" if self.by == "AI" else f"{self.credit} 님이 씀"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    number: int
+    passages: list[Passage]
+
+    @property
+    def title(self) -> str:
+        return f"제{self.number}장"
+
+    @property
+    def opening(self) -> str:
+        """Its first words, for the table of contents."""
+        text = " ".join(self.passages[0].text.split()) if self.passages else ""
+        return text if len(text) <= 24 else text[:24].rstrip() + "…"
 
 
 @dataclass(frozen=True)
@@ -54,9 +81,40 @@ class Book:
 
     @property
     def digest(self) -> str:
-        """What the book holds, hashed: its files are built once for each."""
-        state = json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        """What the book holds and the files' design, hashed: its files are built once for each."""
+        state = json.dumps({**asdict(self), "layout": LAYOUT}, ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(state.encode("utf-8")).hexdigest()[:32]
+
+    @property
+    def chapters(self) -> list[Chapter]:
+        """The passages in chapters of about CHAPTER_CHARS characters, each ending where a passage does; a last
+        chapter of less than a third of that joins the one before."""
+        groups: list[list[Passage]] = [[]]
+        size = 0
+        for passage in self.passages:
+            if size >= CHAPTER_CHARS:
+                groups.append([])
+                size = 0
+            groups[-1].append(passage)
+            size += len(passage.text)
+        if len(groups) > 1 and size < CHAPTER_CHARS / 3:
+            last = groups.pop()
+            groups[-1] += last
+        return [Chapter(number, group) for number, group in enumerate(groups, 1) if group]
+
+    @property
+    def long(self) -> bool:
+        """Whether it has chapters, and so a table of contents."""
+        return len(self.chapters) > 1
+
+    @property
+    def people(self) -> list[str]:
+        """The people who wrote in it, in the order of their first passage."""
+        return list(dict.fromkeys(passage.credit for passage in self.passages if passage.by == "사람"))
+
+    @property
+    def ai_passages(self) -> int:
+        return sum(passage.by == "AI" for passage in self.passages)
 
 
 # What XML 1.0 refuses (and an EPUB with it): control characters but tab and line breaks, lone surrogates,

@@ -27,7 +27,7 @@ from relay.live import training_watch
 from relay.live.throttle import FloodGuard
 from relay.transport import fanout, layer_watch
 from relay.transport.groups import SITE_GROUP, novel_group, session_group, short_hash, user_group
-from relay.transport.presence import ACTIVITIES, presence
+from relay.transport.presence import ACTIVITIES, presence, reader_id
 from relay.transport.publish import end_sockets
 from relay.transport.wire import SCOPE_KEY as WIRE_KEY
 from relay.transport.wire import Connection
@@ -129,8 +129,7 @@ def address_of(scope: dict[str, Any]) -> str:
 
 def reader_of(scope: dict[str, Any]) -> str:
     """Who reads, for the counts: the browser session, or the address of a socket without one."""
-    key = session_key_of(scope)
-    return f"s{short_hash(key)[:16]}" if key else f"a{short_hash(address_of(scope))[:16]}"
+    return reader_id(session_key_of(scope), address_of(scope))
 
 
 def end_sockets_of_session(sender: Any, request: Any, **kwargs: Any) -> None:

@@ -45,7 +45,7 @@ import redis
 import redis.asyncio
 from django.conf import settings
 
-from relay.transport.groups import SITE_GROUP
+from relay.transport.groups import SITE_GROUP, short_hash
 from relay.transport.publish import publish_from_loop
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,9 @@ class LocalStore:
                 else:
                     owners.pop(owner, None)
 
-    def _count(self, novel_id: int) -> int:
-        return len(set().union(*self._readers.get(novel_id, {}).values()))
+    def _count(self, novel_id: int, also: str | None = None) -> int:
+        readers = set().union(*self._readers.get(novel_id, {}).values())
+        return len(readers | {also}) if also else len(readers)
 
     async def open_socket(self, owner: str, key: str, cap: int) -> bool:
         with self._lock:
@@ -139,9 +140,9 @@ class LocalStore:
             self._sent[novel_id] = here
             return changed
 
-    def readers(self, novel_ids: list[int]) -> dict[int, int]:
+    def readers(self, novel_ids: list[int], also: str | None = None) -> dict[int, int]:
         with self._lock:
-            return {novel_id: self._count(novel_id) for novel_id in novel_ids}
+            return {novel_id: self._count(novel_id, also) for novel_id in novel_ids}
 
 
 class RedisStore:
@@ -246,14 +247,14 @@ class RedisStore:
         before = await self._client().set(key, value, get=True, ex=24 * 3600)
         return before is None or before.decode() != value
 
-    def readers(self, novel_ids: list[int]) -> dict[int, int]:
+    def readers(self, novel_ids: list[int], also: str | None = None) -> dict[int, int]:
         with self._sync.pipeline(transaction=False) as pipe:
             for novel_id in novel_ids:
                 pipe.hgetall(self._readers_key(novel_id))
             counts = pipe.execute()
         owners = owners_in(counts)
         alive = living(owners, self._sync.mget([self._owner_key(o.decode()) for o in owners]) if owners else [])
-        return {novel_id: readers_of(each, alive) for novel_id, each in zip(novel_ids, counts, strict=True)}
+        return {novel_id: readers_of(each, alive, also) for novel_id, each in zip(novel_ids, counts, strict=True)}
 
 
 # The sums both of RedisStore's readings make: each novel's hash holds owner -> its readers, comma-separated.
@@ -269,9 +270,10 @@ def living(owners: list[bytes], flags: list[bytes | None]) -> set[bytes]:
     return {owner for owner, flag in zip(owners, flags, strict=True) if flag is not None}
 
 
-def readers_of(counts: dict[bytes, bytes], alive: set[bytes]) -> int:
-    """A novel's readers: the distinct readers of the owners still alive (one browser on two processes is one)."""
-    readers: set[bytes] = set()
+def readers_of(counts: dict[bytes, bytes], alive: set[bytes], also: str | None = None) -> int:
+    """A novel's readers: the distinct readers of the owners still alive (one browser on two processes is one),
+    and ``also`` if given (a page being rendered for that reader, who is not connected yet)."""
+    readers: set[bytes] = {also.encode()} if also else set()
     for owner, here in counts.items():
         if owner in alive and here:
             readers.update(here.split(b","))
@@ -291,13 +293,20 @@ def store() -> LocalStore | RedisStore:
         return _store
 
 
-def readers(novel_ids: list[int]) -> dict[int, int]:
-    """How many pages are open on each novel now (for the pages the server renders); 0 if unknown."""
+def reader_id(session_key: str | None, address: str) -> str:
+    """Who reads, for the counts: the browser session, or the address of a socket without one."""
+    return f"s{short_hash(session_key)[:16]}" if session_key else f"a{short_hash(address)[:16]}"
+
+
+def readers(novel_ids: list[int], *, also: str | None = None) -> dict[int, int]:
+    """How many browsers have each novel open now (for the pages the server renders), counting ``also`` (the
+    reader a page is being rendered for: one reader from the first render, not from their socket's
+    first presence frame); 0 if unknown."""
     try:
-        return store().readers(novel_ids)
+        return store().readers(novel_ids, also)
     except redis.RedisError:
         log.warning("presence unavailable; the lists show no reader counts", exc_info=True)
-        return dict.fromkeys(novel_ids, 0)
+        return dict.fromkeys(novel_ids, 1 if also else 0)
 
 
 class Presence:

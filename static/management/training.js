@@ -85,6 +85,12 @@ function showSamples(samples) {
     const text = document.createElement("q");
     text.textContent = String(sample.text ?? "");
     item.append(when, " ", text);
+    if (Array.isArray(sample.parts) && sample.parts.length > 0) {
+      const parts = document.createElement("small");
+      parts.className = "parts";
+      parts.textContent = `켠 것: ${sample.parts.map(String).join(" · ")}`;
+      item.append(" ", parts);
+    }
     list.append(item);
   }
 }

@@ -18,6 +18,14 @@ document.addEventListener("visibilitychange", () => {
   if (!document.hidden) { unseen = 0; showTitle(); }
 });
 
+// The notices stick just below the site header: tell the stylesheet how tall the header is now.
+const header = document.querySelector(".site-header");
+if (header && "ResizeObserver" in window) {
+  new ResizeObserver(() => {
+    document.documentElement.style.setProperty("--header-height", `${header.getBoundingClientRect().height}px`);
+  }).observe(header);
+}
+
 const canNotify = () => "Notification" in window && Notification.permission === "granted";
 
 if (allow && "Notification" in window && Notification.permission === "default") {

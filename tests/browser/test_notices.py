@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import ARTIFACTS
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
@@ -48,7 +50,24 @@ def test_the_author_of_the_winning_proposal_and_a_voter_are_told(reader, novel, 
     for who in (a, b):
         expect(who.page.locator("#my-notices")).to_contain_text("AI가 다 썼어요", timeout=30000)
     expect(staff.page.locator("#my-notices")).to_be_hidden()  # staff took no part: nothing for them
+    notices_below_the_header(b.page, "notices-after-a-round")
     assert not (a.errors or b.errors)
+
+
+def notices_below_the_header(page, name: str) -> None:
+    """A reader who has scrolled down still sees what they were told, just below the sticky site header, never
+    under or above it (measured, and a full-page screenshot kept in test-artifacts/)."""
+    page.set_viewport_size({"width": 1280, "height": 420})  # wide (the header sticks), short: the page scrolls
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function("window.scrollY > 0")
+    header = page.locator(".site-header").bounding_box()
+    notices = page.locator("#my-notices").bounding_box()
+    assert header is not None and notices is not None
+    assert header["y"] == 0  # the header sticks at the top of the window
+    assert header["y"] + header["height"] <= notices["y"] + 1  # the notices below it ...
+    assert notices["y"] <= header["y"] + header["height"] + 20  # ... right below it, in sight
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_a_reader_on_the_home_page_is_told_their_proposal_won(reader, novel, alice, editor):

@@ -97,6 +97,25 @@ def test_the_16_bit_weights_are_packed_again_after_the_weights_change():
     assert torch.allclose(after, before + 1.0, atol=1e-3)
 
 
+@needs_half
+@pytest.mark.parametrize("fused", [True, False], ids=["fused AdamW", "AdamW"])
+def test_the_16_bit_weights_follow_an_optimizer_that_changes_them_without_a_version_bump(fused):
+    """Training's fused AdamW updates the weights in place and leaves their _version alone: the step must
+    still read the new weights (the samples shown between epochs came from the first epoch's)."""
+    model = small()
+    token, hidden = torch.tensor([3]), list(model.init_hidden(1).unbind(0))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05, fused=fused)
+    with torch.no_grad():
+        model.stepper(0)(token, hidden)  # packed once, as the first sample does
+    logits, _, _ = model(torch.tensor([[3, 4, 5]]))
+    logits.square().mean().backward()
+    optimizer.step()
+    with torch.no_grad():
+        half, _ = model.stepper(0)(token, hidden)
+        full, _ = model.stepper(0, half=False)(token, hidden)
+    assert torch.allclose(half, full, rtol=2e-3, atol=2e-3)
+
+
 def test_styles_change_the_prediction():
     model = small()
     with torch.no_grad():

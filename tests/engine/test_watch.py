@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
+from engine.adapt import AdaptSettings
+from engine.checkpoint import load_checkpoint
+from engine.memory import MemorySettings
 from engine.train import Progress, Source, Watch, train
 from tests.engine.conftest import DUCK_STORY, GOOSE_STORY, tiny_model_config, tiny_train_config
 
@@ -56,3 +63,39 @@ def test_a_run_stopped_inside_an_epoch_ends_at_the_whole(tmp_path):
     assert told[-1].fraction == 1.0 and told[-1].val_bpc is not None and told[-1].sample
     fractions = [p.fraction for p in told]
     assert fractions == sorted(fractions)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        {},
+        {
+            "memory": MemorySettings(weight=0.5),
+            "adapt": AdaptSettings(lr=0.1, window=16),
+            "copy_guard": True,
+            "candidates": 3,
+        },
+    ],
+    ids=["one stream", "as the site writes"],
+)
+def test_each_epoch_s_sample_is_what_that_epoch_s_checkpoint_writes_loaded_afresh(tmp_path, parts):
+    """The samples come from the weights of that moment: after epoch N, what epoch-N.pt writes when loaded
+    afresh, with the same prompt, seed and parts (training steps with the fused AdamW, which changes the
+    weights without bumping their versions: the 16-bit step once kept reading the first epoch's)."""
+    told: list[Progress] = []
+    watch = Watch(
+        on_progress=told.append, every_s=60.0, story="연못가에 오리 한 마리가 살았다.", keyword="거위", **parts
+    )
+
+    run(tmp_path, "watched", watch, epochs=4, save_epochs=True)
+
+    samples = [(p.epoch, p.sample, p.sample_parts) for p in told if p.sample is not None]
+    assert [epoch for epoch, _, _ in samples] == [1, 2, 3, 4]
+    assert len({sample for _, sample, _ in samples}) > 1
+    for epoch, sample, sample_parts in samples:
+        # The n-gram and its gate are counted after the last epoch: the samples had none, as said.
+        bundle = replace(load_checkpoint(tmp_path / "watched" / f"epoch-{epoch}.pt"), ngram=None, mixer=None)
+        assert watch.sample(bundle) == sample, f"epoch {epoch}"
+        assert sample_parts == watch.parts(bundle)
+    expected = ("memory", "recall", "copy_guard", "adapt", "best_of_3") if parts else ("memory", "recall", "copy_guard")
+    assert samples[0][2] == expected

@@ -65,6 +65,17 @@ def test_a_real_run_records_its_phases_progress_curve_and_samples(model_dir, app
     steps = [p["step"] for p in run.points]
     assert steps == sorted(steps) and steps[-1] == 30 and all("train_bpc" in p for p in run.points)
     assert run.samples and all(s["text"].startswith("그때") for s in run.samples)
+    # Written as the site writes, with what a model in training has (the n-gram comes after the last epoch).
+    assert run.samples[0]["parts"] == [
+        "이야기 기억",
+        "비슷한 장면 떠올리기",
+        "베껴 쓰기 막기",
+        "다른 소설 인물 막기",  # the demo texts' people, found when the run began
+        "이야기에 맞추기",
+        "문장마다 4개 중 고르기",
+    ]
+    page = client.get(reverse("training-run", args=[run.pk])).content.decode()
+    assert "켠 것: 이야기 기억 · 비슷한 장면 떠올리기 · 베껴 쓰기 막기" in page
 
     listed = client.get("/api/training-runs/").json()
     assert listed["results"][0]["id"] == run.pk and listed["results"][0]["phase"] == "done"

@@ -121,7 +121,12 @@ def test_the_epub_is_a_valid_book_with_the_text(client, finished):
     assert container.find(".//{*}rootfile") is not None
     pages = [name for name in archive.namelist() if name.endswith(".xhtml")]
     story = "".join("".join(ElementTree.fromstring(archive.read(name)).itertext()) for name in pages)  # each parses
-    assert AI_TEXT in story and "[AI · 키워드 “등대” · 모델 v7]" in story
+    assert AI_TEXT in story and "AI가 씀 · 키워드 “등대” · 모델 v7" in story
+    assert pages[0].endswith("title.xhtml") or "title.xhtml" in archive.namelist()  # a title page of its own
+    title_page = "".join(
+        ElementTree.fromstring(archive.read(next(n for n in pages if n.endswith("title.xhtml")))).itertext()
+    )
+    assert "등대 이야기" in title_page and "사람과 AI가 함께 쓴 소설" in title_page and AI_TEXT not in title_page
 
 
 @pytest.mark.skipif(not Path(settings.BOOK_FONT).is_file(), reason="fonts-nanum missing (make system-packages)")
@@ -134,7 +139,7 @@ def test_the_pdf_holds_the_korean_text(client, finished):
     extracted = squeeze("".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages))
     assert squeeze(AI_TEXT) in extracted
     assert squeeze(finished.turns.order_by("position").first().text) in extracted
-    assert squeeze("[AI · 키워드 “등대” · 모델 v7]") in extracted
+    assert squeeze("AI가 씀 · 키워드 “등대” · 모델 v7") in extracted
 
 
 def test_without_the_font_the_pdf_is_refused_clearly(client, finished, settings):
@@ -304,3 +309,87 @@ def test_finishing_starts_a_builder_process_that_makes_every_file(
     wait_until(lambda: all(files.ready(the_book)[fmt] for fmt in files.formats_of(the_book)), timeout_s=120,
                what="the builder's files")  # fmt: skip
     assert "수아는 편지를 읽었다." in files.path_of(the_book, "txt").read_text(encoding="utf-8")
+
+
+def long_book(count: int = 40) -> book.Book:
+    text = "바닷가 마을의 아침은 늘 안개로 시작되었다. " * 20  # 500 characters a passage
+    passages = [
+        book.Passage(text, "AI", f"키워드 “안개” · 모델 v{n}") if n % 2 else book.Passage(text, "사람", "수아")
+        for n in range(count)
+    ]
+    return book.Book(1, "안개의 마을", "안개 속의 한 해.", "2026-12-04", passages)
+
+
+def test_a_long_book_is_in_chapters_that_end_with_a_passage_and_a_short_one_is_not():
+    chapters = long_book(40).chapters
+    assert [chapter.title for chapter in chapters] == ["제1장", "제2장", "제3장", "제4장"]  # 12, 12, 12 and 4
+    assert sum(len(chapter.passages) for chapter in chapters) == 40
+    assert all(sum(len(p.text) for p in chapter.passages) >= book.CHAPTER_CHARS for chapter in chapters[:-1])
+    assert long_book(40).long and not long_book(3).long and len(long_book(3).chapters) == 1
+    # a last chapter of one passage joins the one before
+    assert [len(c.passages) for c in long_book(13).chapters] == [13]
+    assert book.Book(1, "빈 책", "", "", []).chapters == []
+
+
+def test_the_design_of_the_files_is_part_of_what_they_are_built_for(monkeypatch):
+    made = long_book(3).digest
+    monkeypatch.setattr(book, "LAYOUT", book.LAYOUT + 1)
+    assert long_book(3).digest != made  # files of an earlier design are built again
+
+
+def test_a_long_epub_has_its_chapters_in_its_table_of_contents():
+    from novels.book.formats import as_epub
+
+    archive = zipfile.ZipFile(io.BytesIO(as_epub(long_book(40))))
+    nav = next(name for name in archive.namelist() if name.endswith("nav.xhtml"))
+    listed = ["".join(a.itertext()) for a in ElementTree.fromstring(archive.read(nav)).findall(".//{*}a")]
+    assert listed == ["제1장", "제2장", "제3장", "제4장"]
+
+
+@pytest.mark.skipif(not Path(settings.BOOK_FONT).is_file(), reason="fonts-nanum missing (make system-packages)")
+def test_the_pdf_is_an_a5_book_title_page_contents_chapters_page_numbers_notes_in_the_margin(tmp_path):
+    """Its first pages rendered to images (pdftoppm, Debian's poppler-utils) and read back (pdftotext): the
+    title page holds the title and no story, the next the contents, then the text with who wrote each passage in
+    the outer margin and the page's number at its foot. The images are kept in test-artifacts/."""
+    import shutil
+    import subprocess
+
+    from PIL import Image
+    from pypdf import PdfReader
+
+    from novels.book.formats import as_pdf
+
+    assert shutil.which("pdftoppm") and shutil.which("pdftotext"), "poppler-utils missing: make system-packages"
+    pdf_path = tmp_path / "book.pdf"
+    pdf_path.write_bytes(as_pdf(long_book(40)))
+    reader = PdfReader(pdf_path)
+    width, height = (float(x) * 25.4 / 72 for x in reader.pages[0].mediabox.upper_right)
+    assert (round(width), round(height)) == (148, 210)  # A5
+
+    def page_text(number: int, **crop: int) -> str:
+        box = [part for k, v in crop.items() for part in (f"-{k}", str(v))]  # in points: 72 a inch
+        args = ["pdftotext", "-layout", "-f", str(number), "-l", str(number), *box, str(pdf_path), "-"]
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+    title = page_text(1)
+    assert "안개의 마을" in title and "사람과 AI가 함께 쓴 소설" in title and "수아 그리고 AI" in title
+    assert "안개로 시작되었다" not in title  # the title page is a page of its own
+    contents = page_text(2)
+    assert "차례" in contents and re.search(r"제1장.*\b3\b", contents) and "제3장" in contents
+    text = page_text(3)
+    assert "제1장" in text and "안개로 시작되었다" in text
+    points = 72 / 25.4
+    margin = page_text(3, x=int(118 * points), y=0, W=int(30 * points), H=int(200 * points))  # the outer margin
+    assert "수아 님이" in margin and "안개로" not in margin  # who wrote it stands apart from the text
+    foot = page_text(4, x=0, y=int(195 * points), W=int(148 * points), H=int(15 * points))
+    assert foot.strip() == "4"  # numbered at the foot; the title page is not
+
+    artifacts = Path(settings.BASE_DIR) / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    subprocess.run(["pdftoppm", "-r", "80", "-png", "-f", "1", "-l", "3", str(pdf_path), str(artifacts / "book-pdf")],
+                   check=True)  # fmt: skip
+    images = sorted(artifacts.glob("book-pdf-*.png"))
+    assert len(images) == 3
+    for image_path in images:
+        pixels = Image.open(image_path).convert("L")
+        assert pixels.getextrema()[0] < 100  # ink on every page, not a blank one

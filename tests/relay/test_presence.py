@@ -91,3 +91,25 @@ async def test_a_process_that_died_without_a_word_drops_out_of_the_sum(settings,
         await asyncio.sleep(0.1)
     assert (await store.here({novel.pk}))[novel.pk].readers == 2
     assert store.readers([novel.pk]) == {novel.pk: 2}
+
+
+def readers_shown(page: str) -> int:
+    return int(page.split('id="readers-count">')[1].split("<")[0])
+
+
+async def test_the_page_counts_its_reader_from_the_first_render_and_once_they_connect_still_once(sockets, novel, alice):
+    from django.conf import settings
+    from django.test import AsyncClient
+
+    other = await sockets(novel.pk, alice)
+    await next_presence(other, novel.pk, until=lambda f: f["readers"] == 1)
+    browser = AsyncClient()
+
+    first = (await browser.get(f"/novels/{novel.pk}/")).content.decode()
+    assert readers_shown(first) == 2  # alice, and whoever this page is for: not "0" until a frame comes
+
+    cookie = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    mine = await sockets(novel.pk, cookie=cookie)
+    assert (await next_presence(mine, novel.pk, until=lambda f: f["readers"] == 2))["readers"] == 2
+    again = (await browser.get(f"/novels/{novel.pk}/")).content.decode()
+    assert readers_shown(again) == 2  # the same browser, connected now: still one reader

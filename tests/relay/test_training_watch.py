@@ -52,7 +52,7 @@ async def test_an_open_page_sees_a_run_progress_its_samples_and_its_end(site):
     )
     later = await next_of(site, "training.progress")
     assert later["progress"]["fraction"] == 0.5 and later["point"]["val_bpc"] == 4.2
-    assert later["samples"] == [{"epoch": 1, "step": 10, "val_bpc": 4.2, "text": "그때 바다가 울었다."}]
+    assert later["samples"] == [{"epoch": 1, "step": 10, "val_bpc": 4.2, "text": "그때 바다가 울었다.", "parts": []}]
 
     await sync_to_async(training_run_finish)(run=run, status=TrainingRun.Status.KEPT, exit_code=5, reason="더 나빠서")
     end = await next_of(site, "training.finished")

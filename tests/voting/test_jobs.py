@@ -307,3 +307,116 @@ def test_a_failure_to_read_ahead_does_not_fail_the_turn(novel, closed_round, act
     job = run_next_job(worker="test")
 
     assert job.status == "done" and job.turn is not None
+
+
+@pytest.mark.parametrize(
+    ("clean", "banned", "held"),
+    [
+        ("그날", [], 0),
+        ("그날 밤이 깊었다.", [], 1),  # one more "..", and it is "…"
+        ("그날 밤이 깊었다..", [], 2),
+        ("그날 밤이 깊었다…", [], 0),
+        ("그는 바", ["바보"], 1),  # the start of a banned word
+        ("그는 BA", ["bad"], 2),  # as the masking reads it, whatever the case
+        ("그는 ㅎ", [], 1),  # a lone jamo may join the next into a syllable
+        ("그는 바보", ["바보"], 0),
+    ],
+)
+def test_only_what_may_still_change_is_kept_back(clean, banned, held):
+    from voting.generation.worker import unsettled
+
+    assert unsettled(clean, banned) == held
+
+
+def test_the_keyword_goes_out_at_once_and_each_sentence_as_it_is_chosen(novel, closed_round, watch):
+    job = claim_next_job(worker="test")
+    listener = watch(novel)
+    seen: list[list[str]] = []
+
+    def chunks(*, arrived: bool = False) -> list[str]:
+        """The chunks sent so far; with ``arrived``, waiting until one has come (the worker waits meanwhile: it
+        is in this generator), as long as a busy machine and Redis take."""
+        got: list[str] = []
+        deadline = time.monotonic() + 15
+        while True:
+            got += [e["text"] for e in listener.events(wait_s=0.05) if e["type"] == "generation.chunk"]
+            if got or not arrived or time.monotonic() > deadline:
+                return got
+
+    def pieces():
+        yield " 그날"  # the engine's first piece, before it reads the story
+        seen.append(chunks(arrived=True))
+        yield " 밤이 깊었다."
+        seen.append(chunks(arrived=True))
+        yield "\n바람이 불"
+        seen.append(chunks())
+        yield "었다."
+
+    text = stream(job, pieces(), worker="test", attempt=1, banned=[])
+    assert seen[0] == ["그날"]  # not held until the next piece: the reader sees the passage begin
+    assert seen[1] == [" 밤이 깊었다"]  # the sentence at once (its period waits: ".." more would make "…")
+    assert seen[2] == []  # half a sentence waits for the interval
+    assert text == " 그날 밤이 깊었다.\n바람이 불었다."  # the raw text, which the turn stores cleaned
+    assert "".join(["그날", " 밤이 깊었다", *chunks()]) == text.strip()
+
+
+def test_with_candidates_the_passage_reaches_the_page_sentence_by_sentence(
+    novel, closed_round, watch, settings, monkeypatch
+):
+    """The best of four is chosen sentence by sentence: before the AI chooses its second sentence, the page
+    already has the keyword and the first."""
+    from engine import rerank
+
+    settings.ENGINE_CANDIDATES = 4
+    GenerationJob.objects.filter(round=closed_round).update(sentences=3)
+    listener = watch(novel)
+    received: list[str] = []
+    at_each_choice: list[int] = []
+    chooser = rerank.sentence_chooser
+
+    def watched_chooser(**kwargs):
+        choose = chooser(**kwargs)
+
+        def choose_and_count(texts, fluency, passage):
+            # What the page has by now; the worker waits in here, so what it sent arrives, however slowly.
+            sent = len(passage.strip())
+            deadline = time.monotonic() + 15
+            while len("".join(received).strip()) < sent - 1 and time.monotonic() < deadline:
+                received.extend(e["text"] for e in listener.events(wait_s=0.05) if e["type"] == "generation.chunk")
+            at_each_choice.append(len("".join(received)))
+            return choose(texts, fluency, passage)
+
+        return choose_and_count
+
+    monkeypatch.setattr(rerank, "sentence_chooser", watched_chooser)
+    job = run_next_job(worker="test")
+    received.extend(e["text"] for e in listener.events() if e["type"] == "generation.chunk")
+
+    assert job.status == "done" and len(at_each_choice) >= 3
+    keyword = job.turn.text.split()[0]
+    assert at_each_choice[0] >= len(keyword) - 1  # the keyword was out before the first sentence was chosen
+    assert at_each_choice[1] > at_each_choice[0] + 1  # the first sentence was out before the second was chosen
+    assert "".join(received) == job.turn.text
+
+
+def test_an_idle_worker_reads_ahead_the_stories_of_open_rounds_once_per_model_and_turn(
+    novel, round_, active_model, monkeypatch
+):
+    """After a restart or a model switch every story would be read cold at its next turn (its adaptation
+    takes seconds): a worker with nothing to do reads them first, each once for a model and a story."""
+    from voting.generation import engine as writing_engine
+
+    read: list[tuple[int, int]] = []
+    monkeypatch.setattr(writing_engine, "prepare_story", lambda **kw: read.append((kw["version"].pk, kw["novel_id"])))
+    monkeypatch.setattr(worker, "_prepared", {})
+    monkeypatch.setattr(worker, "_next_look", 0.0)
+
+    assert worker.warm_one_story() is True
+    assert read == [(active_model.pk, novel.pk)]
+    assert worker.warm_one_story() is False  # nothing more to read ...
+    monkeypatch.setattr(worker, "_next_look", 0.0)
+    assert worker.warm_one_story() is False and len(read) == 1  # ... until the story or the model changes
+    Turn.objects.create(novel=novel, position=2, text="새 글이 붙었다.", kind=Turn.Kind.HUMAN, status="approved")
+    assert worker.warm_one_story() is False  # it looks again only after WARM_LOOK_S, not at every poll
+    monkeypatch.setattr(worker, "_next_look", 0.0)
+    assert worker.warm_one_story() is True and len(read) == 2

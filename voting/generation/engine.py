@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from management.engine_adapter import checkpoint_path, device, load
+from management.engine_adapter import checkpoint_path, device, load, site_writing
 
 if TYPE_CHECKING:
     from engine.adapt import AdaptedStates
+    from engine.cast import Words
     from engine.checkpoint import Bundle
     from engine.generate import StateCache
     from management.models import ModelVersion
@@ -80,21 +81,15 @@ def _per_process(name: str, make: Callable[[], Any]) -> Any:
 
 
 def generation_options() -> dict:
-    """What the settings turn on or off in generation: the story's memory and recall, the n-gram and the copy guard."""
-    from engine.generate import DEFAULT_MEMORY
-    from engine.memory import MemorySettings
-
-    memory = MemorySettings(
-        order=DEFAULT_MEMORY.order, weight=settings.ENGINE_STORY_MEMORY, recall=settings.ENGINE_STORY_RECALL
-    )
-    return {"memory": memory, "copy_guard": settings.ENGINE_COPY_GUARD, "ngram": settings.ENGINE_NGRAM}
+    """What the settings turn on or off in generation: the story's memory and recall, the n-gram, the copy guard,
+    the name guard and the pull of the story's people."""
+    writing = site_writing()
+    return {name: writing[name] for name in ("memory", "copy_guard", "name_guard", "cast_pull", "ngram")}
 
 
 def adaptation() -> dict:
     """The story adaptation the settings ask for, with this process's adapted copies (one per novel)."""
-    from engine.adapt import AdaptSettings
-
-    return {"adapt": AdaptSettings(lr=settings.ENGINE_STORY_ADAPT), "adapters": adapted_states()}
+    return {"adapt": site_writing()["adapt"], "adapters": adapted_states()}
 
 
 def prepare_story(*, version: ModelVersion, novel_id: int, story: str, style: str | None) -> None:
@@ -132,15 +127,17 @@ def generate_text(
     style: str | None,
     seed: int,
     max_chars: int | None = None,
+    cast: tuple[str, ...] | None = None,
 ) -> Iterator[str]:
-    """Stream the continuation of a novel's story, piece by piece (the best of ENGINE_CANDIDATES, when more than 1)."""
+    """Stream the continuation of a novel's story, piece by piece (the best of ENGINE_CANDIDATES, when more than 1);
+    ``cast``: the story's people as its readers corrected them (None: as the engine finds them in the story)."""
     from engine.generate import generate
-    from engine.rerank import generate_best
+    from engine.rerank import stream_best
 
     bundle = bundle_for(version)
     write = generate
     if settings.ENGINE_CANDIDATES > 1:
-        write = functools.partial(generate_best, n=settings.ENGINE_CANDIDATES)
+        write = functools.partial(stream_best, n=settings.ENGINE_CANDIDATES)
     return write(
         bundle,
         story=story,
@@ -151,13 +148,22 @@ def generate_text(
         seed=seed,
         cache=state_cache(),
         cache_key=story_key(novel_id, version),
+        cast=cast,
         **generation_options(),
         **adaptation(),
     )
 
 
 def generate_candidates(
-    *, version: ModelVersion, story: str, keyword: str, sentences: int, style: str | None, seed: int, n: int
+    *,
+    version: ModelVersion,
+    story: str,
+    keyword: str,
+    sentences: int,
+    style: str | None,
+    seed: int,
+    n: int,
+    cast: tuple[str, ...] | None = None,
 ) -> list[str]:
     """Several continuations for the same prompt, written in one batch."""
     from engine.generate import generate_candidates as engine_candidates
@@ -171,8 +177,49 @@ def generate_candidates(
         sentences=sentences,
         style=_known_style(bundle, style),
         seed=seed,
+        cast=cast,
         **generation_options(),
     )
+
+
+# The story's people (engine/cast.py), for the novel page and for the cast its readers correct. Only the
+# training texts' words are read (names.json beside the version's checkpoint), never the model: a web process
+# that shows a cast loads no torch.
+_words: dict[int | None, Words] = {}
+
+
+def found_cast(*, version: ModelVersion | None, story: str) -> tuple[str, ...]:
+    """The story's people as the engine finds them, most named first."""
+    from engine.cast import cached_cast
+
+    return cached_cast(_training_words(version), story)
+
+
+def is_common_word(*, version: ModelVersion | None, word: str) -> bool:
+    """Whether a word is too common to be anyone's name (그날, 어머니; and the version's training texts' own)."""
+    return _training_words(version).is_common(word)
+
+
+def _training_words(version: ModelVersion | None) -> Words:
+    from engine.cast import FILE, TrainingNames, Words
+    from engine.errors import CheckpointError
+
+    key = version.pk if version is not None else None
+    with _lock:
+        words = _words.get(key)
+    if words is not None:
+        return words
+    words = Words()
+    if version is not None:
+        path = checkpoint_path(version).parent / FILE
+        try:
+            words = TrainingNames.load(path).words if path.is_file() else words
+        except CheckpointError:
+            pass  # a names file that cannot be read: the finder's own rules still find the story's people
+    with _lock:
+        for old in [k for k in _words if k is not None][:-1]:
+            del _words[old]  # the active version and the one before it, as for the models
+        return _words.setdefault(key, words)
 
 
 def explain_passage(*, version: ModelVersion, story: str, passage: str, style: str | None) -> list[dict]:

@@ -12,7 +12,9 @@ through voting.generation.services (the map: voting/generation/__init__.py).
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import socket
 import sys
 import threading
@@ -159,53 +161,113 @@ def explanation(job: GenerationJob, story: str, text: str) -> list | None:
 
 def prepare_next_turn(job: GenerationJob) -> None:
     """Read the story with its new turn now, while nobody waits, so the novel's next turn starts at once."""
+    prepare(job.model_version, job.novel_id, job.style or None)
+
+
+# What this process has read ahead, per novel: (model version, length of the story read). The engine's caches
+# are this process's too; a novel read with an older model or before a turn was added is read again.
+_prepared: dict[int, tuple[int, int]] = {}
+WARM_NOVELS = 20  # novels with an open round read ahead when idle, soonest deadline first
+WARM_LOOK_S = 5.0
+_next_look = 0.0
+
+
+def prepare(version, novel_id: int, style: str | None) -> None:
+    story = story_text(novel_id)
     try:
-        engine.prepare_story(
-            version=job.model_version, novel_id=job.novel_id, story=story_text(job.novel_id), style=job.style or None
-        )
+        engine.prepare_story(version=version, novel_id=novel_id, story=story, style=style)
     except Exception:  # the next turn reads what this could not: slower, never wrong
-        log.exception("could not read novel %s ahead of its next turn", job.novel_id)
+        log.exception("could not read novel %s ahead of its next turn", novel_id)
+        return
+    _prepared[novel_id] = (version.pk, len(story))
 
 
-# Characters of the cleaned text kept back while more comes: a run that cleaning
-# shortens ("..." becomes "…", spaces become one) must not have gone out half.
-CLEAN_HOLDBACK = 2
+def warm_one_story() -> bool:
+    """While no job waits: read ahead one novel whose round is open and whose next turn this process would
+    otherwise read cold (after a restart, or once a new model is active, every story is); whether it read one.
+
+    A story read afresh costs its adaptation, seconds on the CPU (bench/quality.py); read now, the novel's
+    next passage starts as soon as its job does."""
+    global _next_look
+    from management.engine_adapter import active_version
+    from voting.models import Round
+
+    if time.monotonic() < _next_look:
+        return False
+    version = active_version()
+    if version is None:
+        return False
+    novels = Round.objects.filter(status=Round.Status.OPEN, novel__status="open").order_by("deadline")
+    for novel_id in novels.values_list("novel_id", flat=True)[:WARM_NOVELS]:
+        read = _prepared.get(novel_id)
+        if read is not None and read[0] == version.pk and read[1] == len(story_text(novel_id)):
+            continue
+        prepare(version, novel_id, None)  # in no particular style, as most proposals ask
+        return True
+    _next_look = time.monotonic() + WARM_LOOK_S  # all read: look again in a while, not at every poll
+    return False
+
+
+# What the end of the cleaned text may still become when more comes: a run that
+# cleaning rewrites ("..." becomes "…", a lone jamo joins the next into a
+# syllable) and the start of a banned word must not have gone out.
+# Three dots or more are "…" already, and stay so whatever follows.
+UNSETTLED = re.compile(r"(?<!\.)\.{1,2}$|[\u1100-\u11ff\u3130-\u318f]+$")  # the cleaned text ends in no space
+# A piece that ends a sentence (the best of several sends one sentence at a time) goes out at once.
+SENTENCE_END = re.compile(r"[.?!…][\"']?\s*$")
+
+
+def unsettled(clean: str, banned: list[str]) -> int:
+    """How many characters at the end of `clean` may still change: kept back until more text has come."""
+    tail = UNSETTLED.search(clean)
+    held = len(tail.group(0)) if tail else 0
+    lowered = clean.lower()
+    for word in banned:
+        word = word.lower()
+        for size in range(min(len(word) - 1, len(lowered)), held, -1):
+            if lowered.endswith(word[:size]):
+                held = size
+                break
+    return held
 
 
 def stream(job: GenerationJob, pieces: Iterable[str], *, worker: str, attempt: int, banned: list[str]) -> str | None:
     """Send the text to the novel's page as it comes, as the turn will store it (banned words masked,
     cleaned as every passage is), keep a heartbeat; the whole masked text, or None if the job was
-    taken from this worker meanwhile. The chunks put together are the turn's text."""
-    # A banned word may straddle two pieces: hold back its length minus one
-    # character until the rest has arrived, so nothing unmasked goes out.
+    taken from this worker meanwhile. The chunks put together are the turn's text.
+
+    The first piece (the keyword, which the engine sends before it reads the story) and a piece that ends a
+    sentence go out at once; other text at most every CHUNK_INTERVAL_S."""
     pattern = banned_pattern(banned)
-    holdback = max(max((len(word) for word in banned), default=1) - 1, CLEAN_HOLDBACK)
     raw, streamed = "", ""
-    last_send = last_save = time.monotonic()
+    last_send = -math.inf
+    last_save = time.monotonic()
     for piece in pieces:
         raw += piece
         now = time.monotonic()
-        if now - last_send >= CHUNK_INTERVAL_S:
-            streamed = _send_clean(job, mask_banned(raw, pattern), streamed, holdback=holdback)
-            last_send = now
+        if now - last_send >= CHUNK_INTERVAL_S or SENTENCE_END.search(piece):
+            sent = _send_clean(job, mask_banned(raw, pattern), streamed, banned=banned)
+            if sent != streamed:
+                streamed, last_send = sent, now
         if now - last_save >= SAVE_INTERVAL_S:
             if not job_beat(job_id=job.pk, worker=worker, attempt=attempt, partial_text=streamed):
                 return None
             last_save = now
     masked = mask_banned(raw, pattern)
-    _send_clean(job, masked, streamed, holdback=0)
+    _send_clean(job, masked, streamed, banned=None)
     return masked
 
 
-def _send_clean(job: GenerationJob, masked: str, streamed: str, *, holdback: int) -> str:
-    """Send what the cleaned text has beyond `streamed`, less the last `holdback` characters; all streamed now."""
+def _send_clean(job: GenerationJob, masked: str, streamed: str, *, banned: list[str] | None) -> str:
+    """Send what the cleaned text has beyond `streamed`, less what may still change (all of it when `banned` is
+    None: the text is complete); all streamed now."""
     clean = clean_passage(masked)
-    ready = max(len(clean) - holdback, len(streamed))
+    ready = len(clean) if banned is None else max(len(clean) - unsettled(clean, banned), len(streamed))
     if ready <= len(streamed):
         return streamed
     if not clean.startswith(streamed):
-        # Cleaning changed text that has gone out (never seen: the holdback covers every rule
-        # that shortens a run); the page gets the stored text with turn.added all the same.
+        # Cleaning changed text that has gone out (never seen: what may still change is kept back); the page
+        # gets the stored text with turn.added all the same.
         log.warning("job %s: the cleaned text no longer starts with what was streamed", job.pk)
         return streamed
     events.generation_chunk(job, clean[len(streamed) : ready])
@@ -250,7 +312,8 @@ def jobs_loop(*, worker: str, stop: threading.Event, poll_s: float = 0.25, once:
             continue
         if once:
             break
-        stop.wait(poll_s)
+        if not _guarded(f"{worker} reading ahead", warm_one_story):
+            stop.wait(poll_s)
     close_old_connections()
     return ran
 

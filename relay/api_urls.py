@@ -44,6 +44,12 @@ urlpatterns = [
     path("novels/<int:pk>/revert/", voting_api.NovelRevertView.as_view(), name="api-novel-revert"),
     path("novels/<int:pk>/finish/", voting_api.NovelFinishView.as_view(), name="api-novel-finish"),
     path("novels/<int:pk>/round/", voting_api.CurrentRoundView.as_view(), name="api-novel-round"),
+    path("novels/<int:pk>/cast/", voting_api.NovelCastView.as_view(), name="api-novel-cast"),
+    path(
+        "novels/<int:pk>/cast/<int:change>/undo/",
+        voting_api.CastChangeUndoView.as_view(),
+        name="api-novel-cast-undo",
+    ),
     path("turns/<int:pk>/", novels_api.TurnDetailView.as_view(), name="api-turn"),
     path("turns/<int:pk>/explanation/", novels_api.TurnExplanationView.as_view(), name="api-turn-explanation"),
     path("turns/<int:pk>/approve/", voting_api.TurnApproveView.as_view(), name="api-turn-approve"),

@@ -23,9 +23,12 @@ from novels.serializers import NovelSerializer, ReviewNoteSerializer, TurnApprov
 from relay.common.api import IsStaff, errors
 from relay.common.errors import InvalidField, NoOpenRound, NotFound
 from voting import actions, selectors, services
-from voting.models import GenerationJob, Proposal, Round
+from voting.models import CastChange, GenerationJob, Proposal, Round
+from voting.payloads import cast_payload
 from voting.serializers import (
     CandidateVoteSerializer,
+    CastChangeRequestSerializer,
+    CastSerializer,
     JobSerializer,
     NovelCreatedSerializer,
     NovelCreateSerializer,
@@ -324,3 +327,46 @@ class NovelFinishView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         novel = services.novel_finish(novel=get_object_or_404(Novel, pk=pk), by=request.user)
         return Response(NovelSerializer(novel, context={"request": request}).data)
+
+
+class NovelCastView(APIView):
+    """A novel's people (등장인물): the engine finds them in the story; its creator and the staff correct them."""
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        summary="소설의 등장인물 (AI가 쓰는 이름, 찾은 이름, 고친 기록)", responses={200: CastSerializer, **errors(404)}
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        novel = get_object_or_404(Novel, pk=pk)
+        return Response(CastSerializer(cast_payload(selectors.novel_cast(novel))).data)
+
+    @extend_schema(
+        summary="등장인물 고치기 (만든 사람이나 운영자): 빠진 이름 더하기, 이름이 아닌 낱말 빼기",
+        request=CastChangeRequestSerializer,
+        responses={201: CastSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        novel = get_object_or_404(Novel, pk=pk)
+        services.cast_change(
+            novel=novel, user=request.user, name=actions.text(request.data, "name"),
+            action=actions.text(request.data, "action"),
+        )  # fmt: skip
+        body = CastSerializer(cast_payload(selectors.novel_cast(novel))).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CastChangeUndoView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="등장인물 고침 되돌리기 (만든 사람이나 운영자)",
+        request=None,
+        responses={200: CastSerializer, **errors(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, pk: int, change: int) -> Response:
+        novel = get_object_or_404(Novel, pk=pk)
+        found = get_object_or_404(CastChange, pk=change, novel=novel)
+        services.cast_change_undo(change=found, user=request.user)
+        return Response(CastSerializer(cast_payload(selectors.novel_cast(novel))).data)

@@ -109,3 +109,12 @@ def generation_failed(job, *, reason: str) -> None:
     announce.to_novel(
         job.novel_id, {"type": "generation.failed", "job": job.pk, "round": job.round_id, "reason": reason}
     )
+
+
+def cast_changed(novel_id: int, cast, change) -> None:
+    """The novel's cast after a correction (or its undoing): every open page redraws its 등장인물."""
+    announce.to_novel(
+        novel_id,
+        {"type": "cast.changed", "novel": novel_id, "change": payloads.cast_change_payload(change),
+         **payloads.cast_payload(cast)},
+    )  # fmt: skip

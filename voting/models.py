@@ -169,3 +169,33 @@ class CandidateVote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} → 후보 {self.index}"
+
+
+class CastChange(models.Model):
+    """A correction of a novel's cast (등장인물): a name the engine's finder missed, added, or a word it took for
+    a name, removed. The cast the AI writes with is what the finder finds in the story with these applied in
+    order (voting.selectors.novel_cast); an undone change counts no more."""
+
+    class Action(models.TextChoices):
+        ADD = "add", "더하기"
+        REMOVE = "remove", "빼기"
+
+    novel = models.ForeignKey("novels.Novel", on_delete=models.CASCADE, related_name="cast_changes")
+    name = models.CharField("이름", max_length=20)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    made_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="cast_changes"
+    )
+    made_at = models.DateTimeField(default=timezone.now)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["novel", "made_at", "id"]
+        verbose_name = "등장인물 고침"
+        verbose_name_plural = "등장인물 고침"
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.name}"

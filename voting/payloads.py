@@ -92,3 +92,25 @@ def generation_payload(novel: Novel) -> dict[str, Any] | None:
         "attempt": job.attempts,
         "text": job.partial_text,
     }
+
+
+def cast_payload(cast) -> dict[str, Any]:
+    """A novel's cast (voting.selectors.NovelCast): the names the AI writes with, those the engine found, and the
+    corrections that stand or were undone, newest first."""
+    return {
+        "cast": list(cast.names),
+        "found": list(cast.found),
+        "changes": [cast_change_payload(change) for change in reversed(cast.changes)],
+    }
+
+
+def cast_change_payload(change) -> dict[str, Any]:
+    return {
+        "id": change.pk,
+        "name": change.name,
+        "action": change.action,
+        "made_by": username(change.made_by),
+        "made_at": change.made_at.isoformat(),
+        "undone": change.undone_at is not None,
+        "undone_by": username(change.undone_by),
+    }

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Count, QuerySet
 
 from novels.models import Novel
-from voting.models import CandidateVote, GenerationJob, Proposal, Round, Vote
+from novels.selectors import story_text
+from voting.models import CandidateVote, CastChange, GenerationJob, Proposal, Round, Vote
 
 ACTIVE_ROUND_STATUSES = (Round.Status.OPEN, Round.Status.CANDIDATES)
 ACTIVE_JOB_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
@@ -98,3 +101,41 @@ def round_participants(round_: Round) -> set[int]:
     proposers = Proposal.objects.filter(round=round_, author__isnull=False).values_list("author_id", flat=True)
     candidates = CandidateVote.objects.filter(round=round_).values_list("user_id", flat=True)
     return set(voters) | set(proposers) | set(candidates)
+
+
+@dataclass(frozen=True)
+class NovelCast:
+    """A novel's people: as the engine finds them in the story (``found``), as its readers corrected them
+    (``names``, what the AI writes with), and the corrections, oldest first."""
+
+    found: tuple[str, ...]
+    names: tuple[str, ...]
+    changes: list[CastChange]
+
+
+def corrected_cast(found: Sequence[str], changes: Iterable[CastChange]) -> tuple[str, ...]:
+    """The found cast with each change that stands applied in order: an added name joins at the end, a removed
+    one leaves."""
+    cast = list(found)
+    for change in changes:
+        if change.undone_at is not None:
+            continue
+        if change.action == CastChange.Action.ADD and change.name not in cast:
+            cast.append(change.name)
+        elif change.action == CastChange.Action.REMOVE and change.name in cast:
+            cast.remove(change.name)
+    return tuple(cast)
+
+
+def novel_cast(novel: Novel | int, *, version=None, story: str | None = None) -> NovelCast:
+    """The novel's cast for ``version`` (default: the active model) and its story (default: as it stands)."""
+    from management.engine_adapter import active_version
+    from voting.generation.engine import found_cast
+
+    novel_id = novel.pk if isinstance(novel, Novel) else novel
+    found = found_cast(
+        version=version if version is not None else active_version(),
+        story=story if story is not None else story_text(novel_id),
+    )
+    changes = list(CastChange.objects.filter(novel_id=novel_id).select_related("made_by", "undone_by"))
+    return NovelCast(found, corrected_cast(found, changes), changes)

@@ -26,34 +26,41 @@ from novels import services as novel_services
 from novels.events import notify
 from novels.models import Novel, SourceText, Turn
 from novels.selectors import last_story_turn
-from novels.text_rules import clean_keyword, keyword_key, refuse_banned
+from novels.text_rules import clean_keyword, keyword_key, plain, refuse_banned
 from novels.turns import turn_append
 from relay.common.errors import (
+    AlreadyUndone,
     CandidatesNotOpen,
+    CommonWord,
     DomainError,
+    Duplicate,
     GenerationBusy,
     InvalidAction,
     InvalidCandidate,
     InvalidKeyword,
     InvalidLength,
+    InvalidName,
     InvalidStyle,
     NotAuthenticated,
     NotFound,
+    NotInCast,
     NovelFinished,
     PermissionDenied,
     ReviewPending,
     RoundClosed,
 )
-from relay.common.korean import josa
+from relay.common.korean import josa, particle
 from relay.common.numbers import BIGINT_MAX, whole_number
 from voting import events
-from voting.models import CandidateVote, GenerationJob, Proposal, Round, Vote
+from voting.generation.engine import is_common_word
+from voting.models import CandidateVote, CastChange, GenerationJob, Proposal, Round, Vote
 from voting.selectors import (
     active_job,
     candidate_tally,
     candidate_texts,
     current_round,
     leading_proposal,
+    novel_cast,
     round_participants,
 )
 
@@ -637,3 +644,63 @@ def turn_revert_last(*, novel: Novel, reviewer, note: str = "") -> Turn:
     turn = novel_services.turn_reject_last(novel=novel, reviewer=reviewer, note=note)
     maybe_open_round(novel)
     return turn
+
+
+# The cast of a novel: the engine finds the story's people; the novel's creator and the staff correct it.
+
+CAST_NAME_MAX_CHARS = 20
+
+
+def _refuse_unless_cast_editor(novel: Novel, user) -> None:
+    _require_user(user)
+    if not (user.is_staff or novel.created_by_id == user.pk):
+        raise PermissionDenied("소설을 만든 사람과 관리자만 등장인물을 고칠 수 있습니다.")
+
+
+def clean_cast_name(raw: object) -> str:
+    """A name as kept: NFC, one space between its words, 1-20 letters, no banned word."""
+    name = " ".join(plain(raw if isinstance(raw, str) else "").split())
+    if not name or len(name) > CAST_NAME_MAX_CHARS:
+        raise InvalidName()
+    if not all(ch.isalpha() or ch == " " for ch in name):
+        raise InvalidName("이름에는 글자만 쓸 수 있습니다.")
+    refuse_banned(name)
+    return name
+
+
+def cast_change(*, novel: Novel, user, name: object, action: str) -> CastChange:
+    """Add a name the engine's finder missed to the novel's cast, or remove a word it took for a name. The AI
+    writes with the corrected cast from its next turn on; every open page of the novel is told."""
+    if action not in CastChange.Action.values:
+        raise InvalidAction("action은 add 또는 remove입니다.")
+    name = clean_cast_name(name)
+    with transaction.atomic():
+        novel = _lock_novel(novel.pk)
+        _refuse_unless_cast_editor(novel, user)
+        if novel.status == Novel.Status.FINISHED:
+            raise NovelFinished()
+        cast = novel_cast(novel).names
+        if action == CastChange.Action.ADD:
+            if is_common_word(version=engine_adapter.active_version(), word=name):
+                raise CommonWord(f"‘{name}’{particle(name, '은/는')} 너무 흔한 낱말이라 인물 이름으로 둘 수 없습니다.")
+            if name in cast:
+                raise Duplicate(f"‘{name}’{particle(name, '은/는')} 이미 등장인물에 있습니다.")
+        elif name not in cast:
+            raise NotInCast(f"‘{name}’{particle(name, '은/는')} 등장인물에 없습니다.")
+        change = CastChange.objects.create(novel=novel, name=name, action=action, made_by=user)
+        events.cast_changed(novel.pk, novel_cast(novel), change)
+    return change
+
+
+def cast_change_undo(*, change: CastChange, user) -> CastChange:
+    """Undo a correction of the cast (it stays in the list, marked undone, with who undid it)."""
+    with transaction.atomic():
+        novel = _lock_novel(change.novel_id)
+        _refuse_unless_cast_editor(novel, user)
+        change = CastChange.objects.select_for_update().get(pk=change.pk)
+        if change.undone_at is not None:
+            raise AlreadyUndone()
+        change.undone_by, change.undone_at = user, timezone.now()
+        change.save(update_fields=["undone_by", "undone_at"])
+        events.cast_changed(novel.pk, novel_cast(novel), change)
+    return change

@@ -15,4 +15,6 @@ urlpatterns = [
     path("novels/<int:novel_id>/withdraw/", views.withdraw, name="round-withdraw"),
     path("novels/<int:novel_id>/candidate/", views.candidate, name="round-candidate"),
     path("novels/<int:novel_id>/close/", views.close, name="round-close"),
+    path("novels/<int:novel_id>/cast/", views.cast_change, name="novel-cast"),
+    path("novels/<int:novel_id>/cast/undo/", views.cast_undo, name="novel-cast-undo"),
 ]

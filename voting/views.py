@@ -23,12 +23,13 @@ from novels.models import Novel, Turn
 from novels.payloads import story_turn_payload
 from novels.selectors import story_turns
 from relay.common.answers import domain_error_answer, login_required_action, wants_json
-from relay.common.errors import DomainError, PermissionDenied
+from relay.common.errors import DomainError, NotFound, PermissionDenied
 from relay.common.korean import josa
 from relay.transport import presence
-from voting import actions, payloads, services
+from voting import actions, payloads, selectors, services
 from voting.forms import NovelForm, PassageForm, ProposalForm
-from voting.models import GenerationJob, Proposal, Round, Vote
+from voting.models import CastChange, GenerationJob, Proposal, Round, Vote
+from voting.payloads import cast_payload
 from voting.selectors import ACTIVE_JOB_STATUSES
 from voting.snapshot import build_snapshot
 
@@ -86,6 +87,8 @@ def page_urls(novel: Novel) -> dict[str, str]:
         "candidate": reverse("round-candidate", args=[novel.pk]),
         "close": reverse("round-close", args=[novel.pk]),
         "write": reverse("turn-write", args=[novel.pk]),
+        "cast": reverse("novel-cast", args=[novel.pk]),
+        "cast_undo": reverse("novel-cast-undo", args=[novel.pk]),
     }
 
 
@@ -110,10 +113,10 @@ def render_novel(
         "turns": story_turns(novel).select_related("proposal"),
         "snapshot": snapshot,
         "round": round_view,
-        "readers": presence.readers([novel.pk]).get(novel.pk, 0),
-        "can_finish": novel.is_open
-        and request.user.is_authenticated
-        and (request.user.is_staff or novel.created_by_id == request.user.pk),
+        "readers": presence.readers([novel.pk], also=viewer_of(request)).get(novel.pk, 1),
+        "can_finish": novel.is_open and may_correct(request, novel),
+        "cast": cast_payload(selectors.novel_cast(novel)),
+        "can_edit_cast": novel.is_open and may_correct(request, novel),
         "round_status_label": ROUND_STATUS_LABELS.get(round_view["status"], "") if round_view else "",
         "urls": page_urls(novel),
         "passage_form": passage_form or PassageForm(),
@@ -128,9 +131,21 @@ def novel_detail(request: HttpRequest, novel_id: int) -> HttpResponse:
     novel = get_object_or_404(Novel, pk=novel_id)
     if request.session.session_key is None:
         # A browser session for an anonymous reader too: readers are counted by browser, not by
-        # socket or address (relay.transport.presence).
+        # socket or address (relay.transport.presence); saved now, so the count rendered has this reader.
         request.session["reader"] = True
+        request.session.save()
     return render_novel(request, novel)
+
+
+def may_correct(request: HttpRequest, novel: Novel) -> bool:
+    """Whether the person may finish the novel and correct its cast: its creator, or staff."""
+    user = request.user
+    return user.is_authenticated and (user.is_staff or novel.created_by_id == user.pk)
+
+
+def viewer_of(request: HttpRequest) -> str:
+    """The reader a page is rendered for, as the novel's socket will count them."""
+    return presence.reader_id(request.session.session_key, request.META.get("REMOTE_ADDR", "unknown"))
 
 
 @require_POST
@@ -299,3 +314,50 @@ def contributions(request: HttpRequest) -> HttpResponse:
         "nav": "me",
     }
     return render(request, "voting/contributions.html", context)
+
+
+# The cast of a novel (등장인물).
+
+
+def _correct_cast(request: HttpRequest, novel_id: int, correct, said, status: int = 200) -> HttpResponse:
+    """One correction of the cast by its service, answered as JSON (the cast) or with a message and a redirect."""
+    novel = get_object_or_404(Novel, pk=novel_id)
+    back = f"{reverse('novel', args=[novel.pk])}#cast-panel"
+    try:
+        change = correct(novel)
+    except DomainError as error:
+        return domain_error_answer(request, error, back)
+    if wants_json(request):
+        return JsonResponse(cast_payload(selectors.novel_cast(novel)), status=status)
+    messages.success(request, said(change))
+    return redirect(back)
+
+
+@require_POST
+@login_required_action
+def cast_change(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """Add a name the AI missed to the novel's cast, or remove a word that is no name (its creator or staff)."""
+
+    def correct(novel: Novel) -> CastChange:
+        name, action = request.POST.get("name", ""), request.POST.get("action", "")
+        return services.cast_change(novel=novel, user=request.user, name=name, action=action)
+
+    def said(change: CastChange) -> str:
+        done = "등장인물에 더했습니다" if change.action == CastChange.Action.ADD else "등장인물에서 뺐습니다"
+        return f"{josa(f'‘{change.name}’', '을/를')} {done}. AI가 다음 차례부터 따릅니다."
+
+    return _correct_cast(request, novel_id, correct, said, status=201)
+
+
+@require_POST
+@login_required_action
+def cast_undo(request: HttpRequest, novel_id: int) -> HttpResponse:
+    """Undo a correction of the cast (its creator or staff)."""
+
+    def correct(novel: Novel) -> CastChange:
+        change = CastChange.objects.filter(pk=actions.whole_number(request.POST, "change"), novel=novel).first()
+        if change is None:
+            raise NotFound("없는 고침입니다.")
+        return services.cast_change_undo(change=change, user=request.user)
+
+    return _correct_cast(request, novel_id, correct, lambda change: "고친 것을 되돌렸습니다.")

@@ -41,6 +41,10 @@ MESSAGES = {
     "duplicate": "이미 제안된 글입니다.",
     "invalid_file": "읽을 수 없는 파일입니다.",
     "file_too_large": "파일이 너무 큽니다.",
+    "invalid_name": "이름을 1~20자로 적어 주세요.",
+    "common_word": "너무 흔한 낱말이라 인물 이름으로 둘 수 없습니다.",
+    "not_in_cast": "등장인물에 없는 이름입니다.",
+    "already_undone": "이미 되돌린 고침입니다.",
 }
 
 
@@ -156,6 +160,21 @@ class AlreadyReviewed(DomainError, code="already_reviewed", status=409): ...
 
 
 class Duplicate(DomainError, code="duplicate", status=409): ...
+
+
+# The cast of a novel (voting.services.cast_change).
+
+
+class InvalidName(DomainError, code="invalid_name"): ...
+
+
+class CommonWord(DomainError, code="common_word"): ...
+
+
+class NotInCast(DomainError, code="not_in_cast", status=409): ...
+
+
+class AlreadyUndone(DomainError, code="already_undone", status=409): ...
 
 
 class InvalidFile(DomainError, code="invalid_file"): ...

@@ -347,8 +347,48 @@ function renderModel(model) {
   setText($("model-label"), model ? `모델 ${model.label}` : "모델 없음");
 }
 
+// ---------------------------------------------------------------- the cast (등장인물)
+
+const castPanel = $("cast-panel");
+const canEditCast = Boolean(castPanel && castPanel.dataset.canEdit);
+
+function hiddenField(name, value) { return el("input", { attrs: { type: "hidden", name, value } }); }
+
+function renderCast(cast) {
+  const list = $("cast-list");
+  if (!list) return;
+  const names = cast.cast || [];
+  list.replaceChildren(...names.map((name) => el("li", { className: "cast-name", dataset: { name } },
+    el("span", { text: name }),
+    canEditCast ? el("form", { className: "cast-remove", attrs: { method: "post", action: urls.cast } },
+      hiddenField("action", "remove"), hiddenField("name", name),
+      el("button", { className: "link-button", text: "×", attrs: { type: "submit", "aria-label": `${name} 빼기`, title: "이름이 아니면 빼기" } })) : null)));
+  if (!names.length) list.append(el("li", { className: "muted small", attrs: { id: "cast-empty" }, text: "아직 찾은 이름이 없습니다." }));
+  const changes = $("cast-change-list");
+  if (!changes) return;
+  changes.replaceChildren(...(cast.changes || []).map((change) => el("li", { className: change.undone ? "undone" : "", dataset: { change: change.id } },
+    `${change.made_by || "누군가"} 님이 ‘${change.name}’ ${change.action === "add" ? "더함" : "뺌"}`,
+    change.undone ? " · 되돌림" : " ",
+    change.undone ? null : el("form", { className: "cast-undo", attrs: { method: "post", action: urls.cast_undo } },
+      hiddenField("change", change.id), el("button", { className: "link-button", text: "되돌리기", attrs: { type: "submit" } })))));
+  $("cast-changes").hidden = !(cast.changes || []).length;
+}
+
+async function correctCast(url, fields) {
+  const { ok, data } = await postForm(url, fields);
+  if (!ok) { handlers.error(data); return; }
+  renderCast(data);  // the event will say the same to every page of the novel, this one too
+  if (fields.action === "add") $("cast-form").reset();
+}
+
 const handlers = {
   snapshot: applySnapshot,
+  "cast.changed"(m) {
+    renderCast(m);
+    const who = m.change.made_by || "누군가";
+    if (m.change.undone) notice(`${who} 님이 등장인물 고침을 되돌렸습니다.`, "info");
+    else notice(`${who} 님이 ${josa(`‘${m.change.name}’`, "을/를")} 등장인물${m.change.action === "add" ? "에 더했습니다" : "에서 뺐습니다"}.`, "info");
+  },
   pong() {},
   "proposal.added"(m) {
     if (m.author && m.author === me().username) myRounds.add(m.round);
@@ -509,6 +549,14 @@ root.addEventListener("submit", (event) => {
     event.preventDefault();
     const index = Number(data.get("index"));
     act({ type: "candidate_vote", index }, urls.candidate, { index });
+  } else if (form.id === "cast-form" || form.classList.contains("cast-remove")) {
+    event.preventDefault();
+    const name = String(data.get("name") || "").normalize("NFC").trim();
+    if (!name) { notice("이름을 적어 주세요.", "error"); return; }
+    correctCast(urls.cast, { action: String(data.get("action")), name });
+  } else if (form.classList.contains("cast-undo")) {
+    event.preventDefault();
+    correctCast(urls.cast_undo, { change: String(data.get("change")) });
   } else if (form.id === "propose-form") {
     event.preventDefault();
     const keyword = String(data.get("keyword") || "").normalize("NFC").trim();

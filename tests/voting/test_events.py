@@ -17,6 +17,8 @@ from voting.generation.services import claim_next_job, requeue_stale_jobs
 from voting.models import GenerationJob, Round
 from voting.services import (
     candidate_vote,
+    cast_change,
+    cast_change_undo,
     novel_create,
     proposal_create,
     round_close,
@@ -122,6 +124,15 @@ def _source_unvote(c: Ctx):
     return lambda: source_text_unvote(source=source, user=c.bob)
 
 
+def _cast_add(c: Ctx):
+    return cast_change(novel=c.novel, user=c.editor, name="수아", action="add")
+
+
+def _cast_undo(c: Ctx):
+    change = _cast_add(c)
+    return lambda: cast_change_undo(change=change, user=c.editor)
+
+
 def _source_review(c: Ctx):
     source = _source(c)
     return lambda: source_text_review(source=source, reviewer=c.editor, action="approve")
@@ -151,6 +162,8 @@ CASES = {
     "source_text_vote": (_source_vote, "site", ["source.voted"]),
     "source_text_unvote": (_source_unvote, "site", ["source.voted"]),
     "source_text_review": (_source_review, "site", ["source.reviewed"]),
+    "cast_change": (lambda c: lambda: _cast_add(c), "novel", ["cast.changed"]),
+    "cast_change_undo": (_cast_undo, "novel", ["cast.changed"]),
 }
 
 

@@ -38,6 +38,7 @@ from voting.generation.services import (
     requeue_stale_jobs,
 )
 from voting.models import GenerationJob
+from voting.selectors import novel_cast
 from voting.services import NO_ACTIVE_MODEL, rounds_close_overdue
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
         if version is None:
             raise JobError(NO_ACTIVE_MODEL)
         story = story_text(job.novel_id)
+        cast = novel_cast(job.novel_id, version=version, story=story).names  # as its readers corrected it
         words = banned_words()
         pattern = banned_pattern(words)
         style = job.style or None
@@ -118,6 +120,7 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
                 style=style,
                 seed=job.seed,
                 n=job.candidates,
+                cast=cast,
             )
             texts = [mask_banned(clean_passage(text), pattern) for text in texts]
             texts = [text for text in texts if text]
@@ -134,6 +137,7 @@ def execute_job(job: GenerationJob, *, worker: str) -> None:
             sentences=job.sentences,
             style=style,
             seed=job.seed,
+            cast=cast,
         )
         text = stream(job, pieces, worker=worker, attempt=attempt, banned=words)
         if text is None:

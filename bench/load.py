@@ -926,6 +926,24 @@ def run_profile(profile: Profile, args: argparse.Namespace, training: str = "non
     }
 
 
+def first_text_delays(timeline: list[tuple[float, str]]) -> tuple[list[float], list[float]]:
+    """Per job, from its generation.started to its first generation.chunk (the keyword, which the engine sends
+    before it reads the story) and to the next one (the AI's first sentence, the best of four), in ms."""
+    keyword: list[float] = []
+    sentence: list[float] = []
+    started = None
+    chunks = 0
+    for when, kind in timeline:
+        if kind == "generation.started":
+            started, chunks = when, 0
+        elif kind == "generation.chunk" and started is not None:
+            chunks += 1
+            (keyword if chunks == 1 else sentence).append(1000 * (when - started))
+            if chunks == 2:
+                started = None
+    return keyword, sentence
+
+
 def write_votes(path: Path, steps: list[Step], latencies: dict[int, float], timeline: list[tuple[float, str]]) -> None:
     """One row per vote (seconds from the first vote), and what else the first client received
     meanwhile: to see when the slow ones happened, and next to what."""
@@ -1042,6 +1060,15 @@ def format_report(results: list[dict], args: argparse.Namespace, started: str, l
                 f"{'all' if not stale else f'no: {stale}'}"
             )
             w(f"generation jobs: {check['jobs']}; messages received: {dict(harness.messages)}")
+            keyword, sentence = first_text_delays(harness.timeline)
+            if keyword:
+                w(
+                    f"first text after generation.started, as the first client saw it, ms p50/p99 of {len(keyword)} "
+                    f"jobs: the keyword {percentile(keyword, 50):.0f}/{percentile(keyword, 99):.0f}, the next chunk "
+                    f"(the AI's first sentence) {percentile(sentence, 50):.0f}/{percentile(sentence, 99):.0f}"
+                    if sentence
+                    else f"first text after generation.started: the keyword p50 {percentile(keyword, 50):.0f} ms"
+                )
             limits = {"anonymous": ("THROTTLE_ANON", "120/min"), "one user": ("THROTTLE_USER", "600/min")}
             for name, codes in harness.probe_codes.items():
                 variable, default = limits[name]

@@ -46,6 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,7 +64,7 @@ from engine.cast import Cast, Words, training_names  # noqa: E402
 from engine.checkpoint import Bundle, load_checkpoint  # noqa: E402
 from engine.cli import DEFAULT_CANDIDATES  # noqa: E402
 from engine.copyguard import longest_copy  # noqa: E402
-from engine.generate import DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate, recall_size, story_ids  # noqa: E402
+from engine.generate import CAST_PULL, DEFAULT_ADAPT, DEFAULT_MEMORY, StateCache, generate, recall_size, story_ids  # noqa: E402
 from engine.memory import OFF  # noqa: E402
 from engine.model import HALF_KERNELS  # noqa: E402
 from engine.rerank import choose, keyword_stands, proper_nouns, repeated_share, stream_best  # noqa: E402
@@ -90,6 +91,7 @@ class Mode:
     candidates: int = 1
     whole: bool = False  # with candidates: choose among whole passages, not sentence by sentence
     name_guard: bool = True  # other novels' people kept out (engine/cast.py)
+    cast_pull: float = CAST_PULL  # the story's people likelier where a word starts
 
     def options(self) -> dict:
         return {
@@ -98,10 +100,11 @@ class Mode:
             "copy_guard": self.copy_guard,
             "ngram": self.ngram,
             "name_guard": self.name_guard,
+            "cast_pull": self.cast_pull,
         }
 
 
-PLAIN = Mode("GRU alone", OFF, NO_ADAPT, False, ngram=False, name_guard=False)
+PLAIN = Mode("GRU alone", OFF, NO_ADAPT, False, ngram=False, name_guard=False, cast_pull=0.0)
 NGRAM = Mode("GRU + n-gram", OFF, NO_ADAPT, False)
 MEMORY = Mode("GRU + n-gram + story memory and recall", DEFAULT_MEMORY, NO_ADAPT, True)
 ADAPT = Mode("GRU + n-gram + adaptation", OFF, DEFAULT_ADAPT, True)
@@ -121,8 +124,12 @@ WHOLE = replace(
     SITE, name=f"everything on, best of {DEFAULT_CANDIDATES} whole passages (the site before issue 36)", whole=True
 )
 UNGUARDED = replace(
-    SITE, name="as the site writes, without the name guard (the site before issue 37)", name_guard=False
+    SITE,
+    name="as the site writes, without the name guard nor the cast's pull (the site before issue 37)",
+    name_guard=False,
+    cast_pull=0.0,
 )
+UNPULLED = replace(SITE, name="as the site writes, without the cast's pull", cast_pull=0.0)
 
 
 def main() -> None:
@@ -321,7 +328,7 @@ class Quality:
     def writing(self, engine: Bundle) -> None:
         prompts = self.openings()
         self.real_names(engine)
-        for mode in (PLAIN, STREAM, WHOLE, UNGUARDED, SITE):
+        for mode in (PLAIN, STREAM, WHOLE, UNGUARDED, UNPULLED, SITE):
             texts = self.continuations(engine, prompts, mode)
             self.names(engine, prompts, texts, mode)
             copies = sorted(longest_copy(text, self.train_text) for text in texts)
@@ -418,6 +425,7 @@ class Quality:
     def names(self, engine: Bundle, prompts: list[tuple[str, str]], texts: list[str], mode: Mode) -> None:
         _, training = self.casts(engine)
         in_story = other_novel = invented = mecab_other = mecab_total = chars = 0
+        strangers: Counter = Counter()
         for (story, keyword), text in zip(prompts, texts, strict=True):
             written = text[len(keyword) + 1 :] if text.lstrip().startswith(keyword) else text
             chars += len(written)
@@ -426,6 +434,7 @@ class Quality:
                     in_story += 1
                 elif name in training or name in self.train_text:
                     other_novel += 1
+                    strangers[name] += 1
                 else:
                     invented += 1
             for name in proper_nouns(written):  # Mecab alone, as this benchmark counted before issue 37
@@ -436,7 +445,7 @@ class Quality:
         self.say(
             f"names, {mode.name}: {total} in {chars:,} chars ({rate:.2f} per 300); {in_story} from the story, "
             f"{other_novel} of other novels, {invented} in neither; Mecab alone: {mecab_other} of {mecab_total} "
-            f"from other novels"
+            f"from other novels; of other novels, most often: {strangers.most_common(8)}"
         )
         half = self.real_rate / 2
         self.rows.append(

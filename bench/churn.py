@@ -5,13 +5,14 @@
 Each connection goes to a listener of its own on 127.0.0.1, so every one takes an ephemeral port of the
 machine's range, the range a server of the suite would be given by a bind to port 0; closed by the client
 first, each also leaves a TIME_WAIT behind. A second thread spins in Python, as another tenant of the machine
-would. It prints, every 10 s, the connections made and the ports it has seen, and stops after --seconds or on
-Ctrl-C.
+would. It prints, every 10 s, the connections made and the ports it has seen, and stops after --seconds, on
+Ctrl-C or on SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import threading
 import time
@@ -50,6 +51,8 @@ def main() -> None:
     parser.add_argument("--per-second", type=int, default=400, help="outgoing connections a second (default 400)")
     parser.add_argument("--no-spin", action="store_true", help="connections only, no busy core")
     args = parser.parse_args()
+    # Stopped by SIGTERM as by Ctrl-C (a job started in the background of a script ignores SIGINT).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     stop = threading.Event()
     server, port = listen()
     threading.Thread(target=accept_forever, args=(server, stop), daemon=True).start()

@@ -86,6 +86,17 @@ def wait_until_up(
     raise RuntimeError(f"server at {base_url} did not answer within {timeout_s}s")
 
 
+def wait_until_said(log: Path, words: str, process: subprocess.Popen, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process writing {log} exited with {process.returncode}")
+        if words in log.read_text(encoding="utf-8", errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{log} did not say {words!r} within {timeout_s}s")
+
+
 @pytest.fixture(scope="module")
 def servers(request, django_db_setup, tiny_model_dir) -> Iterator[list[str]]:
     """Base URLs of the running daphne servers: one (embedded) or two plus a relay worker (scaled).
@@ -119,6 +130,9 @@ def servers(request, django_db_setup, tiny_model_dir) -> Iterator[list[str]]:
             processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
         for url, process in zip(urls, processes, strict=False):
             wait_until_up(url, process, log=f"test-artifacts/{module}-daphne-*.log")
+        if SCALED:  # the worker says it runs once it has loaded the model: a test's first job waits for nothing
+            worker_log = ARTIFACTS / f"{module}-relayworker.log"
+            wait_until_said(worker_log, ": running", processes[-1])
         yield urls
     finally:
         for process in processes:

@@ -33,6 +33,17 @@ _bundles: dict[int, Bundle] = {}
 _per_process_caches: dict[str, Any] = {}
 
 
+def load_ahead(version: ModelVersion | None) -> None:
+    """Load the model and the tagger now: a worker started cold would import torch, read the model and start
+    Mecab at its first job, which takes seconds (tens of seconds on a busy CPU) while readers wait."""
+    from engine.morph import tagger
+
+    tagger()
+    if version is not None:
+        bundle_for(version)
+        _training_words(version)
+
+
 def _limit_threads() -> None:
     # On a machine of two cores or fewer, torch's OpenMP threads fight the web
     # server's own threads and each other (training measured 8x slower with

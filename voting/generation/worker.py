@@ -163,6 +163,13 @@ def explanation(job: GenerationJob, story: str, text: str) -> list | None:
         return None
 
 
+def load_ahead() -> None:
+    """The active model and the tagger loaded before the first job (a failure here is the first job's to meet)."""
+    from management.engine_adapter import active_version
+
+    _guarded("loading the model", lambda: engine.load_ahead(active_version()))
+
+
 def prepare_next_turn(job: GenerationJob) -> None:
     """Read the story with its new turn now, while nobody waits, so the novel's next turn starts at once."""
     prepare(job.model_version, job.novel_id, job.style or None)

@@ -7,7 +7,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from voting.generation.worker import default_worker_name, run_worker
+from voting.generation.worker import default_worker_name, load_ahead, run_worker
 
 
 class Command(BaseCommand):
@@ -34,6 +34,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
+        if not once:
+            load_ahead()  # before it says it runs: its first job must not wait for torch and the model
         self.stdout.write(f"relay worker {worker}: {'one pass' if once else 'running'}")
+        self.stdout.flush()
         ran = run_worker(worker=worker, stop=stop, poll_s=poll, once=once)
         self.stdout.write(f"relay worker {worker}: {ran} job(s) run")

@@ -362,11 +362,6 @@ class TrainingNames:
         limit = max(2, ONE_TEXT_SHARE * texts)
         return frozenset(name for name, count in spread.items() if count <= limit and name not in self.words.common)
 
-    def foreign(self, cast: Iterable[str]) -> frozenset[str]:
-        """The training names that are not this story's (a story's own 정희 is not masked)."""
-        own = set(cast)
-        return frozenset(name for name in self.all if name not in own)
-
     def save(self, path: Path) -> None:
         data = {"casts": self.casts, "common": sorted(self.words.common), "ordinary": sorted(self.words.ordinary)}
         tmp = path.with_name(path.name + ".tmp")

@@ -375,7 +375,7 @@ class _Batch:
         if name_guard and bundle.names is not None:
             self.names = NameGuard.of(bundle.names, story=story, keyword=keyword, cast=cast or ())
         people = cast if cast is not None else story_cast(bundle, story)
-        self.pull = _CastPull.of(vocab, people[:CAST_NAMES], cast_pull) if cast_pull and people else None
+        self.pull = _CastPull.of(self.tables, people[:CAST_NAMES], cast_pull) if cast_pull and people else None
         self.grams = bundle.ngram if ngram else None
         if adapt.enabled and adapters is not None and cache_key is not None:
             bundle, state = _adapted(
@@ -699,8 +699,8 @@ class _CastPull:
         self.longest = max(map(len, nexts), default=0)
 
     @classmethod
-    def of(cls, vocab: Vocab, names: tuple[str, ...], weight: float) -> _CastPull | None:
-        texts = [("" if vocab.is_special(i) else t) for i, t in enumerate(vocab.tokens)]
+    def of(cls, tables: _Tables, names: tuple[str, ...], weight: float) -> _CastPull | None:
+        texts = tables.texts  # "" for the special tokens
         starts: set[int] = set()
         nexts: dict[str, set[int]] = {}
         for name in names:

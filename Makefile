@@ -28,12 +28,15 @@ run: $(STAMP)
 	$(BIN)/daphne -b $(HOST) -p $(PORT) relay.asgi:application
 
 # Debian's chromium drives the browser tests; a Korean font renders the screenshots; poppler-utils renders
-# a finished book's PDF to images (pdftoppm) and reads its text (pdftotext) for the book's tests.
+# a finished book's PDF to images (pdftoppm) and reads its text (pdftotext) for the book's tests; nginx and
+# iproute2 (ip netns) put several hosts on this machine for the several-hosts test and bench/hosts.py.
 system-packages:
-	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum || ! command -v pdftoppm >/dev/null; then \
-		echo "installing chromium, fonts-nanum and poppler-utils"; \
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi nanum || ! command -v pdftoppm >/dev/null \
+			|| ! [ -x /usr/sbin/nginx ] || ! command -v ip >/dev/null; then \
+		echo "installing chromium, fonts-nanum, poppler-utils, nginx and iproute2"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-nanum fontconfig poppler-utils >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-nanum fontconfig poppler-utils \
+			nginx iproute2 >/dev/null; \
 	fi
 
 # npm packages of the browser tests (axe-core, which checks every page's accessibility), as the lock file says.

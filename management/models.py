@@ -40,6 +40,8 @@ class ModelVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     notes = models.TextField(blank=True)
+    # When MODEL_KEEP removed its files from the model store and MODEL_DIR: the row stays for the history.
+    pruned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -51,6 +53,55 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class ModelArtifact(models.Model):
+    """One file of a trained version as the model store keeps it (under sha256/<hash>): hosts fetch it by hash."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifacts")
+    name = models.CharField(max_length=100, help_text="버전 폴더 안의 파일 이름")
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["version", "name"]
+        constraints = [models.UniqueConstraint(fields=["version", "name"], name="artifact_once_per_version")]
+        verbose_name = "모델 파일"
+        verbose_name_plural = "모델 파일"
+
+    def __str__(self) -> str:
+        return f"{self.version}/{self.name}"
+
+    @property
+    def key(self) -> str:
+        return f"sha256/{self.sha256}"
+
+
+class StoredFile(models.Model):
+    """A file of the database model store (management.storage.DatabaseStorage), kept as chunks."""
+
+    name = models.CharField(max_length=255, unique=True)
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "저장된 파일"
+        verbose_name_plural = "저장된 파일"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StoredChunk(models.Model):
+    file = models.ForeignKey(StoredFile, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["file", "index"], name="chunk_once_per_file")]
+
+    def __str__(self) -> str:
+        return f"{self.file_id}#{self.index}"
 
 
 class TrainingRunQuerySet(models.QuerySet):

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from management import engine_adapter, report
+from management import engine_adapter, model_cache, model_store, report
 from management.blind import blind_round_open, blind_round_prompt
 from management.models import ModelVersion, TrainingRun
 from management.services import (
@@ -353,8 +353,9 @@ def load_active(device: str, say: Callable[[str], None]) -> tuple[ModelVersion |
     if active is None:
         return None, None
     try:
+        model_cache.fetch(active)  # makedata runs on any host: the active version may have been trained elsewhere
         return active, engine_adapter.load(engine_adapter.checkpoint_path(active), device=device)
-    except (engine_adapter.CheckpointError, OSError) as error:
+    except (engine_adapter.CheckpointError, model_store.ModelStoreError, OSError) as error:
         say(f"지금 모델({active.label})을 읽을 수 없습니다: {first_line(error)}")
         return active, None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from management import engine_adapter, events
+from management import engine_adapter, events, model_cache, model_store
 from management.models import ModelVersion, TrainingRun
 from relay.common.errors import DomainError, PermissionDenied
 
@@ -48,26 +47,32 @@ def model_version_create(
     parent: ModelVersion | None = None,
     notes: str = "",
 ) -> ModelVersion:
-    """Record a trained model whose files are already in place under MODEL_DIR."""
-    if not (engine_adapter.model_root() / directory / checkpoint).is_file():
+    """Record a trained model whose files are already in place under MODEL_DIR, and publish them to the model
+    store for every host (ModelTooLarge over MODEL_STORE_MAX_BYTES: nothing recorded)."""
+    folder = engine_adapter.model_root() / directory
+    if not (folder / checkpoint).is_file():
         raise ModelFilesMissing(f"{directory}/{checkpoint} is not under MODEL_DIR")
-    return ModelVersion.objects.create(
-        label=label,
-        directory=directory,
-        checkpoint=checkpoint,
-        vocab_hash=vocab_hash,
-        vocab_size=vocab_size,
-        config=config,
-        trained_on=trained_on,
-        val_bpc=val_bpc,
-        parent_val_bpc=parent_val_bpc,
-        report=report or {},
-        samples=samples or [],
-        train_seconds=train_seconds,
-        curve=curve or [],
-        parent=parent,
-        notes=notes,
-    )
+    model_store.check_size(folder)
+    with transaction.atomic():
+        version = ModelVersion.objects.create(
+            label=label,
+            directory=directory,
+            checkpoint=checkpoint,
+            vocab_hash=vocab_hash,
+            vocab_size=vocab_size,
+            config=config,
+            trained_on=trained_on,
+            val_bpc=val_bpc,
+            parent_val_bpc=parent_val_bpc,
+            report=report or {},
+            samples=samples or [],
+            train_seconds=train_seconds,
+            curve=curve or [],
+            parent=parent,
+            notes=notes,
+        )
+        model_store.publish(version=version, folder=folder)
+    return version
 
 
 @transaction.atomic
@@ -76,7 +81,8 @@ def model_version_activate(*, version: ModelVersion, by: AbstractBaseUser | None
     # The version's own row first: a prune (model_files_prune) holding it has
     # either removed the files by now, or waits until this one is active.
     list(ModelVersion.objects.select_for_update().filter(pk=version.pk))
-    if not engine_adapter.checkpoint_path(version).is_file():
+    version.refresh_from_db(fields=["pruned_at"])
+    if not model_cache.available(version):
         raise ModelFilesMissing(f"{version.label} 모델의 파일이 없습니다.")
     # Lock the registry rows so two activations cannot both win.
     list(ModelVersion.objects.select_for_update().filter(is_active=True))
@@ -113,7 +119,9 @@ def register_training_result(
 
 @transaction.atomic
 def model_files_prune(*, keep: int) -> list[ModelVersion]:
-    """Delete the files of every version but the `keep` newest and the active one (`keep` <= 0: none).
+    """Delete the files of every version but the `keep` newest, the active one and the one active before it
+    (`keep` <= 0: none), from the model store and this host's MODEL_DIR; other hosts let theirs go when they
+    next follow (management.model_cache.prune_here).
 
     The rows stay: turns name the model that wrote them and the model page shows
     the history (a version without files shows as such and cannot be put back).
@@ -121,15 +129,26 @@ def model_files_prune(*, keep: int) -> list[ModelVersion]:
     """
     if keep <= 0:
         return []
-    root = engine_adapter.model_root().resolve()
+    versions = list(ModelVersion.objects.select_for_update().order_by("-created_at", "-id"))
+    spared = {version.pk for version in versions[:keep]}
+    spared |= {version.pk for version in versions if version.is_active}
+    before = max(
+        (v for v in versions if v.activated_at and not v.is_active), key=lambda v: v.activated_at, default=None
+    )
+    if before is not None:
+        spared.add(before.pk)
     pruned = []
-    for version in ModelVersion.objects.select_for_update().order_by("-created_at", "-id")[keep:]:
-        folder = (root / version.directory).resolve()
-        # Only a version's own folder right under MODEL_DIR, never MODEL_DIR or what lies beyond it.
-        if version.is_active or folder.parent != root or not folder.is_dir():
+    for version in versions:
+        if version.pk in spared or version.pruned_at is not None:
             continue
-        shutil.rmtree(folder)
+        here = model_cache.remove_here(version)
+        stored = version.artifacts.exists()
+        if not (here or stored):
+            continue
+        version.pruned_at = timezone.now()
+        version.save(update_fields=["pruned_at"])
         pruned.append(version)
+    model_store.forget(pruned)
     return pruned
 
 

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from management import engine_adapter
+from management import engine_adapter, model_cache
 from management.blind import blind_round_vote
 from management.charts import loss_curve_svg
 from management.launch import start_run, stop_run
@@ -36,7 +36,7 @@ def model_page(request: HttpRequest) -> HttpResponse:
     if wanted is not None:
         shown = ModelVersion.objects.filter(pk=wanted).first() or active
     for version in versions:
-        version.files_present = engine_adapter.checkpoint_path(version).is_file()
+        version.files_present = model_cache.available(version)
     runs = TrainingRun.objects.select_related("version")[:RUNS_SHOWN]
     return render(
         request,

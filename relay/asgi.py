@@ -46,6 +46,12 @@ from voting.generation.worker import should_start_embedded_worker, start_embedde
 if should_start_embedded_worker():
     start_embedded_worker()
 
+# With a model store (the scaled profile), this process follows the active version: it fetches a new one's
+# files to this host's MODEL_DIR, then reads its training names (management.model_cache).
+from management.model_cache import start_following  # noqa: E402
+
+start_following()
+
 # Everything imported so far lives as long as the process: take it out of the
 # collector's sight. A full collection then scans only what the connections
 # made, and no longer stops the event loop for 60-150 ms every few seconds

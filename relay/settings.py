@@ -253,8 +253,40 @@ STORAGES = {
 }
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", VAR_DIR / "models"))
-# makedata removes the files of older versions beyond this many (the active one always stays; 0 keeps all).
+# makedata removes the files of older versions beyond this many, from the model store and from MODEL_DIR
+# (the active one and the one before it always stay; 0 keeps all).
 MODEL_KEEP = envint("MODEL_KEEP", 10)
+# Where a trained version's files live for every host (management.model_store): "database" (chunks in the
+# database, the scaled profile's default), "s3" (an S3-compatible bucket through django-storages) or "files"
+# (MODEL_DIR alone, one host: the embedded default). With a store, MODEL_DIR is the host's cache of it.
+MODEL_STORE = os.environ.get("MODEL_STORE", "database" if DATABASE_URL else "files")
+MODEL_STORES = ("files", "database", "s3")
+if MODEL_STORE not in MODEL_STORES:
+    raise ImproperlyConfigured(f"MODEL_STORE must be one of {', '.join(MODEL_STORES)}, not {MODEL_STORE!r}")
+# A version whose files weigh more than this is refused by makedata before anything is activated.
+MODEL_STORE_MAX_BYTES = envint("MODEL_STORE_MAX_BYTES", 1024 * 1024 * 1024)
+
+
+def model_storage(kind: str) -> dict:
+    """STORAGES["models"]: the database store, or django-storages' S3 store configured from MODEL_STORE_*
+    (the keys: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, read by boto3 from the environment)."""
+    if kind == "s3":
+        options = {
+            "bucket_name": os.environ.get("MODEL_STORE_BUCKET", ""),
+            "location": os.environ.get("MODEL_STORE_PREFIX", "relay-models"),
+            "file_overwrite": True,  # names are content hashes: the same name is the same bytes
+            "default_acl": None,
+        }
+        if not options["bucket_name"]:
+            raise ImproperlyConfigured("MODEL_STORE=s3 needs MODEL_STORE_BUCKET")
+        for option, name in (("endpoint_url", "MODEL_STORE_ENDPOINT_URL"), ("region_name", "MODEL_STORE_REGION")):
+            if os.environ.get(name):
+                options[option] = os.environ[name]
+        return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {"BACKEND": "management.storage.DatabaseStorage"}
+
+
+STORAGES["models"] = model_storage(MODEL_STORE)
 # "auto" picks CUDA when torch sees a GPU.
 ENGINE_DEVICE = os.environ.get("ENGINE_DEVICE", "auto")
 # How much the story's own text counts when the AI writes (engine/memory.py):

@@ -15,7 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from management import engine_adapter
+from management import engine_adapter, model_cache
 from management.models import ModelVersion
 from management.retraining import EXIT_ACTIVATED, Options, run_makedata
 from novels.models import Novel, SourceText
@@ -99,7 +99,7 @@ def ensure_model(*, say: Callable[[str], None], time_budget_s: float = 150.0) ->
     new, and is judged on the same held-out text.
     """
     active = engine_adapter.active_version()
-    if active is not None and engine_adapter.checkpoint_path(active).is_file():
+    if active is not None and model_cache.available(active):  # here, or in the model store for this host
         return active
     say(f"데모 모델을 학습합니다 (최대 {time_budget_s:.0f}초)…")
     outcome = run_makedata(

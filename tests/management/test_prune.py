@@ -1,4 +1,5 @@
-"""Old model folders go: makedata keeps the newest MODEL_KEEP versions' files and the active one's."""
+"""Old model folders go: makedata keeps the newest MODEL_KEEP versions' files, the active one's and the one's
+before it."""
 
 from __future__ import annotations
 
@@ -74,7 +75,22 @@ def test_a_pruned_version_cannot_be_put_back(model_dir):
         model_version_activate(version=old)
 
 
+def test_the_version_active_before_the_active_one_keeps_its_files(model_dir):
+    before = version(model_dir, "before", age_days=3)
+    ModelVersion.objects.filter(pk=before.pk).update(activated_at=timezone.now() - timedelta(days=1))
+    version(model_dir, "never-used", age_days=2)
+    version(model_dir, "now", age_days=1, active=True)
+    version(model_dir, "newest", age_days=0)
+
+    pruned = model_files_prune(keep=1)
+
+    assert [v.label for v in pruned] == ["never-used"]
+    assert (model_dir / "before" / "model.pt").is_file()
+    assert ModelVersion.objects.get(label="never-used").pruned_at is not None
+
+
 def test_a_makedata_run_prunes_what_is_beyond_keep(model_dir, approved_novel, source_text):
+    version(model_dir, "ancient", age_days=30)
     first = makedata()
     assert first.status == "activated"
     lines: list[str] = []
@@ -82,9 +98,10 @@ def test_a_makedata_run_prunes_what_is_beyond_keep(model_dir, approved_novel, so
     second = makedata(lines, force=True, keep=1)
 
     assert second.status == "activated"
-    assert not (model_dir / first.version.directory).exists()
+    assert not (model_dir / "ancient").exists()
+    assert (model_dir / first.version.directory).is_dir()  # the one active before: a rollback away
     assert (model_dir / second.version.directory).is_dir()
-    assert any(first.version.label in line and "지웠습니다" in line for line in lines)
+    assert any("ancient" in line and "지웠습니다" in line for line in lines)
 
 
 def test_a_negative_keep_is_refused(model_dir, db):

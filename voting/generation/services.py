@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from management.engine_adapter import active_version
+from management.models import ModelVersion
 from novels.events import notify
 from novels.models import Novel, Turn
 from novels.turns import turn_append
@@ -33,8 +34,9 @@ def _holds(job_id: int, worker: str, attempt: int):
     return GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.RUNNING, worker=worker, attempts=attempt)
 
 
-def claim_next_job(*, worker: str) -> GenerationJob | None:
-    """Take the oldest queued job: it becomes running, held by this worker, one attempt more."""
+def claim_next_job(*, worker: str, version: ModelVersion | None = None) -> GenerationJob | None:
+    """Take the oldest queued job: it becomes running, held by this worker, one attempt more; written by
+    `version` (the one the worker's host has: management.model_cache), by default the active one."""
     with transaction.atomic():
         # SKIP LOCKED lets several workers claim different jobs at once on
         # PostgreSQL; on SQLite the IMMEDIATE transaction already serializes.
@@ -49,7 +51,7 @@ def claim_next_job(*, worker: str) -> GenerationJob | None:
         now = timezone.now()
         # A model activated since the round closed writes this job: makedata
         # switches models without a restart.
-        version = active_version() or job.model_version
+        version = version or active_version() or job.model_version
         taken = GenerationJob.objects.filter(pk=job.pk, status=GenerationJob.Status.QUEUED).update(
             model_version=version,
             status=GenerationJob.Status.RUNNING,

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from management.blind import blind_rounds_decide_due
+from management.model_cache import writing_version
 from novels.selectors import story_text
 from novels.text_rules import banned_pattern, banned_words, clean_passage, mask_banned
 from voting import events
@@ -90,7 +91,7 @@ class Heartbeat:
 
 def run_next_job(*, worker: str) -> GenerationJob | None:
     """Claim and run one queued job; None when there was nothing to do."""
-    job = claim_next_job(worker=worker)
+    job = claim_next_job(worker=worker, version=writing_version())
     if job is None:
         return None
     with Heartbeat(job, worker=worker, attempt=job.attempts):
@@ -164,10 +165,9 @@ def explanation(job: GenerationJob, story: str, text: str) -> list | None:
 
 
 def load_ahead() -> None:
-    """The active model and the tagger loaded before the first job (a failure here is the first job's to meet)."""
-    from management.engine_adapter import active_version
-
-    _guarded("loading the model", lambda: engine.load_ahead(active_version()))
+    """The active model (fetched first if this host lacks it) and the tagger loaded before the first job (a
+    failure here is the first job's to meet)."""
+    _guarded("loading the model", lambda: engine.load_ahead(writing_version()))
 
 
 def prepare_next_turn(job: GenerationJob) -> None:
@@ -200,12 +200,11 @@ def warm_one_story() -> bool:
     A story read afresh costs its adaptation, seconds on the CPU (bench/quality.py); read now, the novel's
     next passage starts as soon as its job does."""
     global _next_look
-    from management.engine_adapter import active_version
     from voting.models import Round
 
     if time.monotonic() < _next_look:
         return False
-    version = active_version()
+    version = writing_version()
     if version is None:
         return False
     novels = Round.objects.filter(status=Round.Status.OPEN, novel__status="open").order_by("deadline")

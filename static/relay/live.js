@@ -3,6 +3,11 @@
 // again as soon as the connection is back.
 
 const CLOSE_NOT_FOUND = 4404;
+// A ping every PING_EVERY_MS; a socket that has heard nothing ANSWER_WITHIN_MS after its ping is given up: the
+// server behind it is gone without a word (its host lost or cut off, bench/hosts.py), and only a new
+// connection, which the proxy sends to a live server, brings the page back in step.
+export const PING_EVERY_MS = 20000;
+export const ANSWER_WITHIN_MS = 8000;
 const CLOSE_ABUSE = 4429;
 const CLOSE_TOO_MANY = 4430;
 
@@ -14,19 +19,31 @@ export function connectLive(path, { onMessage, onStatus }) {
   let timer = null;
   let pinger = null;
   let stopped = false;
+  let heardAt = 0;
 
   function open() {
     clearTimeout(timer);
     onStatus("connecting", attempt);
-    socket = new WebSocket(url);
-    socket.addEventListener("open", () => {
+    const current = new WebSocket(url);
+    socket = current;
+    // Events of a socket the page gave up on (giveUp) are not this page's any more.
+    const mine = () => socket === current;
+    current.addEventListener("open", () => {
+      if (!mine()) return;
       attempt = 0;
       onStatus("open", 0);
       clearInterval(pinger);
-      // Keeps proxies from closing an idle connection.
-      pinger = setInterval(() => send({ type: "ping" }), 25000);
+      heardAt = Date.now();
+      // Keeps proxies from closing an idle connection, and finds a server that went away without closing.
+      pinger = setInterval(() => {
+        const pingedAt = Date.now();
+        if (!send({ type: "ping" })) return;
+        setTimeout(() => { if (mine() && heardAt < pingedAt) giveUp(); }, ANSWER_WITHIN_MS);
+      }, PING_EVERY_MS);
     });
-    socket.addEventListener("message", (event) => {
+    current.addEventListener("message", (event) => {
+      if (!mine()) return;
+      heardAt = Date.now();
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
       // Events that waited for a busy server come together, in order (docs/websocket.md).
@@ -35,7 +52,8 @@ export function connectLive(path, { onMessage, onStatus }) {
         if (one && typeof one.type === "string") onMessage(one);
       }
     });
-    socket.addEventListener("close", (event) => {
+    current.addEventListener("close", (event) => {
+      if (!mine()) return;
       clearInterval(pinger);
       socket = null;
       if (stopped) return;
@@ -46,6 +64,19 @@ export function connectLive(path, { onMessage, onStatus }) {
       onStatus("down", attempt, delay);
       timer = setTimeout(open, delay);
     });
+  }
+
+  // The socket's close event may come only when the browser's own closing handshake times out; the page does
+  // not wait for it, and connects again at once.
+  function giveUp() {
+    const dead = socket;
+    if (!dead || stopped) return;
+    clearInterval(pinger);
+    socket = null;
+    dead.close();
+    attempt += 1;
+    onStatus("down", attempt, 0);
+    open();
   }
 
   function send(message) {

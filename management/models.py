@@ -82,6 +82,8 @@ class StoredFile(models.Model):
 
     name = models.CharField(max_length=255, unique=True)
     size = models.BigIntegerField(default=0)
+    # Each chunk but the last holds this many bytes: a reader finds any offset without the writer's settings.
+    chunk_size = models.PositiveIntegerField(default=1024 * 1024)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

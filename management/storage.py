@@ -28,7 +28,7 @@ class ChunkReader(io.RawIOBase):
     """A stored file read one chunk at a time, as a plain binary stream (seekable)."""
 
     def __init__(self, stored: StoredFile) -> None:
-        self.file_id, self.length = stored.pk, stored.size
+        self.file_id, self.length, self.chunk_size = stored.pk, stored.size, stored.chunk_size
         self.position = 0
         self._chunk_index, self._chunk = -1, b""
 
@@ -49,7 +49,7 @@ class ChunkReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         if self.position >= self.length:
             return 0
-        index, start = divmod(self.position, CHUNK_BYTES)
+        index, start = divmod(self.position, self.chunk_size)
         if index != self._chunk_index:
             self._chunk = bytes(
                 StoredChunk.objects.values_list("data", flat=True).get(file_id=self.file_id, index=index)
@@ -72,18 +72,19 @@ class DatabaseStorage(Storage):
             stored = StoredFile.objects.get(name=name)
         except StoredFile.DoesNotExist:
             raise FileNotFoundError(name) from None
-        return File(io.BufferedReader(ChunkReader(stored), CHUNK_BYTES), name=name)
+        return File(io.BufferedReader(ChunkReader(stored), stored.chunk_size), name=name)
 
     def _save(self, name: str, content: IO[bytes]) -> str:
         with transaction.atomic():
-            stored = StoredFile.objects.create(name=name)
+            chunk_size = CHUNK_BYTES
+            stored = StoredFile.objects.create(name=name, chunk_size=chunk_size)
             size = 0
             chunks = (
-                content.chunks(CHUNK_BYTES)
+                content.chunks(chunk_size)
                 if hasattr(content, "chunks")
-                else iter(lambda: content.read(CHUNK_BYTES), b"")
+                else iter(lambda: content.read(chunk_size), b"")
             )
-            for index, chunk in enumerate(_whole_chunks(chunks)):
+            for index, chunk in enumerate(_whole_chunks(chunks, chunk_size)):
                 StoredChunk.objects.create(file=stored, index=index, data=chunk)
                 size += len(chunk)
             stored.size = size
@@ -117,14 +118,14 @@ class DatabaseStorage(Storage):
         raise NotImplementedError("the database store serves no URLs; hosts read its files through the storage")
 
 
-def _whole_chunks(pieces: Iterable[bytes]) -> Iterator[bytes]:
-    """Pieces of any size regrouped into CHUNK_BYTES chunks (the last one shorter), so that a chunk's index
-    says where it starts."""
+def _whole_chunks(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Pieces of any length regrouped into chunks of `size` bytes (the last one shorter), so that a chunk's
+    index says where it starts."""
     buffer = bytearray()
     for piece in pieces:
         buffer += piece
-        while len(buffer) >= CHUNK_BYTES:
-            yield bytes(buffer[:CHUNK_BYTES])
-            del buffer[:CHUNK_BYTES]
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
     if buffer:
         yield bytes(buffer)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -69,6 +71,16 @@ def test_the_database_store_keeps_a_file_in_chunks_and_reads_it_back(database_st
     assert store.listdir("sha256") == ([], ["abc"])
     store.delete("sha256/abc")
     assert not store.exists("sha256/abc") and not StoredChunk.objects.exists()
+
+
+def test_a_stored_file_reads_back_whatever_chunk_size_the_reader_is_set_to(database_store):
+    data = os.urandom(2500)
+    store = storage.DatabaseStorage()
+    store.save("written-in-1000s", ContentFile(data))
+    storage.CHUNK_BYTES = 4096  # a process set differently (a later release), reading the same rows
+
+    with store.open("written-in-1000s") as handle:
+        assert handle.read() == data
 
 
 def test_the_database_store_refuses_to_open_a_file_for_writing_or_a_missing_one(database_store):
@@ -347,3 +359,53 @@ def test_the_s3_store_refuses_an_object_changed_behind_its_back(s3_store, settin
 
     with pytest.raises(model_store.ArtifactCorrupt):
         fetch(version)
+
+
+def test_makedata_on_another_host_fine_tunes_the_active_version_it_fetches(
+    database_store, settings, tmp_path, approved_novel, source_text
+):
+    first = makedata()
+    assert first.status == "activated"
+    another_host(settings, tmp_path, "trainer-2")
+
+    second = makedata(force=True)
+
+    assert second.status == "activated", second.message
+    assert second.run.options["mode"] == "finetune"
+    assert model_cache.is_here(first.version)  # fetched, to fine-tune from
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fetch_killed_during_its_download_leaves_nothing_that_loads_and_the_next_one_completes(
+    database_store, settings, tmp_path
+):
+    from tests.browser.conftest import server_env
+
+    settings.MODEL_STORE_MAX_BYTES = 10**8
+    weights = os.urandom(4_000_000)  # 4,000 chunks of 1,000 bytes: a download that takes a while
+    version = trained("v1", {"model.pt": weights})
+    host_b = another_host(settings, tmp_path)
+    part = host_b / "cache" / "sha256" / f"{hashlib.sha256(weights).hexdigest()}.part"
+    env = {**server_env(host_b, in_process=False), "MODEL_STORE": "database"}
+    fetching = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from management.models import ModelVersion;"
+            f"from management.model_cache import fetch; fetch(ModelVersion.objects.get(pk={version.pk}))",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+    )
+    try:
+        assert wait_until(lambda: part.is_file() and part.stat().st_size > 0 or fetching.poll() is not None)
+        fetching.kill()  # the worker killed during its download
+    finally:
+        fetching.wait(30)
+    assert 0 < part.stat().st_size < len(weights)
+    assert not model_cache.is_here(version)
+
+    fetch(version)
+
+    assert (host_b / version.directory / "model.pt").read_bytes() == weights
+    assert not part.exists()

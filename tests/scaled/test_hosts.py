@@ -41,6 +41,11 @@ def drill(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+def test_each_web_host_fetches_the_active_model_before_its_worker_takes_jobs(drill):
+    for host in ("a", "b"):  # trained on the training host: neither web host had a file of it
+        assert " fetched to " in drill["first_fetch"][host]
+
+
 def test_a_new_model_reaches_every_process_of_both_hosts_within_ten_seconds(drill):
     switch = drill["model_switch"]
 

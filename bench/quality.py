@@ -132,6 +132,10 @@ UNGUARDED = replace(
 UNPULLED = replace(SITE, name="as the site writes, without the cast's pull", cast_pull=0.0)
 
 
+# Issue 37: the site's writing at most 0.85x the character 4-gram on unseen novels, the GRU alone below 0.97x.
+HELDOUT_TARGETS = {PLAIN.name: 0.97, STREAM.name: 0.85}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
@@ -279,8 +283,12 @@ class Quality:
                 chars += len(text)
             bpc = bits / chars
             ratio = bpc / ngram
-            verdict = f"{'met' if ratio <= 0.88 else 'NOT met'} ({ratio:.2f}x the 4-gram)"
-            self.rows.append((f"held-out bits/char, {mode.name}", f"{bpc:.3f}", "<= 0.88x 4-gram", verdict))
+            target = HELDOUT_TARGETS.get(mode.name)
+            if target is None:
+                self.rows.append((f"held-out bits/char, {mode.name}", f"{bpc:.3f}", "(reported)", f"{ratio:.3f}x"))
+                continue
+            verdict = f"{'met' if ratio <= target else 'NOT met'} ({ratio:.3f}x the 4-gram)"
+            self.rows.append((f"held-out bits/char, {mode.name}", f"{bpc:.3f}", f"<= {target}x 4-gram", verdict))
 
     def continuation(self, engine: Bundle) -> None:
         scores = {}

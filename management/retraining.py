@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from management import engine_adapter, model_cache, model_store, report
@@ -278,13 +278,40 @@ def inherited_lock(root: Path) -> BinaryIO | None:
 
 @contextmanager
 def makedata_lock(root: Path) -> Iterator[bool]:
-    """Hold MODEL_DIR/makedata.lock for the run; yields False when another process has it."""
+    """Hold MODEL_DIR/makedata.lock, and on PostgreSQL the site's lock, for the run; yields False when another
+    process has either."""
     handle = inherited_lock(root) or take_makedata_lock(root)
     if handle is None:
         yield False
         return
-    with handle:
+    with handle, site_lock() as held:
+        yield held
+
+
+# makedata runs on any host (deploy/README.md, "Several hosts"): the file lock keeps one run per host, and a
+# PostgreSQL advisory lock, held by the run's database session, one per site. The key is "makedata" in ASCII.
+SITE_LOCK_KEY = int.from_bytes(b"makedata", "big") & (2**63 - 1)
+
+
+@contextmanager
+def site_lock() -> Iterator[bool]:
+    """One makedata run at a time on every host that shares the database; yields False when another holds it.
+    On SQLite (one host) the file lock is all there is."""
+    if connection.vendor != "postgresql":
         yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [SITE_LOCK_KEY])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [SITE_LOCK_KEY])
+            except DatabaseError:  # the session is gone, and its lock with it
+                pass
 
 
 def clean_leftovers(root: Path, say: Callable[[str], None]) -> None:

@@ -412,11 +412,9 @@ def cmd_setup(manifest: Path, clients: int) -> None:
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
 
-    from bench.load import KEYWORDS, OPENING, create_users, sessions_for, tokens_for
+    from bench.load import KEYWORDS, create_users, novel_with_proposals, sessions_for, tokens_for
     from management.retraining import Options, run_makedata
     from voting.demo import ensure_sources
-    from voting.selectors import current_round
-    from voting.services import novel_create, proposal_create
 
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)
@@ -430,14 +428,7 @@ def cmd_setup(manifest: Path, clients: int) -> None:
         raise SystemExit(f"makedata: {outcome.message}")
     seeds = create_users("drill-seed-", len(KEYWORDS), password)
     listeners = create_users("drill-l-", clients, password)
-    novel = novel_create(
-        title="여러 서버 소설", premise="훈련", created_by=staff, first_passage=OPENING, round_seconds=24 * 3600
-    )
-    round_ = current_round(novel)
-    proposals = [
-        proposal_create(round=round_, author=u, keyword=w, sentences=2)[0].pk
-        for u, w in zip(seeds, KEYWORDS, strict=True)
-    ]
+    novel, round_, proposals = novel_with_proposals(staff=staff, seeds=seeds, title="여러 서버 소설", premise="훈련")
     manifest.write_text(
         json.dumps(
             {

@@ -278,6 +278,21 @@ def tokens_for(users: list) -> list[str]:
     return [row.key for row in rows]
 
 
+def novel_with_proposals(*, staff, seeds: list, title: str, premise: str) -> tuple:
+    """A novel open for a day with OPENING, and a proposal of each KEYWORDS by each seed user: (novel, round,
+    proposal ids)."""
+    from voting.selectors import current_round
+    from voting.services import novel_create, proposal_create
+
+    novel = novel_create(title=title, premise=premise, created_by=staff, first_passage=OPENING, round_seconds=24 * 3600)
+    round_ = current_round(novel)
+    proposals = [
+        proposal_create(round=round_, author=seed, keyword=word, sentences=2)[0].pk
+        for seed, word in zip(seeds, KEYWORDS, strict=True)
+    ]
+    return novel, round_, proposals
+
+
 def cmd_setup(
     manifest: Path,
     listeners: int,
@@ -290,9 +305,6 @@ def cmd_setup(
     django_setup()
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
-
-    from voting.selectors import current_round
-    from voting.services import novel_create, proposal_create
 
     started = time.monotonic()
     call_command("migrate", verbosity=0, interactive=False)
@@ -311,14 +323,9 @@ def cmd_setup(
     voter_users = create_users("bench-v-", voters, password)
     writer_users = create_users("bench-w-", writers, password)
     probe = create_users("bench-probe-", 1, password)
-    novel = novel_create(
-        title="벤치마크 소설", premise="부하 시험", created_by=staff, first_passage=OPENING, round_seconds=24 * 3600
+    novel, round_, proposals = novel_with_proposals(
+        staff=staff, seeds=seeds, title="벤치마크 소설", premise="부하 시험"
     )
-    round_ = current_round(novel)
-    proposals = [
-        proposal_create(round=round_, author=seed, keyword=word, sentences=2)[0].pk
-        for seed, word in zip(seeds, KEYWORDS, strict=True)
-    ]
     data = {
         "novel": novel.pk,
         "round": round_.pk,

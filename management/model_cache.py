@@ -18,7 +18,6 @@ a thread (start_following) so that their pages read the new training names.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -26,8 +25,6 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +32,12 @@ from django.db import close_old_connections, connections
 
 from management import engine_adapter, model_store
 from management.models import ModelArtifact, ModelVersion
+from relay.common.locks import locked
 
 log = logging.getLogger(__name__)
 
 CACHE = Path("cache") / "sha256"
 STAGING_PREFIX = ".fetch-"
-READ_BYTES = 1024 * 1024
 RETRY_REFUSED_S = 30.0  # a version whose files were refused is tried again after this long
 FOLLOW_EVERY_S = 1.0
 
@@ -72,7 +69,7 @@ def fetch(version: ModelVersion) -> Fetched:
         raise model_store.ModelStoreError(f"{version.label} 모델의 파일이 이 서버에도 저장소에도 없습니다.")
     root = engine_adapter.model_root()
     started = time.monotonic()
-    with _locked(root / f"{STAGING_PREFIX}{version.directory}.lock"):
+    with locked(root / f"{STAGING_PREFIX}{version.directory}.lock"):  # one process of the host fetches
         if is_here(version):  # another process of this host fetched it meanwhile
             return Fetched()
         staging = root / f"{STAGING_PREFIX}{version.directory}"
@@ -118,7 +115,7 @@ def _download(key: str, part: Path) -> tuple[str, int]:
     """Copy a stored file to `part` (from its start: a .part left by a killed fetch is written over), synced."""
     digest, size = hashlib.sha256(), 0
     with model_store.store().open(key, "rb") as source, open(part, "wb") as target:
-        while block := source.read(READ_BYTES):
+        while block := source.read(model_store.READ_BYTES):
             digest.update(block)
             target.write(block)
             size += len(block)
@@ -132,15 +129,6 @@ def _link(blob: Path, target: Path) -> None:
         os.link(blob, target)
     except OSError:  # another file system, or links not allowed: a copy does as well
         shutil.copyfile(blob, target)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One process of the host at a time (the lock goes with the process, also when it is killed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        yield
 
 
 def remove_here(version: ModelVersion) -> bool:
@@ -183,9 +171,11 @@ class Follower:
         active = engine_adapter.active_version()
         if active is None:
             return None
-        if not is_here(active) and model_store.enabled():
+        here = is_here(active)
+        if not here and model_store.enabled():
             self._try_fetch(active)
-        if is_here(active) or not model_store.enabled():
+            here = is_here(active)
+        if here or not model_store.enabled():
             if self.current != active.pk:
                 log.info("model %s: this process writes with it now", active.label)
                 self.current = active.pk

@@ -52,8 +52,7 @@ def model_version_create(
     folder = engine_adapter.model_root() / directory
     if not (folder / checkpoint).is_file():
         raise ModelFilesMissing(f"{directory}/{checkpoint} is not under MODEL_DIR")
-    model_store.check_size(folder)
-    with transaction.atomic():
+    with transaction.atomic():  # publish() refuses a version over the limit first: the row goes with it
         version = ModelVersion.objects.create(
             label=label,
             directory=directory,

@@ -1,8 +1,10 @@
-"""A file lock that a second process finds taken instead of waiting for it."""
+"""File locks between processes: one a second process finds taken (try_lock), one it waits for (locked)."""
 
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,3 +20,13 @@ def try_lock(path: Path) -> BinaryIO | None:
         handle.close()
         return None
     return handle
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """The file at `path` (made if missing), locked for the block, waiting while another process holds it; the
+    lock goes with the process, also when it is killed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield

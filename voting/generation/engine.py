@@ -222,8 +222,9 @@ def _training_words(version: ModelVersion | None) -> Words:
         return words
     words = Words()
     if version is not None:
-        path = checkpoint_path(version).parent / FILE
-        if not checkpoint_path(version).is_file():
+        checkpoint = checkpoint_path(version)
+        path = checkpoint.parent / FILE
+        if not checkpoint.is_file():
             return words  # this host is still fetching the version (management.model_cache): ask again later
         try:
             words = TrainingNames.load(path).words if path.is_file() else words

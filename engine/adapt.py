@@ -64,9 +64,9 @@ class Adapter:
         self.settings = settings
         self.style_index = style_index
         self.recall = bundle.new_recall(recall) if recall else None
+        self.model: GRUModel = bundle.model.folded() if bundle.model.config.jamo else copy.deepcopy(bundle.model)
         # The trained weights to decay toward; without decay, no second copy of them is kept.
-        self.base = {name: p.detach().clone() for name, p in bundle.model.named_parameters()} if settings.decay else {}
-        self.model: GRUModel = copy.deepcopy(bundle.model)
+        self.base = {name: p.detach().clone() for name, p in self.model.named_parameters()} if settings.decay else {}
         self.model.eval()  # dropout off: the steps follow the story, they do not regularise
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr)
         self.hidden: Tensor | None = None

@@ -122,7 +122,7 @@ def read_checkpoint(path: str | PathLike[str]) -> dict[str, Any]:
 
 
 def model_from_payload(payload: dict[str, Any], path: str | PathLike[str] = "<checkpoint>") -> GRUModel:
-    model = GRUModel(payload["config"])
+    model = GRUModel(payload["config"], payload["vocab"].tokens)
     try:
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError, TypeError) as e:

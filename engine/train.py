@@ -534,7 +534,7 @@ def _fresh_state(
         if model_config is not None and _architecture(model_config) != _architecture(base.config):
             raise ValueError(f"--init-from {init_from}: its architecture differs from the model config given")
         config = replace(base.config, vocab_size=len(vocab), n_styles=len(vocab.styles))
-        model = GRUModel(config)
+        model = GRUModel(config, vocab.tokens)
         grow_into(model, base.model)
         say(f"fine-tuning from {init_from}: vocabulary {len(base.vocab)} -> {len(vocab)} tokens")
     else:
@@ -544,13 +544,13 @@ def _fresh_state(
             vocab = vocab.extend([], styles=names)
         base_config = model_config or GRUConfig.default(len(vocab), len(vocab.styles))
         config = replace(base_config, vocab_size=len(vocab), n_styles=len(vocab.styles))
-        model = GRUModel(config)
+        model = GRUModel(config, vocab.tokens)
     model.to(device)
     return _State(model=model, config=config, vocab=vocab, optimizer=_make_optimizer(model, tc))
 
 
 def _architecture(config: GRUConfig) -> tuple:
-    return (config.embed, config.hidden, config.layers, config.tie_weights)
+    return (config.embed, config.hidden, config.layers, config.tie_weights, config.jamo)
 
 
 @torch.no_grad()

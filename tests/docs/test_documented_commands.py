@@ -517,6 +517,21 @@ def run_bench_quality(command: Command, tmp_path: Path) -> None:
     assert (tmp_path / "quality.txt").read_text(encoding="utf-8").count("held-out bits/char") >= 3
 
 
+def run_bench_variants(command: Command, tmp_path: Path) -> None:
+    """bench/variants.py on ten short novels, a few seconds a variant (the documents: the corpus, 600 s)."""
+    text = substituted(
+        command.text,
+        [
+            (".venv/bin/python bench/variants.py", f"{shlex.quote(PYTHON)} bench/variants.py"),
+            ("--out bench/results/variants-37.txt", f"--out {tmp_path}/variants.txt"),
+        ],
+    )
+    output = sh(f"{text} --quick --corpus {small_corpus(tmp_path)}", cwd=ROOT)
+    assert "as the site writes" in output
+    report = (tmp_path / "variants.txt").read_text(encoding="utf-8")
+    assert "letters " in report and "no letters " in report and "nan" not in report
+
+
 def small_corpus(tmp_path: Path) -> Path:
     """Ten short novels named as the corpus's are ("N_Title.txt"); the sixth is held out."""
     corpus = tmp_path / "corpus"
@@ -675,6 +690,7 @@ RUNNERS: dict[str, tuple[Runner, pytest.MarkDecorator | None] | str] = {
     "bench/engine.py --budget 240": BENCH_ENGINE,
     BENCH_ENGINE: (run_bench_engine, embedded_only),
     BENCH_QUALITY: (run_bench_quality, embedded_only),
+    ".venv/bin/python bench/variants.py --out bench/results/variants-37.txt": (run_bench_variants, embedded_only),
     'python -m engine generate --ckpt-dir save/ --prime "거위?" --memory 0 --recall 0 --adapt 0 --candidates 1 '
     "--no-copy-guard --no-ngram": (
         run_engine_synopsis,

@@ -100,3 +100,20 @@ def test_saving_refuses_a_config_for_another_vocabulary(tmp_path):
     config = GRUConfig(len(vocab) + 5, 1, embed=4, hidden=4, layers=1)
     with pytest.raises(CheckpointError):
         save_checkpoint(tmp_path / "m.pt", model=GRUModel(config), config=config, vocab=vocab)
+
+
+def test_a_model_with_letter_tables_loads_with_them(tmp_path):
+    torch.manual_seed(0)
+    vocab = Vocab.build([DUCK_STORY], styles=["duck"])
+    config = GRUConfig(len(vocab), 1, embed=16, hidden=32, layers=1, dropout=0.0, jamo=True)
+    model = GRUModel(config, vocab.tokens)
+    with torch.no_grad():
+        for table in (*model.letters_in, *model.letters_out):
+            table.normal_()
+    save_checkpoint(tmp_path / "m.pt", model=model, config=config, vocab=vocab)
+    bundle = load_checkpoint(tmp_path / "m.pt")
+    idx = torch.tensor([vocab.encode("오리는 물을 건너")])
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(idx)[0], bundle.model(idx)[0])
+    assert bundle.config.jamo and torch.equal(bundle.model.letters, model.letters)

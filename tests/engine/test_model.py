@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.model import HALF_KERNELS, GRUConfig, GRUModel, HalfStep, half_weights
+from engine.model import HALF_KERNELS, GRUConfig, GRUModel, HalfStep, half_weights, jamo_index
 from engine.recurrence import gru_forward
 
 
@@ -141,3 +141,95 @@ def test_presets():
     assert GRUConfig.large(100).hidden > GRUConfig.default(100).hidden > GRUConfig.tiny(100).hidden
     with pytest.raises(ValueError, match="huge"):
         GRUConfig.preset("huge", 100)
+
+
+# -- the letter tables (GRUConfig.jamo) ---------------------------------------------------------------
+
+LETTERS = ["<unk>", "</s>", " ", ".", "가", "각", "낙", "나", "을", "를", "A", "ㄱ"]
+
+
+def lettered(**overrides) -> GRUModel:
+    torch.manual_seed(0)
+    settings = dict(vocab_size=len(LETTERS), embed=16, hidden=24, layers=1, dropout=0.0, jamo=True)
+    settings.update(overrides)
+    return GRUModel(GRUConfig(**settings), LETTERS)
+
+
+def test_jamo_index_splits_a_syllable_into_its_letters():
+    rows = dict(zip(LETTERS, jamo_index(LETTERS), strict=True))
+    assert rows["가"] == (1, 1, 1)  # ㄱ, ㅏ, no final
+    assert rows["각"] == (1, 1, 2)  # ㄱ, ㅏ, final ㄱ
+    assert rows["낙"] == (3, 1, 2)  # ㄴ: the third initial
+    assert rows["를"][2] == rows["을"][2] == 9  # both end in ㄹ (the eighth final)
+    assert jamo_index(["힣"]) == [(19, 21, 28)]  # the last syllable: the last of each
+    for other in ("<unk>", " ", ".", "A", "ㄱ"):  # not a syllable, or a letter on its own
+        assert rows[other] == (0, 0, 0)
+
+
+def test_a_lettered_model_starts_as_the_same_model_without_letters():
+    plain = small(vocab_size=len(LETTERS))
+    with_letters = lettered(embed=16, hidden=24, layers=2, n_styles=2)
+    with_letters.load_state_dict(plain.state_dict(), strict=False)
+    idx = torch.randint(0, len(LETTERS), (2, 5))
+    with torch.no_grad():
+        assert torch.equal(plain(idx)[0], with_letters(idx)[0])
+
+
+def test_what_is_learned_of_a_final_consonant_reaches_every_syllable_that_has_it():
+    model = lettered()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    ids = {t: i for i, t in enumerate(LETTERS)}
+    # 각 is followed by 을: one step on that, and 낙 (another initial, the same final) moves the same way
+    logits, _, loss = model(torch.tensor([[ids["각"]]]), targets=torch.tensor([[ids["을"]]]))
+    loss.backward()
+    optimizer.step()
+    assert model.letters_out[2].grad is not None and model.letters_in[2].grad.abs().sum() > 0
+    with torch.no_grad():
+        table = model.input_table()
+        assert not torch.equal(table[ids["낙"]], model.embed.weight[ids["낙"]])  # 낙 never read, yet moved
+        assert torch.equal(table[ids["A"]], model.embed.weight[ids["A"]])  # no letters: its own row alone
+        letters = model.letters_in[0][1] + model.letters_in[1][1] + model.letters_in[2][1]  # ㄱ, ㅏ, no final
+        assert torch.allclose(table[ids["가"]] - model.embed.weight[ids["가"]], letters)
+
+
+def test_a_lettered_model_needs_its_tokens():
+    with pytest.raises(ValueError, match="tokens"):
+        GRUModel(GRUConfig(len(LETTERS), jamo=True))
+    with pytest.raises(ValueError, match="tokens"):
+        GRUModel(GRUConfig(len(LETTERS), jamo=True), LETTERS[:-1])
+
+
+@pytest.mark.parametrize("half", [False, pytest.param(True, marks=needs_half)], ids=["32-bit", "16-bit"])
+def test_the_lettered_generation_step_matches_forward(half):
+    model = lettered(hidden=32)
+    with torch.no_grad():
+        for table in (*model.letters_in, *model.letters_out):
+            table.normal_()
+        idx = torch.randint(0, len(LETTERS), (2, 6))
+        expected, _, _ = model(idx)
+        step = model.stepper(0, half=half)
+        hidden = list(model.init_hidden(2).unbind(0))
+        for t in range(6):
+            logits, hidden = step(idx[:, t], hidden)
+            assert torch.allclose(logits, expected[:, t], rtol=2e-3, atol=2e-3)
+
+
+def test_a_folded_model_computes_the_same_without_letter_tables():
+    model = lettered(hidden=32, n_styles=2)
+    with torch.no_grad():
+        for table in (*model.letters_in, *model.letters_out):
+            table.normal_()
+        model.style.weight.normal_()
+    folded = model.folded()
+    assert not folded.config.jamo and folded.letters_in is None
+    idx = torch.randint(0, len(LETTERS), (2, 6))
+    with torch.no_grad():
+        assert torch.allclose(folded(idx, style=1)[0], model(idx, style=1)[0], atol=1e-5)
+    with torch.no_grad():
+        folded.embed.weight.add_(1.0)  # a copy: stepping on it leaves the model alone
+    assert not torch.allclose(folded(idx)[0], model(idx)[0])
+
+
+def test_letter_tables_and_tied_weights_are_refused_together():
+    with pytest.raises(ValueError, match="tied"):
+        GRUConfig(len(LETTERS), jamo=True, tie_weights=True)

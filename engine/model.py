@@ -246,9 +246,10 @@ class GRUModel(nn.Module):
         """
         with torch.no_grad():
             table = self.input_table() + self.style.weight[style]  # (V, E): the style and letters folded in once
-            head = (self.head_weight(), self.head.bias)
         if half and table.device.type == "cpu" and HALF_KERNELS:
             return HalfStep(table, half_weights(self), self.config.hidden)
+        with torch.no_grad():
+            head = (self.head_weight(), self.head.bias)
         layers = [layer_weights(self.rnn, layer) for layer in range(self.config.layers)]
         down = self.down.weight if self.down is not None else None
 

@@ -136,6 +136,24 @@ UNPULLED = replace(SITE, name="as the site writes, without the cast's pull", cas
 HELDOUT_TARGETS = {PLAIN.name: 0.97, STREAM.name: 0.85}
 
 
+def split(corpus: Path) -> tuple[list[Source], list[Path]]:
+    """The split of bench/engine.py: the training sources, and every tenth novel held out whole."""
+    paths = sorted(corpus.glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
+    if not paths:
+        raise SystemExit(f"no novels in {corpus}")
+    heldout = [p for i, p in enumerate(paths) if i % 10 == 5]
+    return [Source(p.stem, read_text(p)) for p in paths if p not in heldout], heldout
+
+
+def heldout_bpc(engine: Bundle, texts: list[str], mode: Mode) -> float:
+    """Bits per character of the held-out novels, each read from its start, written with ``mode``'s parts."""
+    bits = chars = 0.0
+    for text in texts:
+        bits += continuation_bpc(engine, "", text, memory=mode.memory, adapt=mode.adapt, ngram=mode.ngram) * len(text)
+        chars += len(text)
+    return bits / chars
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
@@ -177,12 +195,8 @@ class Quality:
         self.say = report.say
         self.rows: list[tuple[str, str, str, str]] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-quality-"))
-        paths = sorted(args.corpus.glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
-        if not paths:
-            raise SystemExit(f"no novels in {args.corpus}")
-        heldout = [p for i, p in enumerate(paths) if i % 10 == 5]  # the split of bench/engine.py
+        self.sources, heldout = split(args.corpus)
         self.heldout_names = [p.stem for p in heldout]
-        self.sources = [Source(p.stem, read_text(p)) for p in paths if p not in heldout]
         self.heldout = [normalize(read_text(p)) for p in heldout]
         self.train_text = "\n".join(normalize(s.text) for s in self.sources)
 
@@ -275,13 +289,7 @@ class Quality:
         shown = "not run" if math.isnan(reference) else f"{reference:.3f}"
         self.rows.append(("held-out bits/char, original configuration", shown, "", ""))
         for mode in (PLAIN, NGRAM, NO_RECALL, STREAM):
-            bits = chars = 0.0
-            for text in self.heldout:
-                bits += continuation_bpc(
-                    engine, "", text, memory=mode.memory, adapt=mode.adapt, ngram=mode.ngram
-                ) * len(text)
-                chars += len(text)
-            bpc = bits / chars
+            bpc = heldout_bpc(engine, self.heldout, mode)
             ratio = bpc / ngram
             target = HELDOUT_TARGETS.get(mode.name)
             if target is None:

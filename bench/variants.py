@@ -37,23 +37,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.engine import CORPUS, Report, kneser_ney_bpc  # noqa: E402
-from bench.quality import NGRAM, PLAIN, STREAM  # noqa: E402
+from bench.quality import NGRAM, PLAIN, STREAM, heldout_bpc, split  # noqa: E402
 from engine.checkpoint import load_checkpoint  # noqa: E402
 from engine.model import GRUConfig  # noqa: E402
 from engine.text import normalize, read_text  # noqa: E402
-from engine.train import Source, TrainConfig, continuation_bpc, train  # noqa: E402
+from engine.train import Source, TrainConfig, train  # noqa: E402
 
 DEFAULT_VARIANTS = ('letters:{"jamo": true}', 'no letters:{"jamo": false}')
 MODES = (("GRU alone", PLAIN), ("GRU + n-gram", NGRAM), ("as the site writes", STREAM))
 
 
-def split(corpus: Path) -> tuple[list[Source], list[str]]:
+def held_out_texts(corpus: Path) -> tuple[list[Source], list[str]]:
     """bench/quality.py's split: the training sources and the held-out novels (normalised)."""
-    paths = sorted(corpus.glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
-    if not paths:
-        raise SystemExit(f"no novels in {corpus}")
-    heldout = [p for i, p in enumerate(paths) if i % 10 == 5]
-    sources = [Source(p.stem, read_text(p)) for p in paths if p not in heldout]
+    sources, heldout = split(corpus)
     return sources, [normalize(read_text(p)) for p in heldout]
 
 
@@ -77,7 +73,7 @@ def train_one(args: argparse.Namespace) -> None:
     """In a child process: train one variant, judge it, write its figures as JSON."""
     torch.set_num_threads(1)
     name, model_settings, train_settings = parse_variant(args.one)
-    sources, heldout = split(args.corpus)
+    sources, heldout = held_out_texts(args.corpus)
     if args.quick:
         heldout = [text[:2000] for text in heldout]
     out = Path(args.work) / f"variant-{args.index}"
@@ -97,13 +93,7 @@ def train_one(args: argparse.Namespace) -> None:
         "validation": result.val_bpc,
     }
     for label, mode in MODES:
-        bits = chars = 0.0
-        for text in heldout:
-            bits += continuation_bpc(bundle, "", text, memory=mode.memory, adapt=mode.adapt, ngram=mode.ngram) * len(
-                text
-            )
-            chars += len(text)
-        figures[label] = bits / chars
+        figures[label] = heldout_bpc(bundle, heldout, mode)
     Path(args.result).write_text(json.dumps(figures), encoding="utf-8")
 
 
@@ -136,7 +126,7 @@ def main() -> None:
             parser.error(str(error))
     report = Report(args.out)
     say = report.say
-    sources, heldout = split(args.corpus)
+    sources, heldout = held_out_texts(args.corpus)
     if args.quick:
         heldout = [text[:2000] for text in heldout]
     train_text = "\n".join(normalize(s.text) for s in sources)

@@ -12,7 +12,6 @@ each time.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -64,7 +63,7 @@ class Adapter:
         self.settings = settings
         self.style_index = style_index
         self.recall = bundle.new_recall(recall) if recall else None
-        self.model: GRUModel = bundle.model.folded() if bundle.model.config.jamo else copy.deepcopy(bundle.model)
+        self.model: GRUModel = bundle.model.folded()  # letter tables, if any, folded: see GRUModel.folded
         # The trained weights to decay toward; without decay, no second copy of them is kept.
         self.base = {name: p.detach().clone() for name, p in self.model.named_parameters()} if settings.decay else {}
         self.model.eval()  # dropout off: the steps follow the story, they do not regularise

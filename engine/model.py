@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -55,8 +56,8 @@ class GRUConfig:
         best validation 3.97 bits/char without, 3.83 with 0.2). 0.35 rather than
         0.2: the same validation (3.82 against 3.83) but 3.92 against 3.97 bits/char
         on the four novels it never saw, in the same 20 minutes. Letter tables (``jamo``): in
-        600 s beside the same model without them (bench/results/jamo.txt), validation 3.913 against
-        3.972 bits/char and 3.963 against 4.015 on the four novels it never saw, 3% fewer characters/s.
+        600 s beside the same model without them (bench/results/variants-37.txt), validation 3.934 against
+        3.985 bits/char and 3.981 against 4.033 on the four novels it never saw, 3% fewer characters/s.
         """
         return cls(vocab_size, n_styles, embed=128, hidden=512, layers=1, dropout=0.35, jamo=True)
 
@@ -165,20 +166,23 @@ class GRUModel(nn.Module):
         return self._with_letters(self.head.weight, self.letters_out)
 
     def folded(self) -> GRUModel:
-        """A copy that computes the same, with each token's letters folded into its own rows and no letter tables.
+        """A copy that computes the same, with each token's letters folded into its own rows and no letter tables
+        (without letter tables, a plain copy).
 
         What adaptation to one story steps on: a letter's row is shared by hundreds of syllables, and a
         plain gradient step on the sum of all their gradients overshoots (the story's bits/char went to NaN
         on a model trained for 10 s); folded, each syllable's rows follow the story on their own, as before.
         """
-        copy = GRUModel(replace(self.config, jamo=False)).to(self.head.weight.device)
+        if self.letters_in is None:
+            return copy.deepcopy(self)
+        plain = GRUModel(replace(self.config, jamo=False)).to(self.head.weight.device)
         state = {name: value for name, value in self.state_dict().items() if not name.startswith("letters_")}
         with torch.no_grad():
             state["embed.weight"] = self.input_table().detach().clone()
             state["head.weight"] = self.head_weight().detach().clone()
-        copy.load_state_dict(state)
-        copy.train(self.training)
-        return copy
+        plain.load_state_dict(state)
+        plain.train(self.training)
+        return plain
 
     def init_hidden(self, batch: int) -> Tensor:
         weight = self.head.weight

@@ -13,10 +13,12 @@ each train for the same wall-clock budget; a Kneser-Ney character 4-gram
 counts the same training text. Then, on the held-out novels only:
 
 - held-out bits/char, each novel read from its start: the 4-gram, the
-  reference, the GRU alone, the GRU mixed with its n-gram of the training text
-  (engine/ngram.py), and all the parts the site writes with (the n-gram, the
-  story's memory, engine/memory.py, its recall, engine/recall.py, and
-  adaptation to the story, engine/adapt.py), and all but the recall;
+  reference, the GRU alone, adapted to the story (engine/adapt.py) with steps
+  scaled by its gradient sizes (engine/gradients.py) and with plain ones, the
+  GRU mixed with its n-gram of the training text (engine/ngram.py), and all the
+  parts the site writes with (the n-gram, the story's memory, engine/memory.py,
+  its recall, engine/recall.py, and adaptation to the story), all but the
+  recall, and all with plain adaptation steps;
 - continuation bits/char: each novel's second half read after its first half,
   without and with each part (the story's parts measured against the GRU +
   n-gram, which reads no story);
@@ -130,6 +132,16 @@ UNGUARDED = replace(
     cast_pull=0.0,
 )
 UNPULLED = replace(SITE, name="as the site writes, without the cast's pull", cast_pull=0.0)
+# Adaptation's steps divided by each weight's usual gradient (engine/gradients.py) against plain SGD steps.
+ADAPTED = Mode("GRU + adaptation", OFF, DEFAULT_ADAPT, False, ngram=False, name_guard=False, cast_pull=0.0)
+PLAIN_ADAPTED = replace(
+    ADAPTED, name="GRU + adaptation by plain steps (before issue 37)", adapt=replace(DEFAULT_ADAPT, scaled=False)
+)
+PLAIN_STEPS = replace(
+    STREAM,
+    name=f"{STREAM.name}, adaptation by plain steps (before issue 37; the gate fitted for scaled ones)",
+    adapt=replace(DEFAULT_ADAPT, scaled=False),
+)
 
 
 # Issue 37: the site's writing at most 0.85x the character 4-gram on unseen novels, the GRU alone below 0.97x.
@@ -288,7 +300,9 @@ class Quality:
         self.rows.append(("held-out bits/char, character 4-gram", f"{ngram:.3f}", "(the yardstick)", ""))
         shown = "not run" if math.isnan(reference) else f"{reference:.3f}"
         self.rows.append(("held-out bits/char, original configuration", shown, "", ""))
-        for mode in (PLAIN, NGRAM, NO_RECALL, STREAM):
+        for mode in (PLAIN, ADAPTED, PLAIN_ADAPTED, NGRAM, NO_RECALL, PLAIN_STEPS, STREAM):
+            if mode.adapt.scaled != DEFAULT_ADAPT.scaled and engine.gradients is None:
+                continue  # a model without gradient sizes takes plain steps in every mode
             bpc = heldout_bpc(engine, self.heldout, mode)
             ratio = bpc / ngram
             target = HELDOUT_TARGETS.get(mode.name)

@@ -5,9 +5,11 @@ them. Dynamic evaluation (Krause et al., 2018) lets it learn from the story it
 is continuing: the story is read in windows, and after each window the
 weights take one small gradient step on what they just read, so the names,
 places and turns of phrase of this story become likelier than those of the
-training novels. The adapted weights belong to one story and one model: the
-caller keeps them per novel (``AdaptedStates``) and reads only the new turns
-each time.
+training novels. Where training measured how large each weight's gradient
+usually is (engine/gradients.py), each step is divided by it, as Krause et al.
+do ("RMS dynamic evaluation"); a model trained before that takes plain SGD
+steps. The adapted weights belong to one story and one model: the caller keeps
+them per novel (``AdaptedStates``) and reads only the new turns each time.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch import Tensor
 
 from engine.checkpoint import Bundle
 from engine.errors import GenerationError
+from engine.gradients import STEP
 from engine.model import GRUModel
 
 
@@ -33,6 +36,9 @@ class AdaptSettings:
     window: int = 32  # tokens read between two steps (32 scored 0.01 bits/char better than 64: bench/quality.py)
     decay: float = 0.0  # each step pulls the weights back toward the trained ones by this share
     span: int = 4096  # a story read afresh is read from this many tokens before its end
+    # Steps divided by the gradient sizes training measured (engine/gradients.py), where the model has them;
+    # False: plain SGD steps of ``lr`` (what every model took before; bench/quality.py compares the two).
+    scaled: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.lr <= 1.0:
@@ -67,7 +73,10 @@ class Adapter:
         # The trained weights to decay toward; without decay, no second copy of them is kept.
         self.base = {name: p.detach().clone() for name, p in self.model.named_parameters()} if settings.decay else {}
         self.model.eval()  # dropout off: the steps follow the story, they do not regularise
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr)
+        self.params = list(self.model.parameters())
+        self.divisors: list[Tensor] | None = None  # what each gradient is divided by, for scaled steps
+        if settings.scaled and bundle.gradients is not None:
+            self.divisors = bundle.gradients.divisors(self.model)
         self.hidden: Tensor | None = None
         self.last: int | None = None  # the token read last, input of the next window
         self.tokens = 0
@@ -97,15 +106,29 @@ class Adapter:
                     scored.append((F.log_softmax(logits.detach().float(), dim=-1), out[:, 0].detach()))
                 if self.recall is not None:
                     self.recall.add(out[:, 0], targets)
-                self.optimizer.zero_grad(set_to_none=True)
+                for param in self.params:
+                    param.grad = None
                 loss.backward()
-                self.optimizer.step()
+            self._step()
             self._decay()
             self.hidden = hidden.detach()
             self.last = targets[-1]
             self.tokens += len(targets)
             self.generation += 1
         return scored
+
+    @torch.no_grad()
+    def _step(self) -> None:
+        """One step on the gradients of the window just read: scaled by each weight's usual gradient, or plain SGD."""
+        if self.divisors is None:
+            for param in self.params:
+                if param.grad is not None:
+                    param.add_(param.grad, alpha=-self.settings.lr)
+            return
+        step = self.settings.lr * STEP
+        for param, divisor in zip(self.params, self.divisors, strict=True):
+            if param.grad is not None:
+                param.addcdiv_(param.grad, divisor, value=-step)
 
     def _decay(self) -> None:
         if not self.settings.decay:

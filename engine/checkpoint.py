@@ -21,6 +21,8 @@ from engine.cast import TrainingNames
 from engine.copyguard import FILE as COPY_INDEX_FILE
 from engine.copyguard import CopyIndex
 from engine.errors import CheckpointError
+from engine.gradients import FILE as GRADIENTS_FILE
+from engine.gradients import GradientSizes
 from engine.mixer import FILE as MIXER_FILE
 from engine.mixer import Mixer
 from engine.model import GRUConfig, GRUModel, resolve_device
@@ -45,6 +47,7 @@ class Bundle:
     ngram: TokenNgram | None = None  # the counts mixed into the GRU's guess, when training wrote them
     mixer: Mixer | None = None  # the learned weights of the GRU, the counts, the story's memory and recall
     names: TrainingNames | None = None  # the people of each training text (engine/cast.py), when training found them
+    gradients: GradientSizes | None = None  # what adaptation divides its steps by (engine/gradients.py), if measured
 
     @property
     def model_id(self) -> str:
@@ -153,6 +156,8 @@ def load_checkpoint(path: str | PathLike[str], *, device: str | torch.device = "
     mixer = Mixer.load(mixer_path) if ngram is not None and mixer_path.is_file() else None
     if mixer is not None and mixer.ngram_order != ngram.order:
         raise CheckpointError(f"{mixer_path}: fitted for an n-gram of order {mixer.ngram_order}, not {ngram.order}")
+    gradients_path = Path(path).parent / GRADIENTS_FILE
+    gradients = GradientSizes.load(gradients_path) if gradients_path.is_file() else None
     basis = mixer.recall_basis if mixer is not None else None
     if basis is not None and basis.shape[0] != model.config.hidden:
         raise CheckpointError(f"{mixer_path}: its recall reads outputs of {basis.shape[0]}, not {model.config.hidden}")
@@ -165,4 +170,5 @@ def load_checkpoint(path: str | PathLike[str], *, device: str | torch.device = "
         ngram=ngram,
         mixer=mixer,
         names=names,
+        gradients=gradients,
     )

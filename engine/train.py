@@ -8,6 +8,8 @@
 - ``epoch-N.pt``: the weights after epoch N, for ``python -m engine generate --epoch N``;
 - ``copy-index.npy``: every 40-character span of the training text, so that
   generation never writes one of them verbatim (engine/copyguard.py);
+- ``gradients.npz``: how large each weight's gradient is on the training text,
+  what adaptation to a story divides its steps by (engine/gradients.py);
 - ``ngram.npz``: a Kneser-Ney n-gram of the training text, with its mixing
   weights fitted on the validation text against ``best.pt`` (engine/ngram.py).
 """
@@ -51,6 +53,8 @@ from engine.generate import (
     story_cast,
     story_ids,
 )
+from engine.gradients import FILE as GRADIENTS_FILE
+from engine.gradients import GradientSizes
 from engine.memory import OFF, MemorySettings, StoryMemory
 from engine.mixer import FILE as MIXER_FILE
 from engine.mixer import MIN_POSITIONS, RECALL_FEATURES, Mixer, blank_tokens, features, guess
@@ -326,6 +330,8 @@ def _train(
     )
     result = loop.run()
     _remove_counts(out_dir)  # counts of other text must never sit beside these weights
+    if not tc.dry_run:
+        _measure_gradients(dataset, result.best_path, say)
     if tc.ngram_order and not tc.dry_run:
         result.mixed_bpc = _count_ngram(dataset, result.best_path, tc.ngram_order, out_dir, say)
     return result
@@ -345,13 +351,28 @@ def count_again(
     vocab = load_checkpoint(best_path).vocab
     pairs = [(s.name, s.text) for s in _check_sources(sources)]
     dataset = build_dataset(pairs, vocab, val_fraction=tc.val_fraction, block_sentences=tc.block_sentences)
+    _measure_gradients(dataset, best_path, log or logger.info)
     return _count_ngram(dataset, best_path, tc.ngram_order, best_path.parent, log or logger.info)
 
 
 def _remove_counts(directory: Path) -> None:
-    """Remove the n-gram and the gate fitted to it: both belong to one training's weights and text."""
-    for name in (NGRAM_FILE, MIXER_FILE):
+    """Remove the n-gram, the gate fitted to it and the gradient sizes: all belong to one training's weights."""
+    for name in (NGRAM_FILE, MIXER_FILE, GRADIENTS_FILE):
         (directory / name).unlink(missing_ok=True)
+
+
+def _measure_gradients(dataset: Dataset, best_path: Path, say: Callable[[str], None]) -> None:
+    """Measure the best weights' gradient sizes on the training text and keep them beside ``best_path``
+    (before the gate is fitted: it learns how far to trust the adaptation they scale)."""
+    started = time.perf_counter()
+    model = load_checkpoint(best_path).model
+    try:
+        sizes = GradientSizes.measure(model, dataset.train, window=DEFAULT_ADAPT.window)
+    except ValueError as e:
+        say(f"gradient sizes not measured ({e}): adaptation takes plain steps")
+        return
+    sizes.save(best_path.parent / GRADIENTS_FILE)
+    say(f"gradient sizes measured for adaptation, {time.perf_counter() - started:.1f}s")
 
 
 def _count_ngram(

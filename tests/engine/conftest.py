@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,21 @@ def trained(tmp_path_factory) -> TrainResult:
 @pytest.fixture(scope="session")
 def bundle(trained: TrainResult) -> Bundle:
     return load_checkpoint(trained.best_path)
+
+
+@pytest.fixture(scope="session")
+def lettered_path(tmp_path_factory) -> Path:
+    """The best checkpoint of a tiny model with letter tables (GRUConfig.jamo), and what training wrote beside it."""
+    out = tmp_path_factory.mktemp("lettered")
+    result = train(
+        [Source("duck", DUCK_STORY), Source("goose", GOOSE_STORY)],
+        out_dir=out,
+        model_config=replace(tiny_model_config(), jamo=True),
+        train_config=tiny_train_config(epochs=8),
+        progress=False,
+        log=lambda line: None,
+    )
+    return result.best_path
 
 
 # The stories told many times over: enough validation text for the gate of engine/mixer.py.

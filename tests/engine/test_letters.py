@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pytest
 import torch
@@ -11,23 +10,14 @@ import torch
 from engine.adapt import AdaptedStates, Adapter, AdaptSettings
 from engine.checkpoint import load_checkpoint
 from engine.generate import generate
-from engine.train import Source, continuation_bpc, train
+from engine.train import continuation_bpc
 
-from .conftest import DUCK_STORY, GOOSE_STORY, tiny_model_config, tiny_train_config
+from .conftest import DUCK_STORY
 
 
 @pytest.fixture(scope="module")
-def lettered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lettered")
-    result = train(
-        [Source("duck", DUCK_STORY), Source("goose", GOOSE_STORY)],
-        out_dir=out,
-        model_config=replace(tiny_model_config(), jamo=True),
-        train_config=tiny_train_config(epochs=8),
-        progress=False,
-        log=lambda line: None,
-    )
-    return load_checkpoint(result.best_path)
+def lettered(lettered_path):
+    return load_checkpoint(lettered_path)
 
 
 def test_training_learns_the_letter_tables_and_the_checkpoint_keeps_them(lettered):

@@ -28,11 +28,12 @@ def test_it_trains_and_activates_a_first_model(model_dir, approved_novel, source
     run = TrainingRun.objects.get()
     assert run.status == TrainingRun.Status.ACTIVATED and run.exit_code == 0 and run.version == version
     assert len(run.data_fingerprint) == 64 and run.finished_at is not None
-    # Only the served checkpoint, its copy index, its n-gram and its sources' names are kept, in the version's
-    # own folder; no temp folder is left.
+    # Only the served checkpoint, its copy index, its gradient sizes, its n-gram and its sources' names are kept,
+    # in the version's own folder; no temp folder is left.
     assert sorted(p.name for p in (model_dir / version.directory).iterdir()) == [
         "best.pt",
         "copy-index.npy",
+        "gradients.npz",
         "names.json",
         "ngram.npz",
     ]

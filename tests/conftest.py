@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -264,6 +265,17 @@ async def sockets():
         return communicator
 
     yield open_socket
-    for communicator in opened:
-        await communicator.disconnect()
-    await sync_to_async(connections.close_all)()
+    # Every socket is closed and every connection released even when one of them fails to close (a test that
+    # timed out leaves its application cancelled): one broken teardown once left database rows and connections
+    # behind that failed the rest of the run.
+    failures: list[BaseException] = []
+    try:
+        for communicator in opened:
+            try:
+                await communicator.disconnect()
+            except (Exception, asyncio.CancelledError) as e:
+                failures.append(e)
+    finally:
+        await sync_to_async(connections.close_all)()
+    if failures:
+        raise failures[0]

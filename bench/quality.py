@@ -132,7 +132,7 @@ UNGUARDED = replace(
     cast_pull=0.0,
 )
 UNPULLED = replace(SITE, name="as the site writes, without the cast's pull", cast_pull=0.0)
-# Adaptation's steps divided by each weight's usual gradient (engine/gradients.py) against plain SGD steps.
+# Adaptation's steps divided by each row's usual gradient (engine/gradients.py) against plain SGD steps.
 ADAPTED = Mode("GRU + adaptation", OFF, DEFAULT_ADAPT, False, ngram=False, name_guard=False, cast_pull=0.0)
 PLAIN_ADAPTED = replace(
     ADAPTED, name="GRU + adaptation by plain steps (before issue 37)", adapt=replace(DEFAULT_ADAPT, scaled=False)

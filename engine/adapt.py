@@ -5,8 +5,8 @@ them. Dynamic evaluation (Krause et al., 2018) lets it learn from the story it
 is continuing: the story is read in windows, and after each window the
 weights take one small gradient step on what they just read, so the names,
 places and turns of phrase of this story become likelier than those of the
-training novels. Where training measured how large each weight's gradient
-usually is (engine/gradients.py), each step is divided by it, as Krause et al.
+training novels. Where training measured how large each row of weights'
+gradient usually is (engine/gradients.py), each step is divided by it, as Krause et al.
 do ("RMS dynamic evaluation"); a model trained before that takes plain SGD
 steps. The adapted weights belong to one story and one model: the caller keeps
 them per novel (``AdaptedStates``) and reads only the new turns each time.
@@ -119,7 +119,7 @@ class Adapter:
 
     @torch.no_grad()
     def _step(self) -> None:
-        """One step on the gradients of the window just read: scaled by each weight's usual gradient, or plain SGD."""
+        """One step on the gradients of the window just read: scaled by each row's usual gradient, or plain SGD."""
         if self.divisors is None:
             for param in self.params:
                 if param.grad is not None:

@@ -1,4 +1,4 @@
-"""How large each weight's gradient usually is: measured once after training, the step sizes of adaptation.
+"""How large each row of weights' gradient usually is: measured once after training, the step sizes of adaptation.
 
 Adaptation to a story (engine/adapt.py) takes one gradient step per window of
 the story. A plain SGD step moves every weight by the same multiple of its
@@ -47,7 +47,7 @@ STEP = 0.01  # lr 0.1 (the site's default) is a step of 0.001: the best of 0.000
 
 
 class GradientSizes:
-    """Each parameter's root mean square gradient over training windows, by the folded model's parameter names."""
+    """Root mean square gradients over training windows (one per row of a matrix), by the folded model's parameter names."""
 
     def __init__(self, rms: dict[str, np.ndarray]) -> None:
         self.rms = rms

@@ -8,7 +8,7 @@
 - ``epoch-N.pt``: the weights after epoch N, for ``python -m engine generate --epoch N``;
 - ``copy-index.npy``: every 40-character span of the training text, so that
   generation never writes one of them verbatim (engine/copyguard.py);
-- ``gradients.npz``: how large each weight's gradient is on the training text,
+- ``gradients.npz``: how large each row of weights' gradient is on the training text,
   what adaptation to a story divides its steps by (engine/gradients.py);
 - ``ngram.npz``: a Kneser-Ney n-gram of the training text, with its mixing
   weights fitted on the validation text against ``best.pt`` (engine/ngram.py).
@@ -332,8 +332,8 @@ def _train(
     _remove_counts(out_dir)  # counts of other text must never sit beside these weights
     if not tc.dry_run:
         _measure_gradients(dataset, result.best_path, say)
-    if tc.ngram_order and not tc.dry_run:
-        result.mixed_bpc = _count_ngram(dataset, result.best_path, tc.ngram_order, out_dir, say)
+        if tc.ngram_order:
+            result.mixed_bpc = _count_ngram(dataset, result.best_path, tc.ngram_order, out_dir, say)
     return result
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.recurrence import gru_forward, layer_weights
+from engine.recurrence import gru_forward, layer_weights, linear
 
 IGNORE_INDEX = -1
 
@@ -146,6 +146,9 @@ class GRUModel(nn.Module):
             self.register_buffer("letters", torch.tensor(jamo_index(tokens), dtype=torch.long), persistent=False)
             self.letters_in = nn.ParameterList(nn.Parameter(torch.zeros(n, config.embed)) for n in JAMO_ROWS)
             self.letters_out = nn.ParameterList(nn.Parameter(torch.zeros(n, head_in)) for n in JAMO_ROWS)
+        # The type of the matrix products while training on the CPU (engine/recurrence.py): None, 32 bits;
+        # training sets torch.bfloat16 for its steps where the CPU has it (TrainConfig.bfloat16).
+        self.products: torch.dtype | None = None
 
     def _with_letters(self, own: Tensor, tables: nn.ParameterList | None) -> Tensor:
         if tables is None:
@@ -228,15 +231,20 @@ class GRUModel(nn.Module):
         x = self.drop(x)
         if x.is_cuda or not torch.is_grad_enabled():
             return self.rnn(x, hidden)  # cuDNN / ATen: best for inference and GPUs
-        return gru_forward(self.rnn, x, hidden)  # (T, B, H), (L, B, H)
+        return gru_forward(self.rnn, x, hidden, self._products())  # (T, B, H), (L, B, H)
+
+    def _products(self) -> torch.dtype | None:
+        """``products`` where it applies: a training step on the CPU."""
+        if self.products is None or not (self.training and torch.is_grad_enabled()) or self.head.weight.is_cuda:
+            return None
+        return self.products
 
     def project(self, out: Tensor) -> Tensor:
         out = self.drop(out)
         if self.down is not None:
             out = self.down(out)
-        if self.letters_out is None:
-            return self.head(out)
-        return F.linear(out, self.head_weight(), self.head.bias)
+        weight = self.head.weight if self.letters_out is None else self.head_weight()
+        return linear(out, weight, self.head.bias, self._products())
 
     def stepper(
         self, style: int = 0, *, half: bool = True

@@ -63,6 +63,7 @@ from engine.ngram import FILE as NGRAM_FILE
 from engine.ngram import ORDER as NGRAM_ORDER
 from engine.ngram import TokenNgram
 from engine.recall import Recall, fit_basis
+from engine.recurrence import bfloat16_products
 from engine.rerank import stream_best
 from engine.text import normalize
 from engine.vocab import Vocab
@@ -98,6 +99,9 @@ class TrainConfig:
     resume: bool = False
     dry_run: bool = False  # two windows of one epoch: a smoke test of the whole path
     num_threads: int | None = None  # None: one thread on a machine of 2 cores or fewer, else torch's choice
+    # Matrix products of the CPU's training steps in bfloat16, the rest in 32 bits (engine/recurrence.py);
+    # None: where the CPU multiplies bfloat16 natively (AMX or AVX-512 BF16). Validation reads in 32 bits.
+    bfloat16: bool | None = None
     save_epochs: bool = True  # epoch-N.pt after every epoch
     log_every_s: float = 30.0
 
@@ -673,6 +677,8 @@ class _Loop:
         self.windows_per_epoch = 2 if tc.dry_run else first.n_windows(tc.seq_len)
         self.total_steps = max(1, self.epochs * self.windows_per_epoch)
         self.started = time.perf_counter() - state.elapsed
+        bf16 = tc.bfloat16 if tc.bfloat16 is not None else bfloat16_products()
+        self.products = torch.bfloat16 if bf16 and device.type == "cpu" else None
 
     # -- the loop ------------------------------------------------------------
 
@@ -707,8 +713,16 @@ class _Loop:
         return layout
 
     def _train_epoch(self, layout: Layout) -> float:
-        s, tc = self.s, self.tc
+        s = self.s
         s.model.train()
+        s.model.products = self.products
+        try:
+            return self._train_windows(layout)
+        finally:
+            s.model.products = None
+
+    def _train_windows(self, layout: Layout) -> float:
+        s, tc = self.s, self.tc
         hidden = s.hidden if s.hidden is not None else s.model.init_hidden(layout.batch_size)
         bar = self._bar(s.window)
         loss_sum, loss_n = 0.0, 0

@@ -519,17 +519,20 @@ def run_bench_quality(command: Command, tmp_path: Path) -> None:
 
 def run_bench_variants(command: Command, tmp_path: Path) -> None:
     """bench/variants.py on ten short novels, a few seconds a variant (the documents: the corpus, 600 s)."""
+    words = shlex.split(command.text)
+    out = words[words.index("--out") + 1]
+    names = [words[i + 1].partition(":")[0] for i, word in enumerate(words) if word == "--variant"]
     text = substituted(
         command.text,
         [
             (".venv/bin/python bench/variants.py", f"{shlex.quote(PYTHON)} bench/variants.py"),
-            ("--out bench/results/variants-37.txt", f"--out {tmp_path}/variants.txt"),
+            (f"--out {out}", f"--out {tmp_path}/variants.txt"),
         ],
     )
     output = sh(f"{text} --quick --corpus {small_corpus(tmp_path)}", cwd=ROOT)
     assert "as the site writes" in output
     report = (tmp_path / "variants.txt").read_text(encoding="utf-8")
-    assert "letters " in report and "no letters " in report and "nan" not in report
+    assert all(f"\n{name} " in report for name in names or ["letters", "no letters"]) and "nan" not in report
 
 
 def small_corpus(tmp_path: Path) -> Path:
@@ -650,6 +653,12 @@ README_ENGINE_LAST = 'python -m engine generate --ckpt-dir var/run1 --epoch 3 --
 ENGINE_MD_RESUME = 'python -m engine generate --ckpt-dir save/ --epoch 20 --prime "거위?" --len 10 --resume'
 BENCH_ENGINE = "python bench/engine.py --budget 240"
 BENCH_QUALITY = ".venv/bin/python bench/quality.py --budget 1200 --out bench/results/quality.txt"
+BENCH_BFLOAT16 = (
+    ".venv/bin/python bench/variants.py --budget 600 --variant '32 bits:{}:{\"bfloat16\": false}' "
+    "--variant 'bfloat16:{}:{\"bfloat16\": true}' "
+    '--variant \'bfloat16, 32 rows:{}:{"bfloat16": true, "batch_size": 32}\' '
+    "--out bench/results/variants-37-bfloat16.txt"
+)
 
 # Every documented command and the test that runs it: a runner and the profile it runs in (None: both),
 # or the documented command whose test runs this one too.
@@ -691,6 +700,7 @@ RUNNERS: dict[str, tuple[Runner, pytest.MarkDecorator | None] | str] = {
     BENCH_ENGINE: (run_bench_engine, embedded_only),
     BENCH_QUALITY: (run_bench_quality, embedded_only),
     ".venv/bin/python bench/variants.py --out bench/results/variants-37.txt": (run_bench_variants, embedded_only),
+    BENCH_BFLOAT16: (run_bench_variants, embedded_only),
     'python -m engine generate --ckpt-dir save/ --prime "거위?" --memory 0 --recall 0 --adapt 0 --candidates 1 '
     "--no-copy-guard --no-ngram": (
         run_engine_synopsis,

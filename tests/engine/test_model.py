@@ -42,6 +42,41 @@ def test_the_fast_cpu_recurrence_matches_nn_gru_values_and_gradients():
         assert torch.allclose(a, b, atol=1e-10)
 
 
+def test_bfloat16_products_follow_the_32_bit_recurrence_closely_but_are_not_it():
+    torch.manual_seed(0)
+    rnn = nn.GRU(16, 32, 2)
+    x = torch.randn(12, 4, 16, requires_grad=True)
+    h0 = torch.randn(2, 4, 32) * 0.1
+    results = []
+    for products in (None, torch.bfloat16):
+        out, h = gru_forward(rnn, x, h0, products)
+        grads = torch.autograd.grad(out.sin().sum() + h.sum(), [x, *rnn.parameters()])
+        assert out.dtype == torch.float32 and all(g.dtype == torch.float32 for g in grads)
+        results.append([out, h, *grads])
+    for full, low in zip(*results, strict=True):
+        scale = full.abs().max()
+        assert (full - low).abs().max() <= 0.02 * scale
+    assert not torch.equal(results[0][0], results[1][0])  # the products were rounded: it is not the 32-bit path
+
+
+def test_a_model_multiplies_in_bfloat16_only_in_its_training_steps():
+    model = small()
+    idx = torch.randint(0, 40, (2, 9))
+    with torch.no_grad():
+        full, _, _ = model(idx, style=1)
+    model.products = torch.bfloat16
+    low, _, _ = model(idx, style=1)  # training mode, gradients on: a training step
+    assert not torch.equal(low, full) and torch.allclose(low, full, atol=0.05)
+    low.sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in model.parameters() if p.grad is not None)
+    with torch.no_grad():
+        assert torch.equal(model(idx, style=1)[0], full)  # reading (validation, generation) stays in 32 bits
+    model.eval()  # adaptation's steps: eval mode, gradients on
+    stepped = model(idx, style=1)[0]
+    model.products = None
+    assert torch.equal(stepped, model(idx, style=1)[0])
+
+
 def test_training_and_inference_paths_agree():
     model = small()
     idx = torch.randint(0, 40, (2, 5))

@@ -50,6 +50,31 @@ def test_a_fixed_seed_gives_the_same_weights(tmp_path):
         assert torch.equal(tensor, weights(b.last_path)[name]), name
 
 
+def test_training_in_bfloat16_learns_as_in_32_bits(tmp_path, monkeypatch):
+    seen = []
+    forward = GRUModel.forward
+
+    def watched(self, *args, **kwargs):
+        seen.append((self.training and torch.is_grad_enabled(), self.products))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(GRUModel, "forward", watched)
+    results = {}
+    for bf16 in (False, True):
+        seen.clear()
+        config = tiny_train_config(epochs=25, bfloat16=bf16, val_fraction=0.2)
+        results[bf16] = train(
+            SOURCES, out_dir=tmp_path / str(bf16), model_config=tiny_model_config(), train_config=config, log=quiet
+        )
+        steps = {products for stepping, products in seen if stepping}
+        assert steps == {torch.bfloat16 if bf16 else None}
+        assert {products for stepping, products in seen if not stepping} <= {None}  # validation reads in 32 bits
+    full, low = results[False], results[True]
+    assert low.curve[-1]["train_loss"] < 0.5 * full.curve[0]["train_loss"]
+    assert low.val_bpc == pytest.approx(full.val_bpc, rel=0.1)
+    assert not all(torch.equal(t, weights(low.last_path)[k]) for k, t in weights(full.last_path).items())
+
+
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     # Dropout and style dropout on, so the RNG state and the epoch order matter too.
     config = tiny_train_config(epochs=3, style_dropout=0.3, val_fraction=0.2)

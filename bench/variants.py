@@ -3,6 +3,7 @@
     .venv/bin/python bench/variants.py                       # the default preset with and without letter tables, 600 s each
     .venv/bin/python bench/variants.py --quick               # a smoke test, about 2 minutes
     .venv/bin/python bench/variants.py --variant 'tied:{"tie_weights": true}' --budget 600
+    .venv/bin/python bench/variants.py --keep /tmp/variants                    # each engine kept, for bench/quality.py --engine
 
 On bench/quality.py's split (every tenth novel of ../shared/corpus/koconovel
 held out whole), each variant is the default preset (engine/model.py) with some
@@ -21,6 +22,7 @@ It prints figures, not the pass/fail of a test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -107,6 +109,7 @@ def main() -> None:
         help="NAME:{model settings}[:{training settings}], JSON; repeat it (default: with and without letter tables)",
     )
     parser.add_argument("--quick", action="store_true", help="a few seconds of training, a little held-out text")
+    parser.add_argument("--keep", type=Path, help="keep each variant's engine in DIR/variant-N (N from 0, in order)")
     parser.add_argument("--out", type=Path, help="also write the report here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=int, help=argparse.SUPPRESS)
@@ -138,7 +141,13 @@ def main() -> None:
         f"({sum(map(len, heldout)):,} chars); {args.budget:.0f} s of training per variant, all at once, "
         "one thread each"
     )
-    with tempfile.TemporaryDirectory(prefix="bench-variants-") as work:
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.nullcontext(str(args.keep))
+        if args.keep
+        else tempfile.TemporaryDirectory(prefix="bench-variants-") as work
+    ):
         children = []
         for index, text in enumerate(variants):
             result = Path(work) / f"result-{index}.json"

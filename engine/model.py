@@ -28,8 +28,13 @@ class GRUConfig:
     dropout: float = 0.1
     tie_weights: bool = False
     jamo: bool = False  # syllables share what their letters have in common, in and out (see ``jamo_index``)
+    # DropConnect on the recurrent weights while training (AWD-LSTM's weight drop): each window reads W_hh
+    # with this share of its weights zeroed, the same ones at every step.
+    weight_drop: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.weight_drop < 1.0:
+            raise ValueError("weight_drop must be in [0, 1)")
         if self.jamo and self.tie_weights:
             raise ValueError("letter tables (jamo) and tied weights do not go together: tie one or the other")
 
@@ -229,9 +234,10 @@ class GRUModel(nn.Module):
         # Time-major inside: each step of the recurrence then reads contiguous memory.
         x = F.embedding(idx.t(), self.input_table()) + self.style_vectors(style, batch, steps)  # (T, B, E)
         x = self.drop(x)
-        if x.is_cuda or not torch.is_grad_enabled():
+        weight_drop = self.config.weight_drop if self.training and torch.is_grad_enabled() else 0.0
+        if (x.is_cuda and not weight_drop) or not torch.is_grad_enabled():
             return self.rnn(x, hidden)  # cuDNN / ATen: best for inference and GPUs
-        return gru_forward(self.rnn, x, hidden, self._products())  # (T, B, H), (L, B, H)
+        return gru_forward(self.rnn, x, hidden, self._products(), weight_drop)  # (T, B, H), (L, B, H)
 
     def _products(self) -> torch.dtype | None:
         """``products`` where it applies: a training step on the CPU."""

@@ -111,13 +111,18 @@ def layer_weights(rnn: nn.GRU, layer: int) -> tuple[Tensor, Tensor, Tensor, Tens
     )
 
 
-def gru_forward(rnn: nn.GRU, x: Tensor, h0: Tensor, products: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+def gru_forward(
+    rnn: nn.GRU, x: Tensor, h0: Tensor, products: torch.dtype | None = None, weight_drop: float = 0.0
+) -> tuple[Tensor, Tensor]:
     """``rnn(x, h0)`` for a time-major, unidirectional ``nn.GRU``, computed with GRURecurrence (its matrix
-    products in ``products``, when given)."""
+    products in ``products``, when given; with ``weight_drop``, each layer's W_hh read with that share of its
+    weights dropped, the same at every step)."""
     # x (T, B, E), h0 (L, B, H)
     last = []
     for layer in range(rnn.num_layers):
         w_ih, w_hh, b_ih, b_hh = layer_weights(rnn, layer)
+        if weight_drop:
+            w_hh = F.dropout(w_hh, weight_drop, training=True)
         xi = linear(x, w_ih, b_ih, products)  # x W_ih^T + b_ih (T, B, 3H)
         x, h = GRURecurrence.apply(xi, h0[layer], w_hh, b_hh, products)
         last.append(h)

@@ -77,6 +77,22 @@ def test_a_model_multiplies_in_bfloat16_only_in_its_training_steps():
     assert torch.equal(stepped, model(idx, style=1)[0])
 
 
+def test_weight_drop_drops_recurrent_weights_in_training_steps_only():
+    model = small(layers=1, weight_drop=0.5)
+    idx = torch.randint(0, 40, (2, 9))
+    first, _, _ = model(idx)
+    assert not torch.equal(first, model(idx)[0])  # each step its own weights dropped
+    first.sum().backward()
+    dropped = model.rnn.weight_hh_l0.grad == 0  # a dropped weight took no part: no gradient
+    assert 0.3 < dropped.float().mean() < 0.7
+    with torch.no_grad():
+        read = model(idx)[0]
+    model.eval()  # adaptation's steps: eval mode, gradients on
+    assert torch.allclose(model(idx)[0], read, atol=1e-5)
+    with pytest.raises(ValueError, match="weight_drop"):
+        GRUConfig(40, weight_drop=1.0)
+
+
 def test_training_and_inference_paths_agree():
     model = small()
     idx = torch.randint(0, 40, (2, 5))

@@ -678,7 +678,7 @@ class _Loop:
         self.total_steps = max(1, self.epochs * self.windows_per_epoch)
         self.started = time.perf_counter() - state.elapsed
         bf16 = tc.bfloat16 if tc.bfloat16 is not None else bfloat16_products()
-        self.products = torch.bfloat16 if bf16 and device.type == "cpu" else None
+        self.products = torch.bfloat16 if bf16 else None  # the model applies it to CPU steps only (_products)
 
     # -- the loop ------------------------------------------------------------
 
